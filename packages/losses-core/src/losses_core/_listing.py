@@ -1,0 +1,126 @@
+"""Listing losses and plugins (``list_losses``, ``list_plugins``)."""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+from dataclasses import dataclass, field
+
+from losses_core._discovery import PluginFailure, PluginRecord
+from losses_core._manager import MANAGER
+from losses_core._names import CORE_PROVIDER, RUNTIME_PROVIDER
+from losses_core._registry import LossEntry
+from losses_core._runtime import LOADER, REGISTRY, ensure_loaded
+
+
+@dataclass(frozen=True)
+class LossInfo:
+    """What ``list_losses`` reports for one loss."""
+
+    name: str
+    qualified_name: str
+    provider: str
+    version: str | None
+    aliases: tuple[str, ...]
+    summary: str
+    ambiguous: bool
+
+    @classmethod
+    def from_entry(cls, entry: LossEntry) -> LossInfo:
+        doc = inspect.getdoc(entry.function) or ""
+        return cls(
+            name=entry.name,
+            qualified_name=entry.qualified_name,
+            provider=entry.provider,
+            version=entry.version,
+            aliases=entry.aliases,
+            summary=doc.strip().splitlines()[0] if doc.strip() else "",
+            ambiguous=len(REGISTRY.candidates(entry.name)) > 1 and not entry.override,
+        )
+
+
+def list_losses(pattern: str = "*") -> list[LossInfo]:
+    """Every registered loss whose name or an alias matches ``pattern``.
+
+    ``pattern`` is an ``fnmatch`` wildcard (``"focal*"``, ``"*vae*"``),
+    matched case-insensitively with ``-`` and ``_`` treated alike. Sorted by
+    name, then provider. Each item names the providing distribution and its
+    version.
+    """
+    ensure_loaded()
+    folded_pattern = pattern.casefold().replace("-", "_")
+    found = [
+        entry
+        for entry in REGISTRY.entries()
+        if any(fnmatch.fnmatchcase(key.casefold().replace("-", "_"), folded_pattern) for key in entry.keys)
+    ]
+    found.sort(key=lambda e: (e.name.casefold(), e.provider))
+    return [LossInfo.from_entry(e) for e in found]
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """What ``list_plugins`` reports for one provider of losses or hooks."""
+
+    name: str
+    version: str | None
+    status: str
+    entry_point: str | None = None
+    losses: tuple[str, ...] = ()
+    hooks: tuple[str, ...] = ()
+    error: str | None = None
+    traceback: str | None = field(default=None, repr=False)
+
+
+def _hooks_of(plugin_name: str | None) -> tuple[str, ...]:
+    if plugin_name is None:
+        return ()
+    plugin = MANAGER.get_plugin(plugin_name)
+    if plugin is None:
+        return ()
+    callers = MANAGER.get_hookcallers(plugin) or []
+    return tuple(sorted(caller.name for caller in callers))
+
+
+def _losses_of(provider: str) -> tuple[str, ...]:
+    return tuple(sorted(e.name for e in REGISTRY.entries() if e.provider == provider))
+
+
+def list_plugins() -> list[PluginInfo]:
+    """losses-core itself, every entry-point plugin (loaded, failed or
+    skipped), runtime registrations and runtime hook plugins."""
+    ensure_loaded()
+    from losses_core._version import __version__
+
+    infos = [PluginInfo(CORE_PROVIDER, __version__, "builtin", losses=_losses_of(CORE_PROVIDER))]
+    failures: dict[str, PluginFailure] = {f.distribution: f for f in LOADER.failures}
+    record: PluginRecord
+    seen_plugins: set[str] = set()
+    for record in LOADER.records:
+        failure = failures.get(record.distribution) if record.status == "failed" else None
+        if record.plugin_name:
+            seen_plugins.add(record.plugin_name)
+        infos.append(
+            PluginInfo(
+                name=record.distribution,
+                version=record.version,
+                status=record.status,
+                entry_point=record.entry_point,
+                losses=_losses_of(record.distribution) if record.status == "loaded" else (),
+                hooks=_hooks_of(record.plugin_name),
+                error=record.reason if record.status != "loaded" else None,
+                traceback=failure.traceback if failure else None,
+            )
+        )
+    runtime_losses = _losses_of(RUNTIME_PROVIDER)
+    runtime_hooks = sorted(
+        {
+            caller.name
+            for name, plugin in MANAGER.list_name_plugin()
+            if name not in seen_plugins
+            for caller in (MANAGER.get_hookcallers(plugin) or [])
+        }
+    )
+    if runtime_losses or runtime_hooks:
+        infos.append(PluginInfo(RUNTIME_PROVIDER, None, "runtime", losses=runtime_losses, hooks=tuple(runtime_hooks)))
+    return infos

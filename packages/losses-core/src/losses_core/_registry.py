@@ -1,0 +1,292 @@
+"""The loss registry: entries, lookup, conflicts and suggestions."""
+
+from __future__ import annotations
+
+import difflib
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from losses_core._errors import LossConflictError, LossRegistrationError, UnknownLossError
+from losses_core._names import (
+    QUALIFIER,
+    RUNTIME_PROVIDER,
+    check_loss_name,
+    fold_loss_name,
+    normalize_distribution,
+)
+from losses_core._signature import LossSignature, inspect_loss_signature
+
+ExampleInputs = Callable[..., Any]
+"""A factory ``(batch_size=4, dtype=torch.float32) -> (model_output, targets,
+params)`` that builds valid example inputs for a loss."""
+
+
+@dataclass(frozen=True, eq=False)
+class LossEntry:
+    """One registered loss and where it came from."""
+
+    name: str
+    function: Callable[..., Any]
+    provider: str
+    version: str | None
+    aliases: tuple[str, ...]
+    signature: LossSignature
+    example_inputs: ExampleInputs | None = None
+    override: bool = False
+
+    @property
+    def qualified_name(self) -> str:
+        """``name@provider``: always unambiguous."""
+        return f"{self.name}{QUALIFIER}{self.provider}"
+
+    @property
+    def provider_label(self) -> str:
+        """The provider with its version, for messages."""
+        return f"{self.provider} {self.version}" if self.version else self.provider
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The name followed by the aliases."""
+        return (self.name, *self.aliases)
+
+
+class LossRegistrar(Protocol):
+    """The ``register`` callable handed to the ``losses_register`` hook."""
+
+    def __call__(
+        self,
+        name: str,
+        loss: Callable[..., Any],
+        *,
+        aliases: Sequence[str] = (),
+        example_inputs: ExampleInputs | None = None,
+        override: bool = False,
+    ) -> Callable[..., Any]: ...
+
+
+def _same_definition(a: Callable[..., Any], b: Callable[..., Any]) -> bool:
+    """Whether ``b`` is ``a`` redefined (a module reloaded, a notebook cell re-run)."""
+    if a is b:
+        return True
+
+    def ident(fn: Callable[..., Any]) -> tuple[Any, Any]:
+        target = fn if hasattr(fn, "__qualname__") else type(fn)
+        return getattr(target, "__module__", None), getattr(target, "__qualname__", None)
+
+    return ident(a) == ident(b) and ident(a) != (None, None)
+
+
+class Registry:
+    """Registered losses keyed by name and alias.
+
+    Lookup order: a ``name@provider`` qualifier; the exact name or alias; the
+    name folded (case-insensitive, ``-`` = ``_``). A name provided by several
+    providers raises :class:`LossConflictError` unless exactly one of them was
+    registered with ``override=True``. Nothing ever falls back to another loss.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._by_key: dict[str, list[LossEntry]] = {}
+        self._folded: dict[str, set[str]] = {}
+        self._listeners: list[Callable[[], None]] = []
+
+    # -- changes ---------------------------------------------------------
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` after every change (used to drop caches)."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    def create_entry(
+        self,
+        name: str,
+        loss: Callable[..., Any],
+        *,
+        provider: str,
+        version: str | None,
+        aliases: Sequence[str] = (),
+        example_inputs: ExampleInputs | None = None,
+        override: bool = False,
+    ) -> LossEntry:
+        """Validate a registration and build its entry (does not add it)."""
+        try:
+            check_loss_name(name)
+            alias_tuple = tuple(check_loss_name(a) for a in aliases)
+        except ValueError as exc:
+            raise LossRegistrationError(f"cannot register loss {name!r}: {exc}") from None
+        if isinstance(aliases, str):
+            raise LossRegistrationError(
+                f"cannot register loss {name!r}: aliases must be a sequence of names, not a string"
+            )
+        if example_inputs is not None and not callable(example_inputs):
+            raise LossRegistrationError(
+                f"cannot register loss {name!r}: example_inputs must be callable, "
+                f"got {type(example_inputs).__name__}"
+            )
+        signature = inspect_loss_signature(name, loss)
+        return LossEntry(
+            name=name,
+            function=loss,
+            provider=provider,
+            version=version,
+            aliases=alias_tuple,
+            signature=signature,
+            example_inputs=example_inputs,
+            override=override,
+        )
+
+    def add(self, entry: LossEntry) -> None:
+        """Add ``entry``; a re-definition by the same provider replaces the old one.
+
+        :raises LossRegistrationError: the same provider already registered a
+            different loss under one of the entry's names (pass
+            ``override=True`` to replace it).
+        """
+        with self._lock:
+            replaced: set[int] = set()
+            for key in entry.keys:
+                for old in self._by_key.get(key, ()):
+                    if old.provider != entry.provider:
+                        continue
+                    if entry.override or _same_definition(old.function, entry.function):
+                        replaced.add(id(old))
+                        continue
+                    hint = " (pass override=True to replace it)" if entry.provider == RUNTIME_PROVIDER else ""
+                    raise LossRegistrationError(
+                        f"cannot register loss {entry.name!r}: {key!r} is already registered by "
+                        f"{old.provider_label} for {old.name!r}{hint}"
+                    )
+            if replaced:
+                self._remove_where(lambda e: id(e) in replaced)
+            for key in entry.keys:
+                self._by_key.setdefault(key, []).append(entry)
+                self._folded.setdefault(fold_loss_name(key), set()).add(key)
+        self._changed()
+
+    def remove_provider(self, provider: str) -> list[LossEntry]:
+        """Remove every entry of ``provider``; return them."""
+        with self._lock:
+            removed = self._remove_where(lambda e: e.provider == provider)
+        if removed:
+            self._changed()
+        return removed
+
+    def remove_entry(self, entry: LossEntry) -> None:
+        """Remove one entry (all its names)."""
+        with self._lock:
+            self._remove_where(lambda e: e is entry)
+        self._changed()
+
+    def _remove_where(self, predicate: Callable[[LossEntry], bool]) -> list[LossEntry]:
+        removed: dict[int, LossEntry] = {}
+        for key in list(self._by_key):
+            kept = []
+            for e in self._by_key[key]:
+                if predicate(e):
+                    removed[id(e)] = e
+                else:
+                    kept.append(e)
+            if kept:
+                self._by_key[key] = kept
+            else:
+                del self._by_key[key]
+                folded = self._folded.get(fold_loss_name(key))
+                if folded is not None:
+                    folded.discard(key)
+                    if not folded:
+                        del self._folded[fold_loss_name(key)]
+        return list(removed.values())
+
+    # -- queries ---------------------------------------------------------
+    def entries(self) -> list[LossEntry]:
+        """Every entry once, in registration order."""
+        with self._lock:
+            seen: dict[int, LossEntry] = {}
+            for entries in self._by_key.values():
+                for e in entries:
+                    seen.setdefault(id(e), e)
+            return list(seen.values())
+
+    def candidates(self, name: str) -> list[LossEntry]:
+        """Entries matching ``name`` exactly, else after folding (no qualifier)."""
+        with self._lock:
+            exact = self._by_key.get(name)
+            if exact:
+                return _unique(exact)
+            keys = self._folded.get(fold_loss_name(name), ())
+            return _unique(e for key in sorted(keys) for e in self._by_key[key])
+
+    def lookup(self, name: str, *, unknown_hint: str = "") -> LossEntry:
+        """Return the one entry that ``name`` denotes.
+
+        :raises UnknownLossError: nothing matches (a ``KeyError``).
+        :raises LossConflictError: several providers match a bare name.
+        """
+        if not isinstance(name, str):
+            raise UnknownLossError(f"loss names are strings, got {type(name).__name__}: {name!r}")
+        if QUALIFIER in name:
+            return self._lookup_qualified(name, unknown_hint)
+        found = self.candidates(name)
+        if len(found) == 1:
+            return found[0]
+        if found:
+            overrides = [e for e in found if e.override]
+            if len(overrides) == 1:
+                return overrides[0]
+            raise LossConflictError(_conflict_message(name, found))
+        raise UnknownLossError(self._unknown_message(name, unknown_hint))
+
+    def _lookup_qualified(self, spec: str, unknown_hint: str) -> LossEntry:
+        bare, _, provider = spec.rpartition(QUALIFIER)
+        wanted = normalize_distribution(provider)
+        found = [e for e in self.candidates(bare) if e.provider == wanted]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise LossConflictError(_conflict_message(spec, found))
+        providers = sorted({e.provider_label for e in self.candidates(bare)})
+        if providers:
+            raise UnknownLossError(
+                f"unknown loss {spec!r}: {bare!r} is provided by {', '.join(providers)}, "
+                f"not by {provider!r}"
+            )
+        raise UnknownLossError(self._unknown_message(spec, unknown_hint))
+
+    def _unknown_message(self, name: str, hint: str) -> str:
+        with self._lock:
+            keys = list(self._by_key)
+        bare = name.rpartition(QUALIFIER)[0] or name
+        close = difflib.get_close_matches(bare, keys, n=5, cutoff=0.6)
+        folded = fold_loss_name(bare)
+        close += [k for k in keys if folded in fold_loss_name(k) and k not in close][:3]
+        parts = [f"unknown loss {name!r}."]
+        if close:
+            parts.append("Did you mean: " + ", ".join(repr(c) for c in close) + "?")
+        parts.append(
+            "List installed losses with `losses list` or losses_core.list_losses()."
+        )
+        if hint:
+            parts.append(hint)
+        return " ".join(parts)
+
+
+def _unique(entries: Iterable[LossEntry]) -> list[LossEntry]:
+    seen: dict[int, LossEntry] = {}
+    for e in entries:
+        seen.setdefault(id(e), e)
+    return list(seen.values())
+
+
+def _conflict_message(name: str, found: Sequence[LossEntry]) -> str:
+    providers = " and ".join(f"{e.provider_label} (as {e.name!r})" for e in found)
+    choices = ", ".join(repr(e.qualified_name) for e in found)
+    return (
+        f"loss name {name!r} is ambiguous: it is provided by {providers}. "
+        f"Choose one with a qualified name ({choices}), or uninstall or disable one "
+        f"provider (LOSSES_DISABLE_PLUGINS)."
+    )

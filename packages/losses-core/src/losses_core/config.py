@@ -1,0 +1,232 @@
+"""Loss configuration from YAML files or mappings.
+
+Accepted shapes of the ``loss`` node (at the top level, or under a section
+such as ``train:``/``val:``)::
+
+    loss:                     # seed 000 style
+      class: VAELoss
+      params: {beta: 1.0}
+
+    loss:                     # seed 002 style
+      type: token_ce          # or a dotted path "my_module:custom_loss"
+      kwargs: {ignore_index: -100}
+
+    loss: mse                 # a bare name, no parameters
+
+    loss:                     # a weighted sum; each term in either style
+      terms:
+        - {class: VAELoss, params: {beta: 4.0}, weight: 1.0}
+        - {type: mse, weight: 0.1, name: aux_mse}
+
+Validation is strict by default: an unknown loss, a parameter the loss does
+not declare (``betta`` for ``beta``, even when the loss takes ``**kwargs``), a
+value whose type does not match the parameter's default, a missing section or
+a malformed node raises :class:`ConfigError` naming the file and key path.
+
+A dotted path imports and runs code from the named module. It is allowed by
+default; pass ``allow_import=False`` or set ``LOSSES_CONFIG_ALLOW_IMPORT=0`` to
+forbid it (for configs from untrusted sources). Files are read with
+``yaml.safe_load`` only, and PyYAML is imported only when a file is loaded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from losses_core._environment import CONFIG_ALLOW_IMPORT, env_flag
+from losses_core._errors import ConfigError, LossConflictError, LossParameterError, UnknownLossError
+
+__all__ = ["LossConfig", "LossSpec", "load_config", "loss_from_config"]
+
+_NAME_KEYS = ("class", "type")
+_PARAM_KEYS = ("params", "kwargs")
+_TERM_KEYS = frozenset({*_NAME_KEYS, *_PARAM_KEYS, "weight", "name"})
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """One loss from config: its name or dotted path, parameters, weight and label."""
+
+    loss: str
+    params: dict[str, Any] = field(default_factory=dict)
+    weight: float = 1.0
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """A validated loss configuration."""
+
+    terms: tuple[LossSpec, ...]
+    composite: bool
+    source: str
+    section: str | None = None
+
+    def build(self) -> Any:
+        """A :class:`~losses_core.ResolvedLoss` (one loss) or a
+        :class:`~losses_core.config.CompositeLoss` (``terms``)."""
+        from losses_core._composite import CompositeLoss
+        from losses_core._resolve import resolve_loss
+
+        if not self.composite:
+            spec = self.terms[0]
+            return resolve_loss(spec.loss, **spec.params)
+        labels: list[str] = []
+        terms = []
+        for spec in self.terms:
+            label = spec.label or spec.loss
+            if label in labels:
+                label = f"{label}_{len(labels)}"
+            labels.append(label)
+            terms.append((label, spec.weight, resolve_loss(spec.loss, **spec.params)))
+        return CompositeLoss(terms)
+
+
+def load_config(
+    source: str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    section: str | None = None,
+    strict: bool = True,
+    allow_import: bool | None = None,
+) -> LossConfig:
+    """Read and validate a loss configuration.
+
+    :param source: a YAML file path, or an already-parsed mapping.
+    :param section: the section holding ``loss`` (``"train"``, ``"val"``);
+        ``None`` reads the top-level ``loss``.
+    :param strict: reject parameters the loss does not declare.
+    :param allow_import: allow ``"module:attr"`` specs; ``None`` reads
+        ``LOSSES_CONFIG_ALLOW_IMPORT`` (default allowed).
+    :raises ConfigError: with the file and key path of every problem found.
+    """
+    data, where = _read(source)
+    if allow_import is None:
+        allow_import = env_flag(CONFIG_ALLOW_IMPORT, default=True)
+    node, path = _loss_node(data, where, section)
+    if isinstance(node, Mapping) and "terms" in node:
+        extra = set(node) - {"terms"}
+        if extra:
+            raise ConfigError(f"{where}: {path}: unexpected key(s) {sorted(extra)} beside 'terms'")
+        raw_terms = node["terms"]
+        if not isinstance(raw_terms, list) or not raw_terms:
+            raise ConfigError(f"{where}: {path}.terms: expected a non-empty list of loss terms")
+        specs = tuple(
+            _parse_term(t, where, f"{path}.terms[{i}]", strict, allow_import, composite=True)
+            for i, t in enumerate(raw_terms)
+        )
+        return LossConfig(specs, composite=True, source=where, section=section)
+    spec = _parse_term(node, where, path, strict, allow_import, composite=False)
+    return LossConfig((spec,), composite=False, source=where, section=section)
+
+
+def loss_from_config(
+    source: str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    section: str | None = None,
+    strict: bool = True,
+    allow_import: bool | None = None,
+) -> Any:
+    """Load, validate and build the loss of a configuration: a
+    :class:`~losses_core.ResolvedLoss` whose calls return ``LossReturn``
+    dicts, or a composite loss for ``terms``."""
+    return load_config(source, section=section, strict=strict, allow_import=allow_import).build()
+
+
+def _read(source: str | os.PathLike[str] | Mapping[str, Any]) -> tuple[Any, str]:
+    if isinstance(source, Mapping):
+        return source, "<config>"
+    path = Path(source)
+    where = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read loss config: {exc.strerror or exc}") from exc
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: invalid YAML: {exc}") from exc
+    return data, where
+
+
+def _loss_node(data: Any, where: str, section: str | None) -> tuple[Any, str]:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: expected a mapping at the top level, got {type(data).__name__}")
+    if section is not None:
+        if section not in data:
+            sections = sorted(k for k, v in data.items() if isinstance(v, Mapping) and "loss" in v)
+            hint = f"; sections with a loss: {', '.join(sections)}" if sections else ""
+            raise ConfigError(f"{where}: missing section {section!r}{hint}")
+        container = data[section]
+        if not isinstance(container, Mapping) or "loss" not in container:
+            raise ConfigError(f"{where}: {section}: expected a mapping with a 'loss' key")
+        return container["loss"], f"{section}.loss"
+    if "loss" in data:
+        return data["loss"], "loss"
+    sections = sorted(k for k, v in data.items() if isinstance(v, Mapping) and "loss" in v)
+    if sections:
+        raise ConfigError(
+            f"{where}: no top-level 'loss'; choose a section ({', '.join(sections)}) with section=..."
+        )
+    raise ConfigError(f"{where}: missing 'loss'")
+
+
+def _parse_term(
+    node: Any, where: str, path: str, strict: bool, allow_import: bool, *, composite: bool
+) -> LossSpec:
+    if isinstance(node, str):
+        node = {"type": node}
+    if not isinstance(node, Mapping):
+        raise ConfigError(f"{where}: {path}: expected a loss name or a mapping, got {type(node).__name__}")
+    allowed = _TERM_KEYS if composite else _TERM_KEYS - {"weight", "name"}
+    extra = set(node) - allowed
+    if extra:
+        raise ConfigError(
+            f"{where}: {path}: unexpected key(s) {sorted(map(str, extra))}; expected "
+            f"class/params (or type/kwargs){', weight, name' if composite else ''}"
+        )
+    name_keys = [k for k in _NAME_KEYS if k in node]
+    param_keys = [k for k in _PARAM_KEYS if k in node]
+    if len(name_keys) != 1:
+        raise ConfigError(f"{where}: {path}: expected exactly one of 'class' or 'type'")
+    if len(param_keys) > 1:
+        raise ConfigError(f"{where}: {path}: use either 'params' or 'kwargs', not both")
+    name_key = name_keys[0]
+    name = node[name_key]
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}: {path}.{name_key}: expected a loss name, got {name!r}")
+    param_key = param_keys[0] if param_keys else "params"
+    params = node.get(param_key) or {}
+    if not isinstance(params, Mapping):
+        raise ConfigError(f"{where}: {path}.{param_key}: expected a mapping of parameters, got {type(params).__name__}")
+    if ":" in name and not allow_import:
+        raise ConfigError(
+            f"{where}: {path}.{name_key}: {name!r} is a dotted path, which imports code, and imports "
+            f"are disabled (allow_import=False or {CONFIG_ALLOW_IMPORT}=0)"
+        )
+    weight = node.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+        raise ConfigError(f"{where}: {path}.weight: expected a number, got {weight!r}")
+    label = node.get("name")
+    if label is not None and not isinstance(label, str):
+        raise ConfigError(f"{where}: {path}.name: expected a string, got {label!r}")
+    _validate(name, dict(params), where, f"{path}.{param_key}", f"{path}.{name_key}", strict)
+    return LossSpec(loss=name, params=dict(params), weight=float(weight), label=label)
+
+
+def _validate(name: str, params: dict[str, Any], where: str, params_path: str, name_path: str, strict: bool) -> None:
+    from losses_core._resolve import check_parameters, entry_for_spec
+
+    try:
+        entry = entry_for_spec(name)
+    except (UnknownLossError, LossConflictError) as exc:
+        raise ConfigError(f"{where}: {name_path}: {exc}") from exc
+    try:
+        check_parameters(entry, params, strict=strict)
+    except LossParameterError as exc:
+        raise ConfigError(f"{where}: {params_path}: {exc}") from exc

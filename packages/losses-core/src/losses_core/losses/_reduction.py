@@ -1,0 +1,24 @@
+"""Reductions shared by the built-in losses."""
+
+from __future__ import annotations
+
+import torch
+
+from losses_core._errors import LossParameterError
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def check_reduction(loss: str, reduction: str) -> None:
+    """Raise :class:`LossParameterError` unless ``reduction`` is mean/sum/none."""
+    if reduction not in REDUCTIONS:
+        raise LossParameterError(
+            f"loss {loss!r}: reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}"
+        )
+
+
+def safe_divide(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
+    """``numerator / denominator``, or ``numerator * 0`` (a zero that keeps the
+    graph) where the denominator is 0. Never NaN, in value or gradient."""
+    safe = torch.where(denominator != 0, denominator, torch.ones_like(denominator))
+    return torch.where(denominator != 0, numerator / safe, numerator * 0)

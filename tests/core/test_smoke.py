@@ -1,0 +1,3 @@
+def test_import():
+    import losses_core
+    assert losses_core.__version__
