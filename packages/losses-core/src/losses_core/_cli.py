@@ -16,9 +16,9 @@ from typing import Any
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return "\n".join(lines)
 
 
@@ -71,7 +71,9 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from losses_core._version import __version__
 
-    parser = argparse.ArgumentParser(prog="losses", description="Inspect the losses installed in this environment.")
+    parser = argparse.ArgumentParser(
+        prog="losses", description="Inspect the losses installed in this environment."
+    )
     parser.add_argument("--version", action="version", version=f"losses-core {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     p_list = commands.add_parser("list", help="list registered losses")

@@ -29,7 +29,9 @@ class CompositeLoss:
             raise ValueError("a composite loss needs at least one term")
         self.terms = tuple(terms)
 
-    def __call__(self, model_output: Mapping[str, Any], targets: Mapping[str, Any], /, **overrides: Any) -> LossReturn:
+    def __call__(
+        self, model_output: Mapping[str, Any], targets: Mapping[str, Any], /, **overrides: Any
+    ) -> LossReturn:
         if overrides:
             self._check_overrides(overrides)
         total: torch.Tensor | None = None
@@ -51,7 +53,9 @@ class CompositeLoss:
         for key in overrides:
             if not any(_accepts(term.entry.signature, key) for _, _, term in self.terms):
                 first = self.terms[0][2].entry
-                bad_parameters(f"composite of {', '.join(label for label, _, _ in self.terms)}", first.signature, [key])
+                bad_parameters(
+                    f"composite of {', '.join(label for label, _, _ in self.terms)}", first.signature, [key]
+                )
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{w} * {label}" for label, w, _ in self.terms)

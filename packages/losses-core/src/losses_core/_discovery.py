@@ -136,7 +136,9 @@ class PluginLoader:
                 )
                 self.failures.append(failure)
                 self.records.append(
-                    PluginRecord(candidate.distribution, candidate.version, ep_text, None, "failed", failure.error)
+                    PluginRecord(
+                        candidate.distribution, candidate.version, ep_text, None, "failed", failure.error
+                    )
                 )
                 self._trace(controls, f"failed {failure.describe()}")
                 continue

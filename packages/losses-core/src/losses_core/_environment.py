@@ -42,7 +42,9 @@ def env_flag(name: str, default: bool = False) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise ValueError(f"environment variable {name}={value!r}: expected one of 1/0, true/false, yes/no, on/off")
+    raise ValueError(
+        f"environment variable {name}={value!r}: expected one of 1/0, true/false, yes/no, on/off"
+    )
 
 
 def _names(value: str) -> frozenset[str]:

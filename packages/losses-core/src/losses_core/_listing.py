@@ -122,5 +122,7 @@ def list_plugins() -> list[PluginInfo]:
         }
     )
     if runtime_losses or runtime_hooks:
-        infos.append(PluginInfo(RUNTIME_PROVIDER, None, "runtime", losses=runtime_losses, hooks=tuple(runtime_hooks)))
+        infos.append(
+            PluginInfo(RUNTIME_PROVIDER, None, "runtime", losses=runtime_losses, hooks=tuple(runtime_hooks))
+        )
     return infos

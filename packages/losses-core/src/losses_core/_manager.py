@@ -84,9 +84,7 @@ def run_loss_hook(hook: pluggy.HookCaller, call: LossCall) -> None:
             if hasattr(exc, "add_note"):
                 exc.add_note(f"raised by {where} during loss {call.name!r}")
             raise
-        raise HookError(
-            f"{where} raised {type(exc).__name__} during loss {call.name!r}: {exc}"
-        ) from exc
+        raise HookError(f"{where} raised {type(exc).__name__} during loss {call.name!r}: {exc}") from exc
 
 
 def _raising_plugin(hook: pluggy.HookCaller, exc: BaseException) -> str | None:

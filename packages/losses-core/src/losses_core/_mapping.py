@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from losses_core._errors import LossConflictError, UnknownLossError
-from losses_core._handle import RegisteredLoss
+from losses_core._handle import RegisteredLoss, make_handle
 from losses_core._registry import LossEntry
 from losses_core._runtime import REGISTRY, ensure_loaded, lookup
 
@@ -26,12 +26,13 @@ class LossMapping(Mapping[str, RegisteredLoss]):
 
     def __init__(self) -> None:
         self._cache: dict[str, RegisteredLoss] = {}
-        self._handles: dict[int, RegisteredLoss] = {}
+        self._handles: dict[LossEntry, RegisteredLoss] = {}
         REGISTRY.on_change(self._clear)
 
     def _clear(self) -> None:
         self._cache = {}
-        self._handles = {}
+        live = set(REGISTRY.entries())
+        self._handles = {e: h for e, h in self._handles.items() if e in live}
 
     def __getitem__(self, name: str) -> RegisteredLoss:
         handle = self._cache.get(name)
@@ -43,10 +44,11 @@ class LossMapping(Mapping[str, RegisteredLoss]):
         return handle
 
     def handle(self, entry: LossEntry) -> RegisteredLoss:
-        """The (cached) handle of a registry entry."""
-        handle = self._handles.get(id(entry))
-        if handle is None or handle.entry is not entry:
-            handle = self._handles[id(entry)] = RegisteredLoss(entry)
+        """The handle of a registry entry; the same object for as long as the
+        entry is registered (pickling by reference relies on it)."""
+        handle = self._handles.get(entry)
+        if handle is None:
+            handle = self._handles[entry] = make_handle(entry)
         return handle
 
     def __contains__(self, name: object) -> bool:

@@ -252,8 +252,7 @@ class Registry:
         providers = sorted({e.provider_label for e in self.candidates(bare)})
         if providers:
             raise UnknownLossError(
-                f"unknown loss {spec!r}: {bare!r} is provided by {', '.join(providers)}, "
-                f"not by {provider!r}"
+                f"unknown loss {spec!r}: {bare!r} is provided by {', '.join(providers)}, not by {provider!r}"
             )
         raise UnknownLossError(self._unknown_message(spec, unknown_hint))
 
@@ -267,9 +266,7 @@ class Registry:
         parts = [f"unknown loss {name!r}."]
         if close:
             parts.append("Did you mean: " + ", ".join(repr(c) for c in close) + "?")
-        parts.append(
-            "List installed losses with `losses list` or losses_core.list_losses()."
-        )
+        parts.append("List installed losses with `losses list` or losses_core.list_losses().")
         if hint:
             parts.append(hint)
         return " ".join(parts)

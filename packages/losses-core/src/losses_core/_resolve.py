@@ -19,9 +19,7 @@ def import_object(spec: str) -> Any:
     """Import ``"package.module:attr"`` (``attr`` may be dotted)."""
     module_name, _, attr_path = spec.partition(":")
     if not module_name or not attr_path:
-        raise UnknownLossError(
-            f"invalid dotted path {spec!r}: expected 'package.module:attribute'"
-        )
+        raise UnknownLossError(f"invalid dotted path {spec!r}: expected 'package.module:attribute'")
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
@@ -130,7 +128,9 @@ class ResolvedLoss:
     def entry(self) -> LossEntry:
         return self._entry
 
-    def __call__(self, model_output: Mapping[str, Any], targets: Mapping[str, Any], /, **overrides: Any) -> LossReturn:
+    def __call__(
+        self, model_output: Mapping[str, Any], targets: Mapping[str, Any], /, **overrides: Any
+    ) -> LossReturn:
         params = {**self.defaults, **overrides} if overrides else dict(self.defaults)
         entry = self._entry
         result, _ = call_with_hooks(

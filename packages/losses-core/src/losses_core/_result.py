@@ -33,8 +33,7 @@ def _check_loss_tensor(name: str, value: Any, where: str) -> torch.Tensor:
             f"autograd: return the tensor itself."
         )
     raise LossResultError(
-        f"loss {name!r} returned {where} of type {type(value).__name__}; expected a 0-dim "
-        f"floating tensor"
+        f"loss {name!r} returned {where} of type {type(value).__name__}; expected a 0-dim floating tensor"
     )
 
 

@@ -138,7 +138,9 @@ def _load_entry_point(distribution: str, version: str | None, entry_point: Any) 
     registered_name: str | None = None
     try:
         plugin = entry_point.load()
-        name = distribution if MANAGER.get_plugin(distribution) is None else f"{distribution}:{entry_point.name}"
+        name = (
+            distribution if MANAGER.get_plugin(distribution) is None else f"{distribution}:{entry_point.name}"
+        )
         registered_name = MANAGER.register(plugin, name=name)
         register_plugin_losses(plugin, provider=distribution, version=version)
     except BaseException:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol, TypedDict, Union, runtime_checkable
+from typing import Any, Protocol, TypeAlias, TypedDict, Union, runtime_checkable
 
 import torch
 
@@ -25,7 +25,7 @@ class LossReturn(TypedDict, total=False):
     auxiliary: dict[str, Any]
 
 
-LossOutput = Union[torch.Tensor, LossReturn, Mapping[str, Any]]
+LossOutput: TypeAlias = Union[torch.Tensor, LossReturn, Mapping[str, Any]]  # noqa: UP007
 """What a loss function may return: a 0-dim floating tensor or a
 :class:`LossReturn`-shaped mapping."""
 

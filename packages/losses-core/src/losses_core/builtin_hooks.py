@@ -42,7 +42,11 @@ class NonFiniteGuard:
         values = {"loss": call.result["loss"]}
         if self.check_metrics:
             values.update(
-                {f"metrics[{k!r}]": v for k, v in call.result["metrics"].items() if isinstance(v, torch.Tensor)}
+                {
+                    f"metrics[{k!r}]": v
+                    for k, v in call.result["metrics"].items()
+                    if isinstance(v, torch.Tensor)
+                }
             )
         for where, value in values.items():
             if value.is_floating_point() and not bool(torch.isfinite(value).all()):

@@ -203,7 +203,9 @@ def _parse_term(
     param_key = param_keys[0] if param_keys else "params"
     params = node.get(param_key) or {}
     if not isinstance(params, Mapping):
-        raise ConfigError(f"{where}: {path}.{param_key}: expected a mapping of parameters, got {type(params).__name__}")
+        raise ConfigError(
+            f"{where}: {path}.{param_key}: expected a mapping of parameters, got {type(params).__name__}"
+        )
     if ":" in name and not allow_import:
         raise ConfigError(
             f"{where}: {path}.{name_key}: {name!r} is a dotted path, which imports code, and imports "
@@ -219,7 +221,9 @@ def _parse_term(
     return LossSpec(loss=name, params=dict(params), weight=float(weight), label=label)
 
 
-def _validate(name: str, params: dict[str, Any], where: str, params_path: str, name_path: str, strict: bool) -> None:
+def _validate(
+    name: str, params: dict[str, Any], where: str, params_path: str, name_path: str, strict: bool
+) -> None:
     from losses_core._resolve import check_parameters, entry_for_spec
 
     try:

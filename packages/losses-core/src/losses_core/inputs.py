@@ -56,9 +56,7 @@ def require_tensor(
         )
     value = mapping[key]
     if not isinstance(value, torch.Tensor):
-        raise LossInputError(
-            f"{loss}: {source}[{key!r}] must be a torch.Tensor, got {type(value).__name__}"
-        )
+        raise LossInputError(f"{loss}: {source}[{key!r}] must be a torch.Tensor, got {type(value).__name__}")
     _check_tensor(value, key, loss=loss, source=source, ndim=ndim, floating=floating)
     return value
 
@@ -93,22 +91,17 @@ def _check_tensor(
         if value.ndim not in allowed:
             expected = " or ".join(str(n) for n in allowed)
             raise LossInputError(
-                f"{loss}: {source}[{key!r}] must have {expected} dimension(s), "
-                f"got shape {tuple(value.shape)}"
+                f"{loss}: {source}[{key!r}] must have {expected} dimension(s), got shape {tuple(value.shape)}"
             )
     if floating is True and not value.is_floating_point():
-        raise LossInputError(
-            f"{loss}: {source}[{key!r}] must have a floating dtype, got {value.dtype}"
-        )
+        raise LossInputError(f"{loss}: {source}[{key!r}] must have a floating dtype, got {value.dtype}")
     if floating is False and value.is_floating_point():
         raise LossInputError(
             f"{loss}: {source}[{key!r}] must have an integer or bool dtype, got {value.dtype}"
         )
 
 
-def check_same_shape(
-    a: torch.Tensor, b: torch.Tensor, *, loss: str, names: tuple[str, str]
-) -> None:
+def check_same_shape(a: torch.Tensor, b: torch.Tensor, *, loss: str, names: tuple[str, str]) -> None:
     """Raise :class:`LossInputError` unless ``a`` and ``b`` have the same shape.
 
     :param names: how to call the two tensors in the message, for example

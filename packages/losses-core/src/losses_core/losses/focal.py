@@ -123,7 +123,8 @@ def _softmax_focal(
             weights = torch.as_tensor(alpha, dtype=logits.dtype, device=logits.device)
             if weights.shape != (num_classes,):
                 raise LossParameterError(
-                    f"loss 'focal': per-class alpha needs {num_classes} values, got shape {tuple(weights.shape)}"
+                    f"loss 'focal': per-class alpha needs {num_classes} values, "
+                    f"got shape {tuple(weights.shape)}"
                 )
             loss = weights[safe_labels] * loss
     return torch.where(valid, loss, torch.zeros_like(loss)), valid

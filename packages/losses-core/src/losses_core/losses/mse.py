@@ -72,7 +72,7 @@ def _align_weight(weight: torch.Tensor, error: torch.Tensor, key: str | None) ->
     if weight.shape == error.shape[: weight.ndim]:
         weight = weight.reshape(weight.shape + (1,) * (error.ndim - weight.ndim))
     try:
-        torch.broadcast_shapes(weight.shape, error.shape)
+        torch.broadcast_shapes(weight.shape, error.shape)  # type: ignore[no-untyped-call]
     except RuntimeError:
         raise LossInputError(
             f"mse: targets[{key!r}] has shape {tuple(weight.shape)}, which neither prefixes nor "

@@ -55,8 +55,12 @@ def token_ce(
     """
     check_reduction("token_ce", reduction)
     if not 0.0 <= label_smoothing <= 1.0:
-        raise LossParameterError(f"loss 'token_ce': label_smoothing must be in [0, 1], got {label_smoothing!r}")
-    logits = require_tensor(model_output, logits_key, loss="token_ce", source="model_output", ndim=(2, 3), floating=True)
+        raise LossParameterError(
+            f"loss 'token_ce': label_smoothing must be in [0, 1], got {label_smoothing!r}"
+        )
+    logits = require_tensor(
+        model_output, logits_key, loss="token_ce", source="model_output", ndim=(2, 3), floating=True
+    )
     labels = require_tensor(targets, labels_key, loss="token_ce", source="targets", floating=False)
     if labels.shape != logits.shape[:-1]:
         raise LossInputError(
