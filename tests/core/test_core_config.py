@@ -1,0 +1,171 @@
+"""YAML config: both seed styles, sections, composites, validation errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from losses_core import ConfigError, load_config, loss_from_config, register_loss
+
+LOGITS = torch.randn(6, 4)
+LABELS = torch.tensor([0, 1, 2, 3, 0, -100])
+PRED = {"predictions": torch.randn(3, 2)}
+TARGET = {"target": torch.randn(3, 2)}
+
+
+def write(tmp_path, text, name="config.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+@pytest.fixture
+def vae_like():
+    def vae_loss(model_output, targets, beta=1.0, reconstruction_weight=1.0, **kwargs):
+        return model_output["predictions"].sum() * beta + reconstruction_weight
+
+    register_loss("VAELike", vae_loss)
+    return vae_loss
+
+
+def test_seed_002_style(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        loss:
+          type: token_ce
+          kwargs:
+            ignore_index: -100
+            label_smoothing: 0.1
+            reduction: mean
+        """,
+    )
+    fn = loss_from_config(path)
+    torch.testing.assert_close(
+        fn({"logits": LOGITS}, {"labels": LABELS})["loss"],
+        F.cross_entropy(LOGITS, LABELS, label_smoothing=0.1),
+    )
+
+
+def test_seed_000_train_val_sections_with_different_params(tmp_path, vae_like):
+    path = write(
+        tmp_path,
+        """
+        train:
+          loss:
+            class: "VAELike"
+            params:
+              beta: 1.0
+        val:
+          loss:
+            class: "VAELike"
+            params:
+              beta: 0.5
+        """,
+    )
+    train = loss_from_config(path, section="train")
+    val = loss_from_config(path, section="val")
+    assert train.defaults == {"beta": 1.0} and val.defaults == {"beta": 0.5}
+    total = PRED["predictions"].sum()
+    torch.testing.assert_close(train(PRED, {})["loss"], total + 1.0)
+    torch.testing.assert_close(val(PRED, {})["loss"], total * 0.5 + 1.0)
+
+
+def test_bare_name_and_mapping_source():
+    fn = loss_from_config({"loss": "mse"})
+    torch.testing.assert_close(fn(PRED, TARGET)["loss"], F.mse_loss(PRED["predictions"], TARGET["target"]))
+
+
+def test_composite_weighted_sum_reports_each_term(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        loss:
+          terms:
+            - {type: mse, weight: 2.0}
+            - {class: mse, params: {reduction: sum}, weight: 0.5, name: mse_sum}
+        """,
+    )
+    config = load_config(path)
+    assert config.composite and len(config.terms) == 2
+    out = config.build()(PRED, TARGET)
+    mean = F.mse_loss(PRED["predictions"], TARGET["target"])
+    total = F.mse_loss(PRED["predictions"], TARGET["target"], reduction="sum")
+    torch.testing.assert_close(out["loss"], 2.0 * mean + 0.5 * total)
+    torch.testing.assert_close(out["metrics"]["mse/loss"], mean)
+    torch.testing.assert_close(out["metrics"]["mse_sum/loss"], total)
+
+
+def test_composite_passes_call_kwargs_to_terms_that_accept_them():
+    fn = loss_from_config({"loss": {"terms": [{"type": "mse"}, {"type": "token_ce", "weight": 0.0}]}})
+    out = fn({**PRED, "logits": LOGITS}, {**TARGET, "labels": LABELS}, reduction="sum")
+    torch.testing.assert_close(
+        out["metrics"]["mse/loss"], F.mse_loss(PRED["predictions"], TARGET["target"], reduction="sum")
+    )
+    with pytest.raises(TypeError, match="nonsense"):
+        fn({**PRED, "logits": LOGITS}, {**TARGET, "labels": LABELS}, nonsense=1)
+
+
+@pytest.mark.parametrize(
+    ("text", "section", "match"),
+    [
+        (
+            "loss: {class: VAELik}\n",
+            None,
+            r"config.yaml: loss.class: unknown loss 'VAELik'.*Did you mean: 'VAELike'",
+        ),
+        (
+            "loss: {class: VAELike, params: {betta: 1.0}}\n",
+            None,
+            r"config.yaml: loss.params: .*'betta' \(did you mean 'beta'\?\)",
+        ),
+        ("loss: {class: VAELike, params: {beta: fast}}\n", None, r"loss.params: .*'beta' expects a number"),
+        ("train: {loss: mse}\n", "val", r"config.yaml: missing section 'val'; sections with a loss: train"),
+        ("train: {loss: mse}\n", None, r"no top-level 'loss'; choose a section \(train\)"),
+        ("loss: {class: mse, type: mse}\n", None, "exactly one of 'class' or 'type'"),
+        ("loss: {class: mse, params: [1]}\n", None, r"loss.params: expected a mapping"),
+        ("loss: {class: mse, weigth: 2}\n", None, r"unexpected key\(s\) \['weigth'\]"),
+        ("loss: {terms: []}\n", None, "non-empty list"),
+        ("loss: {terms: [{type: mse, weight: heavy}]}\n", None, r"loss.terms\[0\].weight: expected a number"),
+        ("loss: [\n", None, "invalid YAML"),
+        ("- 1\n", None, "expected a mapping at the top level"),
+    ],
+)
+def test_validation_errors_name_file_and_key_path(tmp_path, vae_like, text, section, match):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=match):
+        load_config(path, section=section)
+
+
+def test_non_strict_allows_unknown_parameters(tmp_path, vae_like):
+    path = write(tmp_path, "loss: {class: VAELike, params: {extra: 1}}\n")
+    with pytest.raises(ConfigError):
+        load_config(path)
+    assert load_config(path, strict=False).terms[0].params == {"extra": 1}
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="cannot read loss config"):
+        load_config("/nonexistent/losses.yaml")
+
+
+def test_dotted_path_can_be_disabled(tmp_path, monkeypatch):
+    path = write(tmp_path, "loss: {type: 'torch.nn.functional:mse_loss'}\n")
+    with pytest.raises(ConfigError, match="imports are disabled"):
+        load_config(path, allow_import=False)
+    monkeypatch.setenv("LOSSES_CONFIG_ALLOW_IMPORT", "0")
+    with pytest.raises(ConfigError, match="LOSSES_CONFIG_ALLOW_IMPORT"):
+        load_config(path)
+    monkeypatch.setenv("LOSSES_CONFIG_ALLOW_IMPORT", "1")
+    assert load_config(path).terms[0].loss == "torch.nn.functional:mse_loss"
+
+
+def test_yaml_not_imported_until_a_file_is_loaded():
+    code = "import sys, losses_core; losses_core.LOSSES['mse']; print('yaml' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

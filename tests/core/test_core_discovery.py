@@ -1,0 +1,122 @@
+"""The plugin loader with fake entry points: order, failures, env controls,
+thread safety, attribution of import-time registrations."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from losses_core import _discovery
+from losses_core._discovery import PluginLoader, _Candidate
+from losses_core._environment import PluginControls
+
+
+@dataclass
+class FakeEntryPoint:
+    name: str
+    value: str
+
+
+def make_loader(monkeypatch, names, fail=()):
+    loaded: list[str] = []
+    candidates = [_Candidate(n, "1.0", FakeEntryPoint(n, f"{n.replace('-', '_')}._plugin")) for n in names]
+    monkeypatch.setattr(_discovery, "find_entry_points", lambda: list(candidates))
+
+    def load_one(dist, version, ep):
+        time.sleep(0.01)
+        loaded.append(dist)
+        if dist in fail:
+            raise ImportError(f"{dist} is broken")
+        return dist
+
+    return PluginLoader(lambda: None, load_one), loaded
+
+
+def test_loads_in_given_order_once(monkeypatch):
+    loader, loaded = make_loader(monkeypatch, ["a-dist", "b-dist"])
+    loader.ensure_loaded()
+    loader.ensure_loaded()
+    assert loaded == ["a-dist", "b-dist"]
+    assert [r.status for r in loader.records] == ["loaded", "loaded"]
+
+
+def test_failure_is_recorded_and_others_still_load(monkeypatch):
+    loader, loaded = make_loader(monkeypatch, ["a-dist", "broken", "c-dist"], fail={"broken"})
+    loader.ensure_loaded()
+    assert loaded == ["a-dist", "broken", "c-dist"]
+    (failure,) = loader.failures
+    assert failure.distribution == "broken" and "ImportError: broken is broken" in failure.error
+    assert "broken" in loader.failure_hint()
+
+
+def test_concurrent_first_use_loads_each_plugin_once(monkeypatch):
+    loader, loaded = make_loader(monkeypatch, ["a-dist", "b-dist", "c-dist"])
+    barrier = threading.Barrier(8)
+
+    def worker():
+        barrier.wait()
+        loader.ensure_loaded()
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(loaded) == ["a-dist", "b-dist", "c-dist"]
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"LOSSES_DISABLE_PLUGIN_AUTOLOAD": "1"}, []),
+        ({"LOSSES_LOAD_PLUGINS": "b_dist"}, ["b-dist"]),
+        ({"LOSSES_LOAD_PLUGINS": ""}, []),
+        ({"LOSSES_DISABLE_PLUGINS": "a-dist, c-dist"}, ["b-dist"]),
+    ],
+)
+def test_environment_controls(monkeypatch, env, expected):
+    for key in ("LOSSES_DISABLE_PLUGIN_AUTOLOAD", "LOSSES_LOAD_PLUGINS", "LOSSES_DISABLE_PLUGINS"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    loader, loaded = make_loader(monkeypatch, ["a-dist", "b-dist", "c-dist"])
+    loader.ensure_loaded()
+    assert loaded == expected
+    skipped = [r for r in loader.records if r.status == "skipped"]
+    assert len(skipped) == (0 if not loader.controls.autoload else 3 - len(expected))
+
+
+def test_trace_prints_loading(monkeypatch, capsys):
+    monkeypatch.setenv("LOSSES_TRACE_PLUGINS", "1")
+    loader, _ = make_loader(monkeypatch, ["a-dist"])
+    loader.ensure_loaded()
+    assert "losses: loading a-dist" in capsys.readouterr().err
+
+
+def test_bad_flag_value_is_an_error(monkeypatch):
+    monkeypatch.setenv("LOSSES_DISABLE_PLUGIN_AUTOLOAD", "maybe")
+    with pytest.raises(ValueError, match="LOSSES_DISABLE_PLUGIN_AUTOLOAD"):
+        PluginControls.from_environment()
+
+
+def test_import_time_register_loss_is_attributed_to_loading_distribution():
+    import torch
+
+    from losses_core import LOSSES, register_loss
+    from losses_core._runtime import _LOADING
+
+    token = _LOADING.set(("losses-fake", "9.9"))
+    try:
+
+        @register_loss("import_time_loss")
+        def loss(model_output, targets):
+            return model_output["x"].sum()
+
+    finally:
+        _LOADING.reset(token)
+    handle = LOSSES["import_time_loss"]
+    assert (handle.provider, handle.version) == ("losses-fake", "9.9")
+    assert handle({"x": torch.ones(2)}, {}).item() == 2.0

@@ -1,3 +1,0 @@
-def test_import():
-    import losses_core
-    assert losses_core.__version__
