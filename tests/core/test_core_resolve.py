@@ -95,7 +95,7 @@ def test_kwargs_only_loss_accepts_any_parameter():
 
 
 def test_parameter_type_checked_against_default():
-    with pytest.raises(LossParameterError, match="label_smoothing.*expects a number"):
+    with pytest.raises(LossParameterError, match=r"label_smoothing.*expects a number"):
         resolve_loss("token_ce", label_smoothing="0.1")
     with pytest.raises(LossParameterError, match="expects an int"):
         resolve_loss("token_ce", ignore_index=1.5)
