@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 
 from losses_core import _discovery
-from losses_core._discovery import PluginLoader, _Candidate
+from losses_core._discovery import LoadResult, PluginLoader, _Candidate
 from losses_core._environment import PluginControls
 
 
@@ -30,7 +30,7 @@ def make_loader(monkeypatch, names, fail=()):
         loaded.append(dist)
         if dist in fail:
             raise ImportError(f"{dist} is broken")
-        return dist
+        return LoadResult(dist, ("losses_register",))
 
     return PluginLoader(lambda: None, load_one), loaded
 
@@ -41,6 +41,7 @@ def test_loads_in_given_order_once(monkeypatch):
     loader.ensure_loaded()
     assert loaded == ["a-dist", "b-dist"]
     assert [r.status for r in loader.records] == ["loaded", "loaded"]
+    assert loader.records[0].hooks == ("losses_register",)
 
 
 def test_failure_is_recorded_and_others_still_load(monkeypatch):
@@ -120,3 +121,43 @@ def test_import_time_register_loss_is_attributed_to_loading_distribution():
     handle = LOSSES["import_time_loss"]
     assert (handle.provider, handle.version) == ("losses-fake", "9.9")
     assert handle({"x": torch.ones(2)}, {}).item() == 2.0
+
+
+def test_hookimpl_marker_is_pluggy_compatible():
+    import pluggy
+
+    from losses_core import hookimpl
+    from losses_core._markers import hook_implementations
+
+    class Plugin:
+        @hookimpl(tryfirst=True)
+        def losses_pre_loss(self, call):
+            return None
+
+        @hookimpl(specname="losses_register")
+        def provide(self, register):
+            return None
+
+    plugin = Plugin()
+    assert set(hook_implementations(plugin)) == {"losses_pre_loss", "losses_register"}
+    reference = pluggy.HookimplMarker("losses")
+
+    @reference(tryfirst=True)
+    def theirs():
+        return None
+
+    assert Plugin.losses_pre_loss.losses_impl == theirs.losses_impl  # type: ignore[attr-defined]
+
+
+def test_import_and_first_lookup_stay_free_of_pluggy_and_yaml():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, losses_core\n"
+        "assert 'losses_core._mapping' not in sys.modules\n"
+        "losses_core.LOSSES['mse']\n"
+        "print(sorted(m for m in ('pluggy', 'yaml') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

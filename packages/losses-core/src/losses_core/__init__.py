@@ -10,37 +10,84 @@ The public API::
 
 Plugins are found through the ``losses.plugins`` entry-point group, lazily on
 first use; see :mod:`losses_core.hookspecs` for the hooks.
+
+Attributes are imported on first access (PEP 562), so ``import losses_core``
+costs almost nothing until the registry is used.
 """
 
 from __future__ import annotations
 
-from losses_core._call import LossCall
-from losses_core._discovery import PluginFailure
-from losses_core._errors import (
-    ConfigError,
-    HookError,
-    LossConflictError,
-    LossError,
-    LossInputError,
-    LossParameterError,
-    LossRegistrationError,
-    LossResultError,
-    MissingInputError,
-    NonFiniteLossError,
-    UnknownLossError,
-)
-from losses_core._handle import RegisteredLoss
-from losses_core._listing import LossInfo, PluginInfo, list_losses, list_plugins
-from losses_core._manager import register_hooks, unregister_hooks, use_hooks
-from losses_core._mapping import LOSSES
-from losses_core._markers import ENTRY_POINT_GROUP, hookimpl
-from losses_core._registry import LossEntry, LossRegistrar
-from losses_core._resolve import ResolvedLoss, resolve_loss
-from losses_core._runtime import register_loss
-from losses_core._types import LossFunction, LossOutput, LossReturn
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from losses_core._version import __version__
-from losses_core.builtin_hooks import MetricsCollector, NonFiniteGuard
-from losses_core.config import load_config, loss_from_config
+
+if TYPE_CHECKING:
+    from losses_core._call import LossCall
+    from losses_core._discovery import PluginFailure
+    from losses_core._errors import (
+        ConfigError,
+        HookError,
+        LossConflictError,
+        LossError,
+        LossInputError,
+        LossParameterError,
+        LossRegistrationError,
+        LossResultError,
+        MissingInputError,
+        NonFiniteLossError,
+        UnknownLossError,
+    )
+    from losses_core._handle import RegisteredLoss
+    from losses_core._listing import LossInfo, PluginInfo, list_losses, list_plugins
+    from losses_core._manager import register_hooks, unregister_hooks, use_hooks
+    from losses_core._mapping import LOSSES
+    from losses_core._markers import ENTRY_POINT_GROUP, hookimpl
+    from losses_core._registry import LossEntry, LossRegistrar
+    from losses_core._resolve import ResolvedLoss, resolve_loss
+    from losses_core._runtime import register_loss
+    from losses_core._types import LossFunction, LossOutput, LossReturn
+    from losses_core.builtin_hooks import MetricsCollector, NonFiniteGuard
+    from losses_core.config import load_config, loss_from_config
+
+_EXPORTS = {
+    "ENTRY_POINT_GROUP": "_markers",
+    "LOSSES": "_mapping",
+    "ConfigError": "_errors",
+    "HookError": "_errors",
+    "LossCall": "_call",
+    "LossConflictError": "_errors",
+    "LossEntry": "_registry",
+    "LossError": "_errors",
+    "LossFunction": "_types",
+    "LossInfo": "_listing",
+    "LossInputError": "_errors",
+    "LossOutput": "_types",
+    "LossParameterError": "_errors",
+    "LossRegistrar": "_registry",
+    "LossRegistrationError": "_errors",
+    "LossResultError": "_errors",
+    "LossReturn": "_types",
+    "MetricsCollector": "builtin_hooks",
+    "MissingInputError": "_errors",
+    "NonFiniteGuard": "builtin_hooks",
+    "NonFiniteLossError": "_errors",
+    "PluginFailure": "_discovery",
+    "PluginInfo": "_listing",
+    "RegisteredLoss": "_handle",
+    "ResolvedLoss": "_resolve",
+    "UnknownLossError": "_errors",
+    "hookimpl": "_markers",
+    "list_losses": "_listing",
+    "list_plugins": "_listing",
+    "load_config": "config",
+    "loss_from_config": "config",
+    "register_hooks": "_manager",
+    "register_loss": "_runtime",
+    "resolve_loss": "_resolve",
+    "unregister_hooks": "_manager",
+    "use_hooks": "_manager",
+}
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -81,3 +128,16 @@ __all__ = [
     "unregister_hooks",
     "use_hooks",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'losses_core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"losses_core.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 import torch
 
 from losses_core._errors import LossParameterError
-from losses_core._manager import HOOKS, MANAGER, run_loss_hook
+from losses_core._hookstate import HOOKS
 from losses_core._result import normalize_result
 from losses_core._signature import LossSignature
 from losses_core._types import LossReturn
@@ -60,6 +60,8 @@ def call_with_hooks(
     Returns the normalised result and whether the loss itself returned a
     bare tensor.
     """
+    from losses_core._manager import MANAGER, run_loss_hook
+
     call = LossCall(name, provider, model_output, targets, params)
     if HOOKS.pre:
         run_loss_hook(MANAGER.hook.losses_pre_loss, call)

@@ -6,8 +6,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from losses_core._environment import PluginControls
 from losses_core._markers import ENTRY_POINT_GROUP
@@ -17,23 +16,21 @@ if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
 
-@dataclass(frozen=True)
-class PluginFailure:
+class PluginFailure(NamedTuple):
     """A plugin that could not be loaded: its import or its hook raised."""
 
     distribution: str
     version: str | None
     entry_point: str
     error: str
-    traceback: str = field(repr=False)
+    traceback: str
 
     def describe(self) -> str:
         version = f" {self.version}" if self.version else ""
         return f"{self.distribution}{version} (entry point {self.entry_point}): {self.error}"
 
 
-@dataclass(frozen=True)
-class PluginRecord:
+class PluginRecord(NamedTuple):
     """A plugin distribution found in the ``losses.plugins`` group."""
 
     distribution: str
@@ -42,10 +39,17 @@ class PluginRecord:
     plugin_name: str | None
     status: str  # "loaded", "failed" or "skipped"
     reason: str | None = None
+    hooks: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class _Candidate:
+class LoadResult(NamedTuple):
+    """What loading one entry point produced."""
+
+    plugin_name: str | None
+    hooks: tuple[str, ...]
+
+
+class _Candidate(NamedTuple):
     distribution: str
     version: str | None
     entry_point: EntryPoint
@@ -78,7 +82,7 @@ class PluginLoader:
     def __init__(
         self,
         load_builtins: Callable[[], None],
-        load_one: Callable[[str, str | None, Any], str | None],
+        load_one: Callable[[str, str | None, Any], LoadResult],
     ) -> None:
         self._load_builtins = load_builtins
         self._load_one = load_one
@@ -125,7 +129,7 @@ class PluginLoader:
                 continue
             self._trace(controls, f"loading {candidate.distribution} ({ep_text})")
             try:
-                plugin_name = self._load_one(candidate.distribution, candidate.version, ep)
+                loaded = self._load_one(candidate.distribution, candidate.version, ep)
             except Exception as exc:
                 failure = PluginFailure(
                     distribution=candidate.distribution,
@@ -143,7 +147,14 @@ class PluginLoader:
                 self._trace(controls, f"failed {failure.describe()}")
                 continue
             self.records.append(
-                PluginRecord(candidate.distribution, candidate.version, ep_text, plugin_name, "loaded")
+                PluginRecord(
+                    candidate.distribution,
+                    candidate.version,
+                    ep_text,
+                    loaded.plugin_name,
+                    "loaded",
+                    hooks=loaded.hooks,
+                )
             )
 
     @staticmethod

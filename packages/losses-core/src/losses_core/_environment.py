@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from losses_core._names import normalize_distribution
 
@@ -51,8 +51,7 @@ def _names(value: str) -> frozenset[str]:
     return frozenset(normalize_distribution(n.strip()) for n in value.split(",") if n.strip())
 
 
-@dataclass(frozen=True)
-class PluginControls:
+class PluginControls(NamedTuple):
     """The plugin-loading settings read from the environment."""
 
     autoload: bool = True

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import torch
 
 from losses_core._call import call_with_hooks, raise_if_bad_parameters
-from losses_core._manager import HOOKS
+from losses_core._hookstate import HOOKS
 from losses_core._registry import LossEntry
 from losses_core._result import check_result
 from losses_core._types import LossOutput

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
+import sys
 from dataclasses import dataclass, field
 
 from losses_core._discovery import PluginFailure, PluginRecord
-from losses_core._manager import MANAGER
 from losses_core._names import CORE_PROVIDER, RUNTIME_PROVIDER
 from losses_core._registry import LossEntry
 from losses_core._runtime import LOADER, REGISTRY, ensure_loaded
@@ -72,14 +72,21 @@ class PluginInfo:
     traceback: str | None = field(default=None, repr=False)
 
 
-def _hooks_of(plugin_name: str | None) -> tuple[str, ...]:
-    if plugin_name is None:
-        return ()
-    plugin = MANAGER.get_plugin(plugin_name)
-    if plugin is None:
-        return ()
-    callers = MANAGER.get_hookcallers(plugin) or []
-    return tuple(sorted(caller.name for caller in callers))
+def _runtime_hook_plugins(exclude: set[str]) -> list[str]:
+    """Hooks implemented by plugins registered at runtime (pluggy is only
+    imported once some plugin implements a pre- or post-loss hook)."""
+    if "losses_core._manager" not in sys.modules:
+        return []
+    from losses_core._manager import MANAGER
+
+    return sorted(
+        {
+            caller.name
+            for name, plugin in MANAGER.list_name_plugin()
+            if name not in exclude
+            for caller in (MANAGER.get_hookcallers(plugin) or [])
+        }
+    )
 
 
 def _losses_of(provider: str) -> tuple[str, ...]:
@@ -107,20 +114,13 @@ def list_plugins() -> list[PluginInfo]:
                 status=record.status,
                 entry_point=record.entry_point,
                 losses=_losses_of(record.distribution) if record.status == "loaded" else (),
-                hooks=_hooks_of(record.plugin_name),
+                hooks=record.hooks,
                 error=record.reason if record.status != "loaded" else None,
                 traceback=failure.traceback if failure else None,
             )
         )
     runtime_losses = _losses_of(RUNTIME_PROVIDER)
-    runtime_hooks = sorted(
-        {
-            caller.name
-            for name, plugin in MANAGER.list_name_plugin()
-            if name not in seen_plugins
-            for caller in (MANAGER.get_hookcallers(plugin) or [])
-        }
-    )
+    runtime_hooks = _runtime_hook_plugins(seen_plugins)
     if runtime_losses or runtime_hooks:
         infos.append(
             PluginInfo(RUNTIME_PROVIDER, None, "runtime", losses=runtime_losses, hooks=tuple(runtime_hooks))

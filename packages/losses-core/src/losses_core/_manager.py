@@ -12,29 +12,11 @@ import pluggy
 
 from losses_core import hookspecs
 from losses_core._errors import HookError, LossError
+from losses_core._hookstate import HOOKS
 from losses_core._markers import PROJECT_NAME
 
 if TYPE_CHECKING:
     from losses_core._call import LossCall
-
-
-class HookState:
-    """Whether any pre- or post-loss hook implementation is registered.
-
-    Read on every loss call; refreshed by the plugin manager on every
-    register/unregister, so the hot path costs one attribute read while no
-    hook is in use.
-    """
-
-    __slots__ = ("active", "post", "pre")
-
-    def __init__(self) -> None:
-        self.pre = False
-        self.post = False
-        self.active = False
-
-
-HOOKS = HookState()
 
 
 class LossesPluginManager(pluggy.PluginManager):
@@ -65,7 +47,16 @@ class LossesPluginManager(pluggy.PluginManager):
         self.enable_tracing()
 
 
-MANAGER = LossesPluginManager()
+def _create_manager() -> LossesPluginManager:
+    from losses_core._environment import TRACE_PLUGINS, env_flag
+
+    manager = LossesPluginManager()
+    if env_flag(TRACE_PLUGINS):
+        manager.enable_trace()
+    return manager
+
+
+MANAGER = _create_manager()
 
 
 def run_loss_hook(hook: pluggy.HookCaller, call: LossCall) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from losses_core._errors import LossConflictError, LossRegistrationError, UnknownLossError
@@ -23,18 +22,46 @@ ExampleInputs = Callable[..., Any]
 params)`` that builds valid example inputs for a loss."""
 
 
-@dataclass(frozen=True, eq=False)
 class LossEntry:
-    """One registered loss and where it came from."""
+    """One registered loss and where it came from.
 
-    name: str
-    function: Callable[..., Any]
-    provider: str
-    version: str | None
-    aliases: tuple[str, ...]
-    signature: LossSignature
-    example_inputs: ExampleInputs | None = None
-    override: bool = False
+    Entries compare and hash by identity: the same function registered twice
+    gives two entries.
+    """
+
+    __slots__ = (
+        "aliases",
+        "example_inputs",
+        "function",
+        "name",
+        "override",
+        "provider",
+        "signature",
+        "version",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        function: Callable[..., Any],
+        provider: str,
+        version: str | None,
+        aliases: tuple[str, ...],
+        signature: LossSignature,
+        example_inputs: ExampleInputs | None = None,
+        override: bool = False,
+    ) -> None:
+        self.name = name
+        self.function = function
+        self.provider = provider
+        self.version = version
+        self.aliases = aliases
+        self.signature = signature
+        self.example_inputs = example_inputs
+        self.override = override
+
+    def __repr__(self) -> str:
+        return f"LossEntry({self.qualified_name!r}, version={self.version!r}, aliases={self.aliases!r})"
 
     @property
     def qualified_name(self) -> str:

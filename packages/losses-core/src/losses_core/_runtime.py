@@ -3,12 +3,13 @@ them: ``register_loss`` and the per-plugin registration."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import Any, TypeVar, overload
 
-from losses_core._discovery import PluginLoader
-from losses_core._manager import MANAGER
+from losses_core._discovery import LoadResult, PluginLoader
+from losses_core._markers import hook_implementations
 from losses_core._names import CORE_PROVIDER, RUNTIME_PROVIDER
 from losses_core._registry import ExampleInputs, LossEntry, LossRegistrar, Registry
 
@@ -110,13 +111,33 @@ def register_loss(
     return loss
 
 
-def register_plugin_losses(plugin: object, *, provider: str | None, version: str | None) -> None:
-    """Call ``plugin``'s own ``losses_register`` implementation, if any."""
+def register_plugin_losses(
+    plugin: object,
+    *,
+    provider: str | None,
+    version: str | None,
+    implementations: dict[str, list[Callable[..., Any]]] | None = None,
+) -> None:
+    """Call ``plugin``'s own ``losses_register`` implementations, if any.
+
+    The registration hook is called per plugin (not through pluggy's hook
+    caller) so that each plugin's losses are attributed to its distribution.
+    """
+    if implementations is None:
+        implementations = hook_implementations(plugin)
     registrar = make_registrar(provider or RUNTIME_PROVIDER, version)
-    for impl in MANAGER.hook.losses_register.get_hookimpls():
-        if impl.plugin is plugin:
-            kwargs = {"register": registrar}
-            impl.function(*[kwargs[arg] for arg in impl.argnames])
+    for function in implementations.get("losses_register", ()):
+        if _accepts_register(function):
+            function(register=registrar)
+        else:
+            function()
+
+
+def _accepts_register(function: Callable[..., Any]) -> bool:
+    code = getattr(getattr(function, "__func__", function), "__code__", None)
+    if code is None:
+        return True
+    return "register" in code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
 
 
 def _load_builtins() -> None:
@@ -131,28 +152,39 @@ def _core_version() -> str:
     return __version__
 
 
-def _load_entry_point(distribution: str, version: str | None, entry_point: Any) -> str | None:
+def _load_entry_point(distribution: str, version: str | None, entry_point: Any) -> LoadResult:
+    """Import one plugin, register its losses, and hand it to pluggy only if
+    it implements hooks beyond registration (pluggy is imported only then)."""
     before = {id(e) for e in REGISTRY.entries() if e.provider == distribution}
     token = _LOADING.set((distribution, version))
-    plugin: object | None = None
     registered_name: str | None = None
     try:
         plugin = entry_point.load()
-        name = (
-            distribution if MANAGER.get_plugin(distribution) is None else f"{distribution}:{entry_point.name}"
+        implementations = hook_implementations(plugin)
+        if LOADER.controls.trace and "losses_register" in implementations:
+            sys.stderr.write(f"losses: calling losses_register of {distribution}\n")
+        register_plugin_losses(
+            plugin, provider=distribution, version=version, implementations=implementations
         )
-        registered_name = MANAGER.register(plugin, name=name)
-        register_plugin_losses(plugin, provider=distribution, version=version)
+        if set(implementations) - {"losses_register"}:
+            from losses_core._manager import MANAGER
+
+            taken = MANAGER.get_plugin(distribution) is not None
+            registered_name = MANAGER.register(
+                plugin, name=f"{distribution}:{entry_point.name}" if taken else distribution
+            )
     except BaseException:
         for entry in REGISTRY.entries():
             if entry.provider == distribution and id(entry) not in before:
                 REGISTRY.remove_entry(entry)
         if registered_name is not None:
+            from losses_core._manager import MANAGER
+
             MANAGER.unregister(name=registered_name)
         raise
     finally:
         _LOADING.reset(token)
-    return registered_name
+    return LoadResult(registered_name, tuple(sorted(implementations)))
 
 
 LOADER = PluginLoader(_load_builtins, _load_entry_point)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from losses_core._errors import LossRegistrationError
 
@@ -13,8 +12,7 @@ _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_O
 _KEYWORD = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
 
-@dataclass(frozen=True)
-class LossSignature:
+class LossSignature(NamedTuple):
     """The keyword parameters a loss accepts after its two inputs.
 
     ``parameters`` maps each named keyword parameter to its

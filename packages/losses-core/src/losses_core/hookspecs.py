@@ -40,13 +40,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from losses_core._markers import hookspec
+import pluggy
+
+from losses_core._markers import PROJECT_NAME
 
 if TYPE_CHECKING:
     from losses_core._call import LossCall
     from losses_core._registry import LossRegistrar
 
 __all__ = ["losses_post_loss", "losses_pre_loss", "losses_register"]
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 
 
 @hookspec
