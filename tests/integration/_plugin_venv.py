@@ -1,0 +1,227 @@
+"""Build real wheels and install them into a fresh virtual environment that
+reuses this interpreter's CPU torch without reinstalling it.
+
+The fresh environment is made with ``python -m venv --without-pip``. torch,
+its runtime dependencies, pluggy and PyYAML are made importable there by a
+directory of symlinks to exactly those distributions' top-level packages and
+``.dist-info`` directories, named by a ``.pth`` file in the environment's
+site-packages. Nothing else of the parent environment is visible. Wheels are
+installed with the parent's pip (``pip --python``), or with a pip bootstrapped
+into the environment by ``ensurepip`` when the parent has no usable pip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+CORE_PROJECT = REPO / "packages" / "losses-core"
+FIXTURE_PLUGINS = REPO / "tests" / "fixtures" / "plugins"
+FIXTURE_NAMES = ("losses-fixture-alpha", "losses-fixture-beta", "losses-fixture-broken")
+
+# What the fresh environment borrows from this one: torch's requirement
+# closure plus losses-core's other runtime dependencies.
+BORROWED_ROOTS = ("torch", "pluggy", "PyYAML")
+
+_COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "dist", "build", "*.egg-info")
+
+
+# -- wheels ------------------------------------------------------------------
+def build_wheels(work: Path) -> list[Path]:
+    """Build losses-core and the fixture plugins into wheels under ``work/wheels``.
+
+    Each project is copied out of the repository first (nothing is written
+    into the source tree) and built with ``python -m hatchling build -t wheel``
+    in its own directory; the builds run concurrently.
+    """
+    sources = work / "src"
+    out = work / "wheels"
+    out.mkdir(parents=True)
+    projects = [(CORE_PROJECT, sources / "losses-core")]
+    projects += [(FIXTURE_PLUGINS / name, sources / name) for name in FIXTURE_NAMES]
+    for src, dst in projects:
+        shutil.copytree(src, dst, ignore=_COPY_IGNORE)
+
+    def build(project: Path) -> None:
+        proc = subprocess.run(
+            [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(out)],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"building {project.name} failed:\n{proc.stdout}\n{proc.stderr}")
+
+    with ThreadPoolExecutor(max_workers=len(projects)) as pool:
+        list(pool.map(build, [dst for _, dst in projects]))
+    wheels = sorted(out.glob("*.whl"))
+    if len(wheels) != len(projects):
+        raise RuntimeError(f"expected {len(projects)} wheels, got {[w.name for w in wheels]}")
+    return wheels
+
+
+# -- borrowed distributions --------------------------------------------------
+def _requirement_closure(roots: tuple[str, ...]) -> list[metadata.Distribution]:
+    """The installed distributions ``roots`` need at run time, recursively.
+
+    Requirements behind extras, or whose environment markers do not hold
+    here, are skipped.
+    """
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    found: dict[str, metadata.Distribution] = {}
+    pending = list(roots)
+    while pending:
+        name = canonicalize_name(pending.pop())
+        if name in found:
+            continue
+        dist = metadata.distribution(name)
+        found[name] = dist
+        for text in dist.requires or ():
+            req = Requirement(text)
+            if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+                continue
+            pending.append(req.name)
+    return [found[n] for n in sorted(found)]
+
+
+def _top_level_entries(dist: metadata.Distribution) -> list[Path]:
+    """The top-level files and directories of ``dist`` in its site directory:
+    its packages and modules, and its ``.dist-info`` directory."""
+    names: set[str] = set()
+    for file in dist.files or ():
+        head = file.parts[0]
+        if head in ("..", "__pycache__") or head.endswith((".pth", ".data")):
+            continue
+        names.add(head)
+    if not names:  # no RECORD: fall back to top_level.txt
+        names = set((dist.read_text("top_level.txt") or "").split())
+        names.add(Path(str(getattr(dist, "_path", ""))).name)
+    return [Path(str(dist.locate_file(n))) for n in sorted(names) if n]
+
+
+def link_borrowed_distributions(target: Path) -> list[str]:
+    """Fill ``target`` with symlinks to the borrowed distributions' files;
+    return the distributions' names."""
+    target.mkdir(parents=True)
+    dists = _requirement_closure(BORROWED_ROOTS)
+    for dist in dists:
+        for entry in _top_level_entries(dist):
+            link = target / entry.name
+            if entry.exists() and not link.exists():
+                link.symlink_to(entry, target_is_directory=entry.is_dir())
+    return [d.metadata["Name"] for d in dists]
+
+
+# -- the environment ----------------------------------------------------------
+def _parent_pip_supports_python_option() -> bool:
+    try:
+        import pip
+    except ImportError:
+        return False
+    try:
+        major, minor = (int(p) for p in pip.__version__.split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= (22, 3)  # pip 22.3 added --python
+
+
+@dataclass
+class PluginVenv:
+    """A fresh virtual environment with wheels installed in it."""
+
+    root: Path
+    site_packages: Path
+    work: Path  # a scratch directory, used as the working directory of probes
+    parent_pip: bool
+
+    @property
+    def python(self) -> Path:
+        return self.root / ("Scripts" if os.name == "nt" else "bin") / "python"
+
+    @property
+    def losses_script(self) -> Path:
+        return self.root / ("Scripts" if os.name == "nt" else "bin") / "losses"
+
+    def pip(self, *args: str) -> subprocess.CompletedProcess[str]:
+        base = [sys.executable, "-m", "pip", "--python", str(self.python)]
+        if not self.parent_pip:
+            base = [str(self.python), "-m", "pip"]
+        proc = subprocess.run(
+            [*base, "--disable-pip-version-check", "--no-input", *args],
+            capture_output=True,
+            text=True,
+            env=clean_environment(self),
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"pip {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+
+def create_venv(root: Path, borrowed: Path, wheels: list[Path]) -> PluginVenv:
+    """Create a venv at ``root`` that sees ``borrowed`` and install ``wheels``."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
+    python = root / ("Scripts" if os.name == "nt" else "bin") / "python"
+    purelib = subprocess.run(
+        [str(python), "-I", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    site_packages = Path(purelib)
+    (site_packages / "_losses_borrowed_from_parent.pth").write_text(f"{borrowed}\n", encoding="utf-8")
+    work = root.parent / f"{root.name}-work"
+    work.mkdir(exist_ok=True)
+    venv = PluginVenv(root, site_packages, work, _parent_pip_supports_python_option())
+    if not venv.parent_pip:
+        subprocess.run([str(python), "-m", "ensurepip", "--default-pip"], check=True, capture_output=True)
+    venv.pip("install", "--no-index", "--no-deps", *map(str, wheels))
+    return venv
+
+
+def clean_environment(venv: PluginVenv, **extra: str) -> dict[str, str]:
+    """A minimal environment for subprocesses in ``venv``: no PYTHONPATH, no
+    PYTHONHOME, no ``LOSSES_*`` variable of the calling process, no user site."""
+    bin_dir = venv.python.parent
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', os.defpath)}",
+        "PYTHONNOUSERSITE": "1",
+        "PYTHONUTF8": "1",
+        "LC_ALL": "C.UTF-8",
+    }
+    for name in ("HOME", "TMPDIR", "SYSTEMROOT"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    env.update(extra)
+    return env
+
+
+def run_in_venv(
+    venv: PluginVenv, args: list[str], timeout: float = 120, **extra_env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``args`` (the first is resolved in the venv's bin directory when
+    it is ``python`` or ``losses``) with a clean environment, in the venv's
+    scratch directory."""
+    if args[0] == "python":
+        args = [str(venv.python), *args[1:]]
+    elif args[0] == "losses":
+        args = [str(venv.losses_script), *args[1:]]
+    return subprocess.run(
+        args,
+        capture_output=True,
+        text=True,
+        env=clean_environment(venv, **extra_env),
+        cwd=venv.work,
+        timeout=timeout,
+        check=False,
+    )
