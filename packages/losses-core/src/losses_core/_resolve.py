@@ -58,19 +58,33 @@ def check_parameters(entry: LossEntry, params: Mapping[str, Any], *, strict: boo
     even if it also takes ``**kwargs``; a loss whose only parameters are
     ``**kwargs`` accepts any name. Values are checked against the type of the
     parameter's default when that is a bool, int, float or str.
+
+    :raises LossParameterError: listing every problem found.
     """
+    problems = parameter_problems(entry, params, strict=strict)
+    if problems:
+        raise LossParameterError("; ".join(problems))
+
+
+def parameter_problems(entry: LossEntry, params: Mapping[str, Any], *, strict: bool = True) -> list[str]:
+    """Every problem :func:`check_parameters` would report, as messages."""
+    problems: list[str] = []
     signature = entry.signature
     if strict and signature.checks_names:
         unknown = [p for p in params if p not in signature.parameters]
         if unknown:
-            bad_parameters(entry.name, signature, unknown)
+            try:
+                bad_parameters(entry.name, signature, unknown)
+            except LossParameterError as exc:
+                problems.append(str(exc))
     for pname, value in params.items():
         param = signature.parameters.get(pname)
         if param is None:
             continue
         problem = type_mismatch(param.default, value)
         if problem:
-            raise LossParameterError(f"loss {entry.name!r}: parameter {pname!r} {problem}")
+            problems.append(f"loss {entry.name!r}: parameter {pname!r} {problem}")
+    return problems
 
 
 def type_mismatch(default: Any, value: Any) -> str | None:

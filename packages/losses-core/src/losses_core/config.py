@@ -38,9 +38,9 @@ from pathlib import Path
 from typing import Any
 
 from losses_core._environment import CONFIG_ALLOW_IMPORT, env_flag
-from losses_core._errors import ConfigError, LossConflictError, LossParameterError, UnknownLossError
+from losses_core._errors import ConfigError, LossConflictError, UnknownLossError
 
-__all__ = ["LossConfig", "LossSpec", "load_config", "loss_from_config"]
+__all__ = ["LossConfig", "LossSpec", "load_config", "loss_from_config", "validate_config"]
 
 _NAME_KEYS = ("class", "type")
 _PARAM_KEYS = ("params", "kwargs")
@@ -101,26 +101,71 @@ def load_config(
     :param strict: reject parameters the loss does not declare.
     :param allow_import: allow ``"module:attr"`` specs; ``None`` reads
         ``LOSSES_CONFIG_ALLOW_IMPORT`` (default allowed).
-    :raises ConfigError: with the file and key path of every problem found.
+    :raises ConfigError: listing every problem found, each with the file and
+        key path.
     """
     data, where = _read(source)
-    if allow_import is None:
-        allow_import = env_flag(CONFIG_ALLOW_IMPORT, default=True)
-    node, path = _loss_node(data, where, section)
+    config, problems = _parse(data, where, section, strict, _allow_import(allow_import))
+    if problems:
+        raise ConfigError("\n".join(problems))
+    assert config is not None
+    return config
+
+
+def validate_config(
+    source: str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    section: str | None = None,
+    strict: bool = True,
+    allow_import: bool | None = None,
+) -> list[str]:
+    """Every problem of a configuration, as messages (empty when valid).
+
+    With ``section=None`` and no top-level ``loss``, every section that holds
+    a ``loss`` is checked.
+    """
+    try:
+        data, where = _read(source)
+    except ConfigError as exc:
+        return [str(exc)]
+    allowed = _allow_import(allow_import)
+    if section is None and isinstance(data, Mapping) and "loss" not in data:
+        sections = [k for k, v in data.items() if isinstance(v, Mapping) and "loss" in v]
+        if sections:
+            return [p for name in sections for p in _parse(data, where, name, strict, allowed)[1]]
+    return _parse(data, where, section, strict, allowed)[1]
+
+
+def _allow_import(allow_import: bool | None) -> bool:
+    return env_flag(CONFIG_ALLOW_IMPORT, default=True) if allow_import is None else allow_import
+
+
+def _parse(
+    data: Any, where: str, section: str | None, strict: bool, allow_import: bool
+) -> tuple[LossConfig | None, list[str]]:
+    problems: list[str] = []
+    try:
+        node, path = _loss_node(data, where, section)
+    except ConfigError as exc:
+        return None, [str(exc)]
     if isinstance(node, Mapping) and "terms" in node:
         extra = set(node) - {"terms"}
         if extra:
-            raise ConfigError(f"{where}: {path}: unexpected key(s) {sorted(extra)} beside 'terms'")
+            problems.append(f"{where}: {path}: unexpected key(s) {sorted(extra)} beside 'terms'")
         raw_terms = node["terms"]
         if not isinstance(raw_terms, list) or not raw_terms:
-            raise ConfigError(f"{where}: {path}.terms: expected a non-empty list of loss terms")
-        specs = tuple(
-            _parse_term(t, where, f"{path}.terms[{i}]", strict, allow_import, composite=True)
+            return None, [*problems, f"{where}: {path}.terms: expected a non-empty list of loss terms"]
+        specs = [
+            _parse_term(t, where, f"{path}.terms[{i}]", strict, allow_import, problems, composite=True)
             for i, t in enumerate(raw_terms)
-        )
-        return LossConfig(specs, composite=True, source=where, section=section)
-    spec = _parse_term(node, where, path, strict, allow_import, composite=False)
-    return LossConfig((spec,), composite=False, source=where, section=section)
+        ]
+        if problems:
+            return None, problems
+        return LossConfig(tuple(s for s in specs if s), composite=True, source=where, section=section), []
+    spec = _parse_term(node, where, path, strict, allow_import, problems, composite=False)
+    if problems or spec is None:
+        return None, problems
+    return LossConfig((spec,), composite=False, source=where, section=section), []
 
 
 def loss_from_config(
@@ -177,60 +222,74 @@ def _loss_node(data: Any, where: str, section: str | None) -> tuple[Any, str]:
 
 
 def _parse_term(
-    node: Any, where: str, path: str, strict: bool, allow_import: bool, *, composite: bool
-) -> LossSpec:
+    node: Any,
+    where: str,
+    path: str,
+    strict: bool,
+    allow_import: bool,
+    problems: list[str],
+    *,
+    composite: bool,
+) -> LossSpec | None:
+    """Parse one loss node, appending every problem found to ``problems``."""
     if isinstance(node, str):
         node = {"type": node}
     if not isinstance(node, Mapping):
-        raise ConfigError(f"{where}: {path}: expected a loss name or a mapping, got {type(node).__name__}")
+        problems.append(f"{where}: {path}: expected a loss name or a mapping, got {type(node).__name__}")
+        return None
+    before = len(problems)
     allowed = _TERM_KEYS if composite else _TERM_KEYS - {"weight", "name"}
     extra = set(node) - allowed
     if extra:
-        raise ConfigError(
+        problems.append(
             f"{where}: {path}: unexpected key(s) {sorted(map(str, extra))}; expected "
             f"class/params (or type/kwargs){', weight, name' if composite else ''}"
         )
     name_keys = [k for k in _NAME_KEYS if k in node]
     param_keys = [k for k in _PARAM_KEYS if k in node]
-    if len(name_keys) != 1:
-        raise ConfigError(f"{where}: {path}: expected exactly one of 'class' or 'type'")
     if len(param_keys) > 1:
-        raise ConfigError(f"{where}: {path}: use either 'params' or 'kwargs', not both")
-    name_key = name_keys[0]
-    name = node[name_key]
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"{where}: {path}.{name_key}: expected a loss name, got {name!r}")
+        problems.append(f"{where}: {path}: use either 'params' or 'kwargs', not both")
     param_key = param_keys[0] if param_keys else "params"
     params = node.get(param_key) or {}
     if not isinstance(params, Mapping):
-        raise ConfigError(
+        problems.append(
             f"{where}: {path}.{param_key}: expected a mapping of parameters, got {type(params).__name__}"
         )
+        params = {}
+    weight = node.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+        problems.append(f"{where}: {path}.weight: expected a number, got {weight!r}")
+        weight = 1.0
+    label = node.get("name")
+    if label is not None and not isinstance(label, str):
+        problems.append(f"{where}: {path}.name: expected a string, got {label!r}")
+    if len(name_keys) != 1:
+        problems.append(f"{where}: {path}: expected exactly one of 'class' or 'type'")
+        return None
+    name_key = name_keys[0]
+    name = node[name_key]
+    if not isinstance(name, str) or not name:
+        problems.append(f"{where}: {path}.{name_key}: expected a loss name, got {name!r}")
+        return None
     if ":" in name and not allow_import:
-        raise ConfigError(
+        problems.append(
             f"{where}: {path}.{name_key}: {name!r} is a dotted path, which imports code, and imports "
             f"are disabled (allow_import=False or {CONFIG_ALLOW_IMPORT}=0)"
         )
-    weight = node.get("weight", 1.0)
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
-        raise ConfigError(f"{where}: {path}.weight: expected a number, got {weight!r}")
-    label = node.get("name")
-    if label is not None and not isinstance(label, str):
-        raise ConfigError(f"{where}: {path}.name: expected a string, got {label!r}")
-    _validate(name, dict(params), where, f"{path}.{param_key}", f"{path}.{name_key}", strict)
+        return None
+    problems += _validate(name, dict(params), where, f"{path}.{param_key}", f"{path}.{name_key}", strict)
+    if len(problems) > before:
+        return None
     return LossSpec(loss=name, params=dict(params), weight=float(weight), label=label)
 
 
 def _validate(
     name: str, params: dict[str, Any], where: str, params_path: str, name_path: str, strict: bool
-) -> None:
-    from losses_core._resolve import check_parameters, entry_for_spec
+) -> list[str]:
+    from losses_core._resolve import entry_for_spec, parameter_problems
 
     try:
         entry = entry_for_spec(name)
     except (UnknownLossError, LossConflictError) as exc:
-        raise ConfigError(f"{where}: {name_path}: {exc}") from exc
-    try:
-        check_parameters(entry, params, strict=strict)
-    except LossParameterError as exc:
-        raise ConfigError(f"{where}: {params_path}: {exc}") from exc
+        return [f"{where}: {name_path}: {exc}"]
+    return [f"{where}: {params_path}: {p}" for p in parameter_problems(entry, params, strict=strict)]

@@ -1,0 +1,322 @@
+"""Conformance checks for loss plugins, in the spirit of scikit-learn's
+``check_estimator``.
+
+``check_loss(name)`` runs one registered loss (or a callable with an
+``example_inputs`` factory) through the contract of the loss protocol;
+``check_distribution("losses-foo")`` runs every loss a distribution
+provides. Each returns :class:`ConformanceReport` objects; call
+``report.raise_for_failures()`` (or :func:`assert_conforms`) in a test.
+
+The checks, in order:
+
+``call``
+    the loss accepts ``(model_output, targets, **params)`` built by its
+    example-input factory and returns a 0-dim floating tensor or a valid
+    ``{"loss", "metrics", "auxiliary"}`` mapping, with a finite loss.
+``gradients``
+    ``loss.backward()`` gives finite gradients to every input tensor that
+    requires grad (and at least one input requires grad).
+``missing_key``
+    dropping any single key of ``model_output`` or ``targets`` either still
+    works (an optional key) or raises a ``KeyError``/``LossInputError`` whose
+    message names the key; any other error fails.
+``batch_size_1``
+    the loss works, finite, for a batch of one.
+``float64``
+    inputs in float64 give a finite float64 loss (no silent down-cast).
+``bfloat16``
+    inputs in bfloat16 give a finite loss (skip it where it makes no sense).
+``pickle``
+    the resolved loss survives ``pickle`` and gives the same value.
+``compile``
+    ``torch.compile(fn, fullgraph=True, backend="aot_eager")`` of a function
+    calling the loss works without graph breaks and matches eager.
+
+Usable from pytest::
+
+    import pytest
+    from losses_core.testing import assert_conforms, loss_names
+
+    @pytest.mark.parametrize("name", loss_names(distribution="losses-foo"))
+    def test_conformance(name):
+        assert_conforms(name)
+"""
+
+from __future__ import annotations
+
+import copy
+import pickle
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple
+
+import torch
+
+from losses_core._errors import LossError
+from losses_core._names import normalize_distribution
+from losses_core._registry import ExampleInputs, LossEntry
+from losses_core._resolve import entry_for_spec, resolve_loss
+from losses_core._runtime import REGISTRY, ensure_loaded
+
+__all__ = [
+    "CHECKS",
+    "CheckResult",
+    "ConformanceError",
+    "ConformanceReport",
+    "assert_conforms",
+    "check_distribution",
+    "check_loss",
+    "loss_names",
+]
+
+CHECKS = ("call", "gradients", "missing_key", "batch_size_1", "float64", "bfloat16", "pickle", "compile")
+
+Example = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
+
+
+class ConformanceError(AssertionError):
+    """A loss failed one or more conformance checks."""
+
+
+class CheckResult(NamedTuple):
+    """The outcome of one check: ``status`` is ``"passed"``, ``"failed"`` or ``"skipped"``."""
+
+    check: str
+    status: str
+    message: str = ""
+
+
+class ConformanceReport(NamedTuple):
+    """Every check's outcome for one loss."""
+
+    loss: str
+    results: tuple[CheckResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status != "failed" for r in self.results)
+
+    @property
+    def failures(self) -> list[CheckResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    def raise_for_failures(self) -> None:
+        """Raise :class:`ConformanceError` listing every failed check."""
+        if not self.ok:
+            lines = "\n".join(f"  - {r.check}: {r.message}" for r in self.failures)
+            raise ConformanceError(
+                f"loss {self.loss!r} failed {len(self.failures)} conformance check(s):\n{lines}"
+            )
+
+    def __str__(self) -> str:
+        lines = [f"{self.loss}:"]
+        lines += [f"  {r.status:7s} {r.check}{': ' + r.message if r.message else ''}" for r in self.results]
+        return "\n".join(lines)
+
+
+def loss_names(*, distribution: str | None = None, pattern: str = "*") -> list[str]:
+    """Qualified names (``name@provider``) of registered losses, optionally
+    only those of one distribution, for ``pytest.mark.parametrize``."""
+    from losses_core._listing import list_losses
+
+    wanted = normalize_distribution(distribution) if distribution else None
+    return [info.qualified_name for info in list_losses(pattern) if wanted is None or info.provider == wanted]
+
+
+def check_distribution(distribution: str, **options: Any) -> list[ConformanceReport]:
+    """Run :func:`check_loss` on every loss that ``distribution`` provides."""
+    names = loss_names(distribution=distribution)
+    if not names:
+        raise LookupError(f"distribution {distribution!r} provides no registered loss")
+    return [check_loss(name, **options) for name in names]
+
+
+def assert_conforms(loss: str | Callable[..., Any], **options: Any) -> ConformanceReport:
+    """:func:`check_loss`, raising :class:`ConformanceError` on any failure."""
+    report = check_loss(loss, **options)
+    report.raise_for_failures()
+    return report
+
+
+def check_loss(
+    loss: str | Callable[..., Any],
+    *,
+    example_inputs: ExampleInputs | None = None,
+    skip: Iterable[str] = (),
+    seed: int = 0,
+) -> ConformanceReport:
+    """Run the conformance checks on one loss.
+
+    :param loss: a registered name (``"focal"``, ``"focal@losses-core"``), a
+        ``"module:attr"`` path or a callable.
+    :param example_inputs: a factory ``(batch_size=4, dtype=torch.float32)
+        -> (model_output, targets, params)``; defaults to the one registered
+        with the loss.
+    :param skip: names of checks not to run (see :data:`CHECKS`).
+    :param seed: the random seed set before each call of the factory.
+    """
+    ensure_loaded()
+    entry = entry_for_spec(loss) if not isinstance(loss, LossEntry) else loss
+    label = entry.qualified_name if isinstance(loss, str) and entry in REGISTRY.entries() else entry.name
+    factory = example_inputs or entry.example_inputs
+    skipped = set(skip)
+    unknown = skipped - set(CHECKS)
+    if unknown:
+        raise ValueError(f"unknown check(s) {sorted(unknown)}; the checks are {', '.join(CHECKS)}")
+    if factory is None:
+        return ConformanceReport(
+            label,
+            (
+                CheckResult(
+                    "call",
+                    "failed",
+                    "no example_inputs factory: register the loss with example_inputs=... or pass one",
+                ),
+            ),
+        )
+
+    def make(batch_size: int = 4, dtype: torch.dtype = torch.float32) -> Example:
+        torch.manual_seed(seed)
+        model_output, targets, params = factory(batch_size=batch_size, dtype=dtype)
+        return dict(model_output), dict(targets), dict(params)
+
+    spec: str | Callable[..., Any] = loss if isinstance(loss, str) else entry.function
+    results: list[CheckResult] = []
+    for check in CHECKS:
+        if check in skipped:
+            results.append(CheckResult(check, "skipped", "skipped on request"))
+            continue
+        try:
+            message = _CHECKS[check](spec, make)
+        except Exception as exc:
+            results.append(CheckResult(check, "failed", f"{type(exc).__name__}: {exc}"))
+        else:
+            results.append(CheckResult(check, "passed", message or ""))
+        if check == "call" and results[-1].status == "failed":
+            results += [
+                CheckResult(c, "skipped", "the basic call failed") for c in CHECKS[1:] if c not in skipped
+            ]
+            break
+    return ConformanceReport(label, tuple(results))
+
+
+# -- the checks ------------------------------------------------------------
+Maker = Callable[..., Example]
+Spec = Any
+
+
+def _run(spec: Spec, example: Example) -> torch.Tensor:
+    model_output, targets, params = example
+    result = resolve_loss(spec, **params)(model_output, targets)
+    loss = result["loss"]
+    if not bool(torch.isfinite(loss)):
+        raise AssertionError(f"the loss is not finite: {loss.item()}")
+    return loss
+
+
+def _leaves(example: Example) -> list[torch.Tensor]:
+    model_output, targets, _ = example
+    tensors = [v for v in (*model_output.values(), *targets.values()) if isinstance(v, torch.Tensor)]
+    return [t for t in tensors if t.requires_grad and t.is_leaf]
+
+
+def _check_call(spec: Spec, make: Maker) -> str:
+    loss = _run(spec, make())
+    return f"loss {loss.item():.6g}"
+
+
+def _check_gradients(spec: Spec, make: Maker) -> str:
+    example = make()
+    leaves = _leaves(example)
+    if not leaves:
+        raise AssertionError(
+            "no input tensor requires grad: make the factory return leaves with requires_grad=True"
+        )
+    _run(spec, example).backward()  # type: ignore[no-untyped-call]
+    for leaf in leaves:
+        if leaf.grad is None:
+            continue
+        if not bool(torch.isfinite(leaf.grad).all()):
+            raise AssertionError(f"non-finite gradient for an input of shape {tuple(leaf.shape)}")
+    if all(leaf.grad is None for leaf in leaves):
+        raise AssertionError("no input that requires grad received a gradient")
+    return f"{len(leaves)} input(s) with finite gradients"
+
+
+def _check_missing_key(spec: Spec, make: Maker) -> str:
+    model_output, targets, params = make()
+    required = []
+    for source, mapping in (("model_output", model_output), ("targets", targets)):
+        for key in list(mapping):
+            reduced = {k: v for k, v in mapping.items() if k != key}
+            example = (
+                (reduced, targets, params) if source == "model_output" else (model_output, reduced, params)
+            )
+            try:
+                _run(spec, copy.copy(example))
+            except (KeyError, LossError) as exc:
+                if key not in str(exc):
+                    raise AssertionError(
+                        f"dropping {source}[{key!r}] raised {type(exc).__name__} "
+                        f"without naming the key: {exc}"
+                    ) from exc
+                required.append(f"{source}[{key!r}]")
+            except Exception as exc:
+                raise AssertionError(
+                    f"dropping {source}[{key!r}] raised {type(exc).__name__} instead of a clear missing-key "
+                    f"error: {exc}"
+                ) from exc
+    return "required: " + (", ".join(required) or "none")
+
+
+def _check_batch_size_1(spec: Spec, make: Maker) -> str:
+    _run(spec, make(batch_size=1))
+    return ""
+
+
+def _check_float64(spec: Spec, make: Maker) -> str:
+    loss = _run(spec, make(dtype=torch.float64))
+    if loss.dtype != torch.float64:
+        raise AssertionError(f"float64 inputs gave a {loss.dtype} loss")
+    return ""
+
+
+def _check_bfloat16(spec: Spec, make: Maker) -> str:
+    loss = _run(spec, make(dtype=torch.bfloat16))
+    return f"loss dtype {loss.dtype}"
+
+
+def _check_pickle(spec: Spec, make: Maker) -> str:
+    model_output, targets, params = make()
+    resolved = resolve_loss(spec, **params)
+    restored = pickle.loads(pickle.dumps(resolved))
+    expected = resolved(model_output, targets)["loss"]
+    got = restored(model_output, targets)["loss"]
+    torch.testing.assert_close(got, expected)
+    return ""
+
+
+def _check_compile(spec: Spec, make: Maker) -> str:
+    model_output, targets, params = make()
+    resolved = resolve_loss(spec, **params)
+
+    def step(mo: Mapping[str, Any], t: Mapping[str, Any]) -> torch.Tensor:
+        return resolved(mo, t)["loss"]
+
+    expected = step(model_output, targets)
+    torch._dynamo.reset()
+    compiled = torch.compile(step, fullgraph=True, backend="aot_eager")
+    got = compiled(model_output, targets)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+    return ""
+
+
+_CHECKS: dict[str, Callable[[Spec, Maker], str]] = {
+    "call": _check_call,
+    "gradients": _check_gradients,
+    "missing_key": _check_missing_key,
+    "batch_size_1": _check_batch_size_1,
+    "float64": _check_float64,
+    "bfloat16": _check_bfloat16,
+    "pickle": _check_pickle,
+    "compile": _check_compile,
+}
