@@ -249,21 +249,15 @@ def test_trace_prints_plugin_loading_to_stderr(plugin_venv):
     assert "losses: loading" not in plugin_venv.probe("default").stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "CORE BUG: LOSSES_TRACE_PLUGINS prints the 'losses: loading ...' lines but no hook call: "
-        "LossesPluginManager.enable_trace() (losses_core/_manager.py) is never called, and "
-        "register_plugin_losses() calls losses_register implementations directly, bypassing "
-        "pluggy's hook-call monitoring. Remove this marker when fixed."
-    ),
-)
 def test_trace_prints_hook_calls_to_stderr(plugin_venv):
     stderr = plugin_venv.probe("trace").stderr
-    # pluggy's tracing writes "<hook name> [hook]" before each hook call.
-    assert "losses_register [hook]" in stderr
+    # The registration hook is called per plugin (so losses are attributed to
+    # the distribution); the trace names it with its distribution.
+    assert any(ALPHA in line for line in stderr.splitlines() if "losses_register" in line), stderr
+    # pre/post-loss hooks go through pluggy, whose tracing writes "<hook> [hook]".
     assert "losses_pre_loss [hook]" in stderr
     assert "losses_post_loss [hook]" in stderr
+    assert "[hook]" not in plugin_venv.probe("default").stderr
 
 
 # -- one distribution seen twice ---------------------------------------------------------
