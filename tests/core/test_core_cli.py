@@ -58,3 +58,75 @@ def test_python_dash_m():
 
 def test_bad_usage_exits_2():
     assert run("frobnicate").returncode == 2
+
+
+def test_show_human_and_json():
+    out = run("show", "mse")
+    assert out.returncode == 0, out.stderr
+    assert "losses-core" in out.stdout and "reduction: default 'mean'" in out.stdout
+    assert "Mean squared error" in out.stdout
+    data = json.loads(run("show", "cross_entropy", "--json").stdout)
+    assert data["name"] == "token_ce" and data["provider"] == "losses-core"
+    assert {"name": "ignore_index", "default": -100, "required": False, "annotation": "int"} in data[
+        "parameters"
+    ]
+
+
+def test_show_unknown_exits_1_with_suggestion():
+    out = run("show", "mse_los")
+    assert out.returncode == 1
+    assert "Did you mean:" in out.stderr and "'mse'" in out.stderr
+
+
+def test_check_valid_and_invalid_config(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text("train:\n  loss: {type: token_ce, kwargs: {label_smoothing: 0.1}}\nval:\n  loss: mse\n")
+    out = run("check", str(good))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "OK" in out.stdout and "token_ce" in out.stdout and "val:" in out.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "train:\n  loss:\n    terms:\n      - {type: token_ce, kwargs: {label_smothing: 0.1}}\n"
+        "      - {type: mse_typo}\n      - {type: mse, weight: heavy}\n"
+    )
+    out = run("check", str(bad), "--section", "train")
+    assert out.returncode == 1
+    assert "3 problem(s)" in out.stdout
+    assert "train.loss.terms[0].kwargs" in out.stdout and "label_smoothing" in out.stdout
+    assert "train.loss.terms[1].type" in out.stdout and "train.loss.terms[2].weight" in out.stdout
+    report = json.loads(run("check", str(bad), "--json").stdout)
+    assert report["valid"] is False and len(report["problems"]) == 3
+
+
+def test_doctor_healthy_environment_json():
+    out = run("doctor", "--json")
+    report = json.loads(out.stdout)
+    assert set(report) >= {"conflicts", "broken_plugins", "duplicate_installs", "disabled_plugins", "healthy"}
+    assert out.returncode == (0 if report["healthy"] else 1)
+
+
+def test_doctor_reports_disabled_plugins(monkeypatch):
+    env_out = subprocess.run(
+        [*losses_command(), "doctor", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "LOSSES_DISABLE_PLUGIN_AUTOLOAD": "1"},
+    )
+    report = json.loads(env_out.stdout)
+    assert report["environment"]["autoload"] is False
+
+
+def test_new_plugin_writes_package(tmp_path):
+    out = run("new-plugin", "losses-foo", "--directory", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    root = tmp_path / "losses-foo"
+    pyproject = (root / "pyproject.toml").read_text()
+    assert '[project.entry-points."losses.plugins"]' in pyproject
+    assert 'losses-foo = "losses_foo._plugin"' in pyproject
+    assert (root / "src" / "losses_foo" / "py.typed").exists()
+    assert "foo_huber" in (root / "src" / "losses_foo" / "_plugin.py").read_text()
+    assert (root / "tests" / "test_losses_foo.py").exists()
+    again = run("new-plugin", "losses-foo", "--directory", str(tmp_path))
+    assert again.returncode == 1 and "already exists" in again.stderr
+    assert run("new-plugin", "bad name!", "--directory", str(tmp_path)).returncode == 1

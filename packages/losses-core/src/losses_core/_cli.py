@@ -1,33 +1,48 @@
 """The ``losses`` command line.
 
-Exit codes: 0 success; 1 a command found problems (``losses check``); 2 bad
-usage (argparse).
+Commands: ``list``, ``show``, ``plugins``, ``check``, ``doctor``,
+``new-plugin``. Every listing takes ``--json``.
+
+Exit codes:
+
+- 0: success (``check``: the config is valid; ``doctor``: no problem found).
+- 1: the command ran and found problems: ``check`` found an invalid config,
+  ``doctor`` found conflicts, broken plugins or duplicate installs, ``show``
+  found no such loss, ``new-plugin`` could not write the package.
+- 2: bad usage (unknown command or option).
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return "\n".join(lines)
 
 
+def _print_json(payload: Any) -> None:
+    print(json.dumps(payload, indent=2, default=str))
+
+
+# -- list ----------------------------------------------------------------------
 def _cmd_list(args: argparse.Namespace) -> int:
-    from losses_core import list_losses
+    from losses_core._listing import list_losses
 
     infos = list_losses(args.pattern)
     if args.json:
-        print(json.dumps([asdict(i) for i in infos], indent=2))
+        _print_json([asdict(i) for i in infos])
         return 0
     if not infos:
         print(f"no loss matches {args.pattern!r}")
@@ -37,7 +52,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
             i.qualified_name if i.ambiguous else i.name,
             f"{i.provider} {i.version or ''}".strip(),
             ", ".join(i.aliases),
-            i.summary[:60],
+            i.summary[:70],
         ]
         for i in infos
     ]
@@ -45,44 +60,234 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- show ----------------------------------------------------------------------
+def _describe_loss(name: str) -> dict[str, Any]:
+    from losses_core._runtime import lookup
+
+    entry = lookup(name)
+    try:
+        signature = str(inspect.signature(entry.function))
+    except (TypeError, ValueError):
+        signature = "(model_output, targets, **params)"
+    parameters = [
+        {
+            "name": p.name,
+            "default": None if p.default is inspect.Parameter.empty else p.default,
+            "required": p.default is inspect.Parameter.empty,
+            "annotation": None if p.annotation is inspect.Parameter.empty else str(p.annotation),
+        }
+        for p in entry.signature.parameters.values()
+    ]
+    function = entry.function
+    target = function if hasattr(function, "__qualname__") else type(function)
+    return {
+        "name": entry.name,
+        "qualified_name": entry.qualified_name,
+        "provider": entry.provider,
+        "version": entry.version,
+        "aliases": list(entry.aliases),
+        "object": f"{target.__module__}.{target.__qualname__}",
+        "signature": signature,
+        "parameters": parameters,
+        "accepts_any_keyword": entry.signature.var_keyword and not entry.signature.checks_names,
+        "doc": inspect.getdoc(function) or "",
+    }
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from losses_core._errors import LossConflictError, UnknownLossError
+
+    try:
+        info = _describe_loss(args.name)
+    except (UnknownLossError, LossConflictError) as exc:
+        print(f"losses show: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        _print_json(info)
+        return 0
+    version = f" {info['version']}" if info["version"] else ""
+    print(f"{info['name']}  ({info['provider']}{version})")
+    if info["aliases"]:
+        print(f"aliases:   {', '.join(info['aliases'])}")
+    print(f"object:    {info['object']}")
+    print(f"signature: {info['signature']}")
+    if info["parameters"]:
+        print("parameters:")
+        for p in info["parameters"]:
+            default = "required" if p["required"] else f"default {p['default']!r}"
+            print(f"  {p['name']}: {default}")
+    if info["doc"]:
+        print()
+        print(info["doc"])
+    return 0
+
+
+# -- plugins -------------------------------------------------------------------
 def _cmd_plugins(args: argparse.Namespace) -> int:
-    from losses_core import list_plugins
+    from losses_core._listing import list_plugins
 
     infos = list_plugins()
     if args.json:
-        payload: list[dict[str, Any]] = [asdict(i) for i in infos]
-        print(json.dumps(payload, indent=2))
+        _print_json([asdict(i) for i in infos])
         return 0
     rows = [
-        [
-            i.name,
-            i.version or "",
-            i.status,
-            ", ".join(i.losses),
-            ", ".join(i.hooks),
-            i.error or "",
-        ]
+        [i.name, i.version or "", i.status, ", ".join(i.losses), ", ".join(i.hooks), i.error or ""]
         for i in infos
     ]
     print(_table(rows, ["DISTRIBUTION", "VERSION", "STATUS", "LOSSES", "HOOKS", "ERROR"]))
     return 0
 
 
+# -- check ---------------------------------------------------------------------
+def _cmd_check(args: argparse.Namespace) -> int:
+    from losses_core.config import load_config, validate_config
+
+    problems = validate_config(args.config, section=args.section, strict=not args.no_strict)
+    resolved: list[str] = []
+    if not problems:
+        data_sections = [args.section] if args.section else _sections(args.config)
+        for section in data_sections:
+            config = load_config(args.config, section=section, strict=not args.no_strict)
+            resolved.append(f"{section or 'loss'}: {config.build()!r}")
+    if args.json:
+        _print_json(
+            {"config": str(args.config), "valid": not problems, "problems": problems, "resolved": resolved}
+        )
+    elif problems:
+        print(f"{args.config}: {len(problems)} problem(s)")
+        for problem in problems:
+            print(f"  - {problem}")
+    else:
+        print(f"{args.config}: OK")
+        for line in resolved:
+            print(f"  {line}")
+    return 1 if problems else 0
+
+
+def _sections(path: Path) -> list[str | None]:
+    import yaml
+
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    if "loss" in data:
+        return [None]
+    return [k for k, v in data.items() if isinstance(v, dict) and "loss" in v]
+
+
+# -- doctor --------------------------------------------------------------------
+def doctor_report() -> dict[str, Any]:
+    """Conflicts, broken plugins, duplicate installs and disabled plugins."""
+    from importlib.metadata import distributions
+
+    from losses_core._environment import PluginControls
+    from losses_core._listing import list_losses
+    from losses_core._names import normalize_distribution
+    from losses_core._runtime import LOADER, ensure_loaded
+
+    ensure_loaded()
+    conflicts: dict[str, list[str]] = {}
+    for info in list_losses():
+        if info.ambiguous:
+            conflicts.setdefault(info.name, []).append(info.qualified_name)
+    broken = [
+        {"distribution": f.distribution, "version": f.version, "entry_point": f.entry_point, "error": f.error}
+        for f in LOADER.failures
+    ]
+    plugin_dists = {r.distribution for r in LOADER.records} | {"losses-core"}
+    locations: dict[str, list[str]] = {}
+    for dist in distributions():
+        name = normalize_distribution(dist.metadata["Name"] or "")
+        if name in plugin_dists:
+            locations.setdefault(name, []).append(f"{dist.version} at {getattr(dist, '_path', '?')}")
+    duplicates = {name: where for name, where in locations.items() if len(where) > 1}
+    disabled = [
+        {"distribution": r.distribution, "reason": r.reason} for r in LOADER.records if r.status == "skipped"
+    ]
+    controls = PluginControls.from_environment()
+    return {
+        "conflicts": conflicts,
+        "broken_plugins": broken,
+        "duplicate_installs": duplicates,
+        "disabled_plugins": disabled,
+        "environment": {
+            "autoload": controls.autoload,
+            "allow": sorted(controls.allow) if controls.allow is not None else None,
+            "block": sorted(controls.block),
+            "trace": controls.trace,
+        },
+    }
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    report = doctor_report()
+    problems = bool(report["conflicts"] or report["broken_plugins"] or report["duplicate_installs"])
+    if args.json:
+        _print_json({**report, "healthy": not problems})
+        return 1 if problems else 0
+    for name, qualified in sorted(report["conflicts"].items()):
+        print(f"conflict: {name!r} is provided by several plugins; use one of {', '.join(qualified)}")
+    for failure in report["broken_plugins"]:
+        print(f"broken plugin: {failure['distribution']} ({failure['entry_point']}): {failure['error']}")
+    for name, where in sorted(report["duplicate_installs"].items()):
+        print(f"duplicate install: {name} is installed {len(where)} times: {'; '.join(where)}")
+    for item in report["disabled_plugins"]:
+        print(f"disabled plugin: {item['distribution']} ({item['reason']})")
+    print("problems found" if problems else "no problems found")
+    return 1 if problems else 0
+
+
+# -- new-plugin ----------------------------------------------------------------
+def _cmd_new_plugin(args: argparse.Namespace) -> int:
+    from losses_core._scaffold import write_plugin
+
+    try:
+        root = write_plugin(args.name, Path(args.directory))
+    except (ValueError, FileExistsError) as exc:
+        print(f"losses new-plugin: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {root}")
+    print(f"next: cd {root} && pip install -e '.[test]' && pytest")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``losses`` command."""
     from losses_core._version import __version__
 
     parser = argparse.ArgumentParser(
-        prog="losses", description="Inspect the losses installed in this environment."
+        prog="losses", description="Inspect and check the losses installed here."
     )
     parser.add_argument("--version", action="version", version=f"losses-core {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    p_list = commands.add_parser("list", help="list registered losses")
-    p_list.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'focal*'")
-    p_list.add_argument("--json", action="store_true", help="print JSON")
-    p_list.set_defaults(run=_cmd_list)
-    p_plugins = commands.add_parser("plugins", help="list plugins, their losses, hooks and load failures")
-    p_plugins.add_argument("--json", action="store_true", help="print JSON")
-    p_plugins.set_defaults(run=_cmd_plugins)
+
+    p = commands.add_parser("list", help="list registered losses")
+    p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'focal*'")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_cmd_list)
+
+    p = commands.add_parser("show", help="signature, parameters, formula and provider of a loss")
+    p.add_argument("name", help="loss name, alias or name@provider")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_cmd_show)
+
+    p = commands.add_parser("plugins", help="list plugins, their losses, hooks and load failures")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_cmd_plugins)
+
+    p = commands.add_parser("check", help="validate and resolve a YAML loss config")
+    p.add_argument("config", type=Path, help="path to a YAML file")
+    p.add_argument("--section", default=None, help="section holding `loss` (default: every section)")
+    p.add_argument("--no-strict", action="store_true", help="accept parameters a loss does not declare")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_cmd_check)
+
+    p = commands.add_parser("doctor", help="report conflicts, broken plugins, duplicate and disabled plugins")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_cmd_doctor)
+
+    p = commands.add_parser("new-plugin", help="write a ready-to-publish plugin package")
+    p.add_argument("name", help="distribution name, e.g. losses-foo")
+    p.add_argument("--directory", default=".", help="where to create it (default: here)")
+    p.set_defaults(run=_cmd_new_plugin)
     return parser
 
 
