@@ -44,7 +44,7 @@ packages = ["src/$module"]
     "README.md": """\
 # $dist
 
-A plugin for [losses](https://pypi.org/project/losses-core/): installing it
+A plugin for [losses](https://github.com/losses-dev/losses): installing it
 adds its losses to `losses_core.LOSSES`.
 
 ```bash
