@@ -1,0 +1,60 @@
+"""The reconstruction-error conventions, as per-token terms.
+
+With :math:`e_t = \\sum_j (\\hat x_{tj} - x_{tj})^2` the squared error of token
+:math:`t` (of :math:`T`) over the :math:`d` input features:
+
+- ``"sum_mean"`` (SAELens, dictionary_learning, Anthropic): :math:`\\ell_t = e_t`;
+  its token mean is :math:`\\frac1T\\sum_t \\lVert\\hat x_t - x_t\\rVert^2`.
+- ``"mean"`` (``F.mse_loss``): :math:`\\ell_t = e_t / d`; its token mean is the
+  per-element mean squared error.
+- ``"normalized"`` (OpenAI ``normalized_mean_squared_error``):
+  :math:`\\ell_t = e_t / \\lVert x_t\\rVert^2` (0 for an all-zero :math:`x_t`).
+- ``"fvu"`` (EleutherAI sparsify): :math:`\\ell_t = T e_t / \\sum_{s}\\lVert x_s -
+  \\bar x\\rVert^2`, so that the token mean is the fraction of variance
+  unexplained :math:`\\sum_t e_t / \\sum_t \\lVert x_t - \\bar x\\rVert^2`
+  (:math:`\\bar x` the per-feature batch mean); 0 when the batch has no
+  variance (e.g. a single token).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from losses_core.losses._reduction import safe_divide
+from losses_sae._params import check_choice
+
+__all__ = ["RECONSTRUCTIONS", "check_reconstruction", "reconstruction_per_token", "total_variance"]
+
+RECONSTRUCTIONS = ("sum_mean", "mean", "normalized", "fvu")
+
+
+def check_reconstruction(loss: str, reconstruction: object) -> str:
+    """Raise :class:`losses_core.LossParameterError` for an unknown convention."""
+    return check_choice(loss, "reconstruction", reconstruction, RECONSTRUCTIONS)
+
+
+def total_variance(x: torch.Tensor) -> torch.Tensor:
+    """:math:`\\sum_t \\lVert x_t - \\bar x\\rVert^2` of ``x`` ``[tokens, d]``."""
+    return (x - x.mean(dim=0)).square().sum()
+
+
+def squared_error(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """Per-token :math:`\\lVert \\hat x_t - x_t\\rVert^2`, shape ``[tokens]``."""
+    return (x_hat - x).square().sum(dim=-1)
+
+
+def reconstruction_per_token(
+    x: torch.Tensor, x_hat: torch.Tensor, convention: str, *, error: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The per-token reconstruction term :math:`\\ell_t` (``[tokens]``) of ``convention``.
+
+    :param error: the per-token squared error, if already computed.
+    """
+    sq = squared_error(x, x_hat) if error is None else error
+    if convention == "sum_mean":
+        return sq
+    if convention == "mean":
+        return sq / x.shape[-1]
+    if convention == "normalized":
+        return safe_divide(sq, x.square().sum(dim=-1))
+    return safe_divide(sq * x.shape[0], total_variance(x))
