@@ -1,0 +1,45 @@
+"""losses-ranking: learning-to-rank, metric-learning and contrastive losses.
+
+Every loss follows the ``losses`` protocol ``loss(model_output, targets,
+**params) -> {"loss", "metrics", "auxiliary"}`` and is registered with
+losses-core through the ``losses.plugins`` entry point (``LOSSES["ranknet"]``).
+:mod:`losses_ranking.metrics` holds NDCG@k, DCG@k and MRR.
+"""
+
+from __future__ import annotations
+
+from losses_ranking import metrics
+from losses_ranking._version import __version__
+from losses_ranking.approx_ndcg import approx_ndcg
+from losses_ranking.clip import clip
+from losses_ranking.contrastive import contrastive
+from losses_ranking.lambda_loss import lambda_loss
+from losses_ranking.listmle import listmle
+from losses_ranking.listnet import listnet
+from losses_ranking.margin_ranking import margin_ranking
+from losses_ranking.multi_similarity import multi_similarity
+from losses_ranking.neural_ndcg import neural_ndcg
+from losses_ranking.ntxent import ntxent
+from losses_ranking.ranknet import ranknet
+from losses_ranking.siglip import siglip
+from losses_ranking.supcon import supcon
+from losses_ranking.triplet import triplet
+
+__all__ = [
+    "__version__",
+    "approx_ndcg",
+    "clip",
+    "contrastive",
+    "lambda_loss",
+    "listmle",
+    "listnet",
+    "margin_ranking",
+    "metrics",
+    "multi_similarity",
+    "neural_ndcg",
+    "ntxent",
+    "ranknet",
+    "siglip",
+    "supcon",
+    "triplet",
+]

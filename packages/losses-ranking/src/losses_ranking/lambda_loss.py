@@ -1,0 +1,150 @@
+"""The LambdaLoss framework (Wang et al. 2018) with its weighting schemes."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from losses_ranking._common import (
+    check_choice,
+    check_optional_int,
+    check_positive,
+    check_reduction,
+)
+from losses_ranking._lists import cutoff_mask, gains, ideal_dcg, order, read_lists
+from losses_ranking._ltr import list_result, nonempty
+
+__all__ = ["lambda_loss"]
+
+SCHEMES = ("ndcg_loss1", "ndcg_loss2", "ndcg_loss2pp", "lambda_rank", "rank_net")
+LOG_BASES = ("binary", "natural")
+EPS = 1e-10  # allRank's DEFAULT_EPS, floor of the ideal DCG
+
+
+def _scheme_weights(
+    scheme: str, gain: torch.Tensor, discount: torch.Tensor, mu: float
+) -> torch.Tensor | None:
+    """Pair weights ``[B, L, L]`` over positions of the predicted order.
+
+    ``gain``: normalised gains :math:`G` in predicted order ``[B, L]``;
+    ``discount``: :math:`D_r = \\log_2(1 + r)` for ranks ``r = 1..L``.
+    """
+    if scheme == "rank_net":
+        return None
+    if scheme == "ndcg_loss1":
+        return (gain / discount).unsqueeze(-1)
+    gain_gap = (gain.unsqueeze(-1) - gain.unsqueeze(-2)).abs()
+    inv = 1.0 / discount
+    lambda_rank = (inv.unsqueeze(-1) - inv.unsqueeze(-2)).abs() * gain_gap
+    if scheme == "lambda_rank":
+        return lambda_rank
+    length = gain.shape[-1]
+    ranks = torch.arange(length, device=gain.device)
+    gap = (ranks.unsqueeze(-1) - ranks.unsqueeze(-2)).abs().to(gain.dtype)
+    # delta_{|i-j|} = |1/log2(1+|i-j|) - 1/log2(2+|i-j|)|, and 0 on the diagonal.
+    safe_gap = torch.where(gap > 0, gap, torch.ones_like(gap))
+    delta = (1.0 / torch.log2(1.0 + safe_gap) - 1.0 / torch.log2(2.0 + safe_gap)).abs()
+    delta = torch.where(gap > 0, delta, torch.zeros_like(delta))
+    ndcg_loss2 = delta * gain_gap
+    if scheme == "ndcg_loss2":
+        return ndcg_loss2
+    return mu * ndcg_loss2 + lambda_rank
+
+
+def lambda_loss(
+    model_output: Mapping[str, Any],
+    targets: Mapping[str, Any],
+    *,
+    weighing_scheme: str = "ndcg_loss2pp",
+    k: int | None = None,
+    sigma: float = 1.0,
+    mu: float = 10.0,
+    log_base: str = "binary",
+    reduction: str = "mean",
+    scores_key: str = "scores",
+    relevance_key: str = "relevance",
+    mask_key: str | None = "mask",
+    padded_value: float | None = -1.0,
+) -> dict[str, Any] | torch.Tensor:
+    r"""LambdaLoss, registered as ``lambda_loss``.
+
+    Items are ranked by their scores (descending, stable); :math:`r_i` is the
+    rank of item :math:`i`, :math:`D_i = \log_2(1 + r_i)`,
+    :math:`G_i = (2^{y_i} - 1) / \mathrm{maxDCG@k}` (ideal DCG over the top
+    ``k``, floored at ``1e-10`` as in allRank). Over pairs of real items with
+    :math:`y_i > y_j` and both ranks within ``k``:
+
+    .. math:: \ell = -\sum_{i,j} w_{ij} \log_b \sigma\bigl(\sigma_s (s_i - s_j)\bigr)
+
+    (:math:`\sigma_s` = ``sigma``, :math:`b = 2` for ``log_base="binary"``,
+    :math:`e` for ``"natural"``), with ``weighing_scheme``:
+
+    - ``"ndcg_loss1"``: :math:`w_{ij} = G_i / D_i`; as in allRank, this scheme
+      sums over *all* pairs of real items (including :math:`i = j`), not only
+      :math:`y_i > y_j`;
+    - ``"ndcg_loss2"``: :math:`w_{ij} = \delta_{ij} |G_i - G_j|`,
+      :math:`\delta_{ij} = |1/\log_2(1+|r_i-r_j|) - 1/\log_2(2+|r_i-r_j|)|`;
+    - ``"lambda_rank"``: :math:`w_{ij} = |1/D_i - 1/D_j|\,|G_i - G_j|`;
+    - ``"ndcg_loss2pp"`` (default, NDCG-Loss2++, the paper's best):
+      ``mu`` :math:`\cdot` ndcg_loss2 + lambda_rank;
+    - ``"rank_net"``: :math:`w_{ij} = 1`.
+
+    This is allRank's ``lambdaLoss`` (the same schemes and ``k`` truncation),
+    except that the pair term uses a stable ``logsigmoid`` instead of
+    clamping probabilities at ``1e-10``: identical for ordinary inputs, and
+    unbounded but finite for extreme ones.
+
+    - ``reduction="mean"`` (default): the per-list sums averaged over the lists
+      with at least one real item, so the scale does not grow with the batch.
+      ``reduction="sum"`` is allRank's default (sum over every pair of the
+      batch); for a single list both are allRank's value. allRank's own
+      ``reduction="mean"`` (a mean over pairs) is not offered.
+    - ``"none"``: per-list sums ``[batch]`` (bare tensor).
+
+    Inputs and padding as :func:`losses_ranking.ranknet`; padding never changes
+    the loss. Metrics: ``num_lists``, ``ndcg``, ``ndcg@k`` (when ``k`` is set),
+    ``mrr``. Paper: Wang et al., "The LambdaLoss Framework for Ranking Metric
+    Optimization", CIKM 2018.
+    """
+    name = "lambda_loss"
+    check_reduction(name, reduction)
+    check_choice(name, "weighing_scheme", weighing_scheme, SCHEMES)
+    check_choice(name, "log_base", log_base, LOG_BASES)
+    check_optional_int(name, "k", k)
+    check_positive(name, "sigma", sigma)
+    check_positive(name, "mu", mu, allow_zero=True)
+    lists = read_lists(
+        model_output,
+        targets,
+        loss=name,
+        scores_key=scores_key,
+        relevance_key=relevance_key,
+        mask_key=mask_key,
+        padded_value=padded_value,
+    )
+    idx = order(lists.scores, lists.mask)
+    s = torch.gather(lists.scores, -1, idx)
+    real = torch.gather(lists.mask, -1, idx)
+    y = torch.gather(lists.relevance, -1, idx)
+    length = s.shape[-1]
+    with torch.no_grad():
+        max_dcg = ideal_dcg(gains(lists.relevance, lists.mask, "exp2"), k).clamp_min(EPS)
+        gain = gains(y, real, "exp2") / max_dcg.unsqueeze(-1)
+        ranks = torch.arange(1, length + 1, device=s.device, dtype=s.dtype)
+        weights = _scheme_weights(weighing_scheme, gain, torch.log2(1.0 + ranks), mu)
+        top = cutoff_mask(length, k, s)
+        pairs = real.unsqueeze(-1) & real.unsqueeze(-2) & (top.unsqueeze(-1) & top.unsqueeze(-2))
+        if weighing_scheme != "ndcg_loss1":
+            pairs = pairs & (y.unsqueeze(-1) > y.unsqueeze(-2))
+    pair_loss = -F.logsigmoid(sigma * (s.unsqueeze(-1) - s.unsqueeze(-2)))
+    if log_base == "binary":
+        pair_loss = pair_loss / math.log(2.0)
+    if weights is not None:
+        pair_loss = pair_loss * weights
+    pair_loss = torch.where(pairs, pair_loss, torch.zeros_like(pair_loss))
+    per_list = pair_loss.sum(dim=(-2, -1))
+    return list_result(per_list, nonempty(lists), lists, reduction, k=k)

@@ -1,0 +1,133 @@
+r"""Ranking metrics: DCG@k, NDCG@k and MRR@k over padded lists ``[batch, list]``.
+
+Conventions (shared with the learning-to-rank losses):
+
+- Items are ranked by ``scores``, descending; ties keep their original order
+  (a stable sort), so the metrics are deterministic.
+- Gains are :math:`2^{y}-1` (``gain="exp2"``, the default, as in allRank) or
+  :math:`y` (``gain="linear"``); negative labels count as 0. The discount of
+  rank :math:`r` (1-based) is :math:`1/\log_2(1+r)`.
+- Padding: an explicit ``mask`` (True = real item) or, when no mask is given,
+  items whose relevance equals ``padded_value`` (default ``-1``, allRank's
+  sentinel; ``None`` = no padding). Padded items never count.
+- ``k=None`` evaluates the whole list.
+
+Every function returns one value per list, ``[batch]``, detached.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from losses_ranking._common import check_choice, check_optional_int, safe_divide
+from losses_ranking._lists import RankingLists, build_lists, cutoff_mask, discounts, gains, ideal_dcg, order
+
+__all__ = ["dcg", "mrr", "ndcg"]
+
+GAINS = ("exp2", "linear")
+
+
+def _lists(
+    scores: torch.Tensor,
+    relevance: torch.Tensor,
+    mask: torch.Tensor | None,
+    padded_value: float | None,
+    k: int | None,
+    name: str,
+) -> RankingLists:
+    check_optional_int(name, "k", k)
+    return build_lists(scores.detach(), relevance.detach(), mask, padded_value, loss=name)
+
+
+def _dcg_parts(lists: RankingLists, k: int | None, gain: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(DCG@k, ideal DCG@k)`` per list."""
+    item_gains = gains(lists.relevance, lists.mask, gain)
+    ranked = torch.gather(item_gains, -1, order(lists.scores, lists.mask))
+    length = item_gains.shape[-1]
+    disc = discounts(length, item_gains)
+    disc = torch.where(cutoff_mask(length, k, item_gains), disc, torch.zeros_like(disc))
+    return (ranked * disc).sum(dim=-1), ideal_dcg(item_gains, k)
+
+
+def dcg(
+    scores: torch.Tensor,
+    relevance: torch.Tensor,
+    *,
+    k: int | None = None,
+    mask: torch.Tensor | None = None,
+    padded_value: float | None = -1.0,
+    gain: str = "exp2",
+) -> torch.Tensor:
+    r"""DCG@k per list: :math:`\sum_{r=1}^{k} g(y_{\pi(r)}) / \log_2(1+r)`,
+    :math:`\pi` the ranking by ``scores``."""
+    check_choice("dcg", "gain", gain, GAINS)
+    lists = _lists(scores, relevance, mask, padded_value, k, "dcg")
+    return _dcg_parts(lists, k, gain)[0]
+
+
+def ndcg(
+    scores: torch.Tensor,
+    relevance: torch.Tensor,
+    *,
+    k: int | None = None,
+    mask: torch.Tensor | None = None,
+    padded_value: float | None = -1.0,
+    gain: str = "exp2",
+    no_relevant_value: float = 0.0,
+) -> torch.Tensor:
+    r"""NDCG@k per list: DCG@k divided by the ideal DCG@k (the DCG of the
+    labels sorted descending). A list whose ideal DCG is 0 (no relevant or
+    only padded items) gets ``no_relevant_value`` (0, as allRank's ``ndcg``)."""
+    check_choice("ndcg", "gain", gain, GAINS)
+    lists = _lists(scores, relevance, mask, padded_value, k, "ndcg")
+    actual, ideal = _dcg_parts(lists, k, gain)
+    value = safe_divide(actual, ideal)
+    return torch.where(ideal > 0, value, torch.full_like(value, no_relevant_value))
+
+
+def mrr(
+    scores: torch.Tensor,
+    relevance: torch.Tensor,
+    *,
+    k: int | None = None,
+    mask: torch.Tensor | None = None,
+    padded_value: float | None = -1.0,
+) -> torch.Tensor:
+    r"""Reciprocal rank per list: :math:`1/r` for the rank :math:`r` of the
+    first relevant item (relevance > 0) in the ranking by ``scores``, 0 when
+    no relevant item is within the top ``k``."""
+    lists = _lists(scores, relevance, mask, padded_value, k, "mrr")
+    return _reciprocal_rank(lists, k)
+
+
+def _reciprocal_rank(lists: RankingLists, k: int | None) -> torch.Tensor:
+    relevant = (lists.relevance > 0) & lists.mask
+    ranked = torch.gather(relevant, -1, order(lists.scores, lists.mask))
+    length = ranked.shape[-1]
+    ranks = torch.arange(1, length + 1, device=ranked.device, dtype=lists.scores.dtype)
+    hit = ranked & cutoff_mask(length, k, lists.scores)
+    return torch.where(hit, 1.0 / ranks, torch.zeros_like(ranks)).amax(dim=-1)
+
+
+def summary(lists: RankingLists, k: int | None = None) -> dict[str, torch.Tensor]:
+    """The metrics every learning-to-rank loss reports, detached:
+
+    - ``ndcg``: mean NDCG over the lists with a relevant item (ideal DCG > 0);
+    - ``ndcg@k``: the same at the loss's cutoff ``k``, when it has one;
+    - ``mrr``: mean reciprocal rank over the same lists.
+    """
+    with torch.no_grad():
+        detached_lists = RankingLists(lists.scores.detach(), lists.relevance.detach(), lists.mask)
+        actual, ideal = _dcg_parts(detached_lists, None, "exp2")
+        has_relevant = ideal > 0
+        count = has_relevant.sum().to(actual.dtype)
+        out = {"ndcg": _mean_where(safe_divide(actual, ideal), has_relevant, count)}
+        if k is not None:
+            actual_k, ideal_k = _dcg_parts(detached_lists, k, "exp2")
+            out[f"ndcg@{k}"] = _mean_where(safe_divide(actual_k, ideal_k), has_relevant, count)
+        out["mrr"] = _mean_where(_reciprocal_rank(detached_lists, None), has_relevant, count)
+    return out
+
+
+def _mean_where(values: torch.Tensor, where: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    return safe_divide(torch.where(where, values, torch.zeros_like(values)).sum(), count)

@@ -1,0 +1,158 @@
+"""Triplet margin loss with in-batch mining (all, batch-hard, semi-hard)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from losses_ranking._common import check_choice, check_positive, check_reduction, detached, safe_divide
+from losses_ranking._embeddings import euclidean_distances, label_masks, maybe_normalize, read_embeddings
+
+__all__ = ["triplet"]
+
+MININGS = ("all", "hard", "semi_hard")
+
+
+def _below_threshold(
+    dist: torch.Tensor, negative: torch.Tensor, threshold: torch.Tensor, floor: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each anchor ``a`` and pair threshold ``threshold[a, p]``: the number
+    of negatives ``n`` of ``a`` with ``floor[a, p] < d_an < threshold[a, p]``
+    (no floor when ``floor`` is None) and the sum of their distances, ``[N, N]``.
+
+    Vectorised with one sort of each anchor's negative distances, prefix sums
+    (accumulated in float64) and ``searchsorted``: O(N^2 log N) time and O(N^2)
+    memory instead of an O(N^3) triplet tensor; the sums stay differentiable.
+    """
+    big = torch.finfo(dist.dtype).max
+    neg_sorted = torch.sort(torch.where(negative, dist, torch.full_like(dist, big)), dim=-1).values
+    kept = torch.where(
+        negative.sum(dim=-1, keepdim=True) > torch.arange(dist.shape[-1], device=dist.device),
+        neg_sorted,
+        torch.zeros_like(neg_sorted),
+    )
+    prefix = torch.nn.functional.pad(kept.to(torch.float64).cumsum(dim=-1), (1, 0))
+    key = neg_sorted.detach().contiguous()
+    upper = torch.searchsorted(key, threshold.detach().contiguous(), right=False)
+    total = torch.gather(prefix, -1, upper)
+    if floor is None:
+        return upper.to(dist.dtype), total.to(dist.dtype)
+    lower = torch.minimum(torch.searchsorted(key, floor.detach().contiguous(), right=True), upper)
+    total = total - torch.gather(prefix, -1, lower)
+    return (upper - lower).to(dist.dtype), total.to(dist.dtype)
+
+
+def triplet(
+    model_output: Mapping[str, Any],
+    targets: Mapping[str, Any],
+    *,
+    margin: float = 0.05,
+    mining: str = "all",
+    normalize: bool = True,
+    average_nonzero: bool = True,
+    reduction: str = "mean",
+    embeddings_key: str = "embeddings",
+    labels_key: str = "labels",
+) -> dict[str, Any] | torch.Tensor:
+    r"""Triplet margin loss with in-batch mining, registered as ``triplet``.
+
+    With :math:`d` the Euclidean distance between (by default L2-normalised)
+    embeddings, for a triplet (anchor :math:`a`, positive :math:`p` with the
+    same label, :math:`p \ne a`, negative :math:`n` with another label):
+
+    .. math:: \ell_{apn} = \max(0,\; d_{ap} - d_{an} + \mathrm{margin})
+
+    ``mining`` chooses the triplets:
+
+    - ``"all"`` (default): every valid triplet of the batch
+      (pytorch-metric-learning's ``TripletMarginLoss`` without a miner);
+    - ``"hard"``: batch-hard (Hermans et al. 2017), one triplet per anchor
+      with the farthest positive and the nearest negative (PML's
+      ``BatchHardMiner``); anchors without a positive or a negative are skipped;
+    - ``"semi_hard"``: every triplet with :math:`0 < d_{an} - d_{ap} <`
+      ``margin`` (PML's ``TripletMarginMiner(margin, "semihard")``, which also
+      keeps the zero-loss triplets at exactly ``margin``; the default mean over
+      non-zero losses is the same).
+
+    Defaults follow PML (``margin=0.05``, normalised embeddings), not
+    ``torch.nn.TripletMarginLoss`` (``margin=1``, raw embeddings, explicit
+    triplets); with ``normalize=False`` and explicit triplets the per-triplet
+    terms equal torch's up to its ``eps=1e-6`` inside the distance.
+
+    - ``reduction="mean"`` (default): with ``average_nonzero=True`` the mean
+      over the selected triplets with a positive loss (PML's
+      ``AvgNonZeroReducer``), else over all selected triplets; no triplet
+      gives a zero connected to the graph (PML issue #107's NaN cannot occur).
+    - ``"sum"``: sum over the selected triplets; ``"none"``: per-anchor sums
+      ``[N]`` (bare tensor).
+
+    ``"all"`` and ``"semi_hard"`` never build the ``N^3`` triplet tensor: the
+    negatives of each anchor are sorted once and the triplets above each
+    threshold are counted and summed with ``searchsorted`` and prefix sums.
+
+    Inputs: ``model_output[embeddings_key]`` ``[N, D]``, ``targets[labels_key]``
+    ``[N]``. Metrics: ``num_triplets`` (selected), ``active_triplets``
+    (positive loss), ``mean_pos_distance``, ``mean_neg_distance``.
+    Paper: Schroff et al., "FaceNet", CVPR 2015; Hermans et al., "In Defense
+    of the Triplet Loss for Person Re-Identification", 2017.
+    """
+    name = "triplet"
+    check_reduction(name, reduction)
+    check_choice(name, "mining", mining, MININGS)
+    check_positive(name, "margin", margin, allow_zero=True)
+    emb, labels = read_embeddings(
+        model_output, targets, loss=name, embeddings_key=embeddings_key, labels_key=labels_key
+    )
+    dist = euclidean_distances(maybe_normalize(emb, normalize))
+    positive, negative = label_masks(labels, labels)
+    zeros = torch.zeros_like(dist)
+    if mining == "hard":
+        per_anchor, selected, active = _batch_hard(dist, positive, negative, margin)
+    else:
+        # For each positive pair (a, p), the negatives with d_an < d_ap + margin have
+        # the positive loss (d_ap + margin) - d_an; semi-hard keeps those with d_an > d_ap.
+        threshold = dist + margin
+        floor = dist if mining == "semi_hard" else None
+        count, neg_sum = _below_threshold(dist, negative, threshold, floor)
+        count = torch.where(positive, count, zeros)
+        per_anchor = torch.where(positive, count * threshold - neg_sum, zeros).sum(dim=-1)
+        active = count.sum()
+        if mining == "all":
+            num_neg = negative.sum(dim=-1, keepdim=True).to(dist.dtype)
+            selected = (positive.to(dist.dtype) * num_neg).sum()
+        else:
+            selected = active
+    if reduction == "none":
+        return per_anchor
+    total = per_anchor.sum()
+    denominator = active if average_nonzero else selected
+    value = total if reduction == "sum" else safe_divide(total, denominator)
+    with torch.no_grad():
+        mean_pos = safe_divide(torch.where(positive, dist, zeros).sum(), positive.sum().to(dist.dtype))
+        mean_neg = safe_divide(torch.where(negative, dist, zeros).sum(), negative.sum().to(dist.dtype))
+    return {
+        "loss": value,
+        "metrics": {
+            "num_triplets": detached(selected),
+            "active_triplets": detached(active),
+            "mean_pos_distance": mean_pos,
+            "mean_neg_distance": mean_neg,
+        },
+        "auxiliary": {},
+    }
+
+
+def _batch_hard(
+    dist: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, margin: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    hardest_pos = torch.where(positive, dist, torch.full_like(dist, -1.0)).amax(dim=-1)
+    big = torch.finfo(dist.dtype).max
+    hardest_neg = torch.where(negative, dist, torch.full_like(dist, big)).amin(dim=-1)
+    valid = positive.any(dim=-1) & negative.any(dim=-1)
+    terms = (hardest_pos - hardest_neg + margin).clamp_min(0.0)
+    per_anchor = torch.where(valid, terms, torch.zeros_like(terms))
+    selected = valid.sum().to(dist.dtype)
+    active = (per_anchor > 0).sum().to(dist.dtype)
+    return per_anchor, selected, active
