@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["detached", "full_like_scalar", "reduce_per_sample"]
+__all__ = ["full_like_scalar", "reduce_per_sample"]
 
 
 def reduce_per_sample(per_sample: torch.Tensor, reduction: str) -> torch.Tensor:
@@ -16,11 +16,9 @@ def reduce_per_sample(per_sample: torch.Tensor, reduction: str) -> torch.Tensor:
     return per_sample
 
 
-def detached(t: torch.Tensor) -> torch.Tensor:
-    """A detached copy for metrics (no host synchronisation)."""
-    return t.detach()
-
-
-def full_like_scalar(value: float, like: torch.Tensor) -> torch.Tensor:
-    """A 0-dim tensor holding the Python number ``value``, on ``like``'s device and dtype."""
+def full_like_scalar(value: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A detached 0-dim tensor holding ``value`` (a number, or a 0-dim tensor from a
+    schedule), on ``like``'s device and dtype."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to(dtype=like.dtype, device=like.device)
     return torch.full((), value, dtype=like.dtype, device=like.device)

@@ -26,7 +26,7 @@ def negative_elbo(
     sigma: float,
     beta: float,
     beta_schedule: Mapping[str, Any] | None,
-    step: int | None,
+    step: int | torch.Tensor | None,
     free_bits: float,
     reduction: str,
     prediction_key: str,

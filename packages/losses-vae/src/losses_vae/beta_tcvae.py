@@ -31,7 +31,7 @@ def beta_tcvae(
     gamma: float = 1.0,
     estimator: str = "mss",
     beta_schedule: Mapping[str, Any] | None = None,
-    step: int | None = None,
+    step: int | torch.Tensor | None = None,
     likelihood: str = "gaussian",
     sigma: float = 1.0,
     reduction: str = "mean",

@@ -18,7 +18,7 @@ def beta_vae(
     *,
     beta: float = 4.0,
     beta_schedule: Mapping[str, Any] | None = None,
-    step: int | None = None,
+    step: int | torch.Tensor | None = None,
     likelihood: str = "gaussian",
     sigma: float = 1.0,
     reduction: str = "mean",

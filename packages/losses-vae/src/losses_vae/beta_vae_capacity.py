@@ -26,7 +26,7 @@ def beta_vae_capacity(
     gamma: float = 1000.0,
     capacity: float = 25.0,
     capacity_schedule: Mapping[str, Any] | None = None,
-    step: int | None = None,
+    step: int | torch.Tensor | None = None,
     per_sample: bool = True,
     likelihood: str = "gaussian",
     sigma: float = 1.0,

@@ -20,7 +20,7 @@ def elbo(
     sigma: float = 1.0,
     beta: float = 1.0,
     beta_schedule: Mapping[str, Any] | None = None,
-    step: int | None = None,
+    step: int | torch.Tensor | None = None,
     free_bits: float = 0.0,
     reduction: str = "mean",
     prediction_key: str = "predictions",

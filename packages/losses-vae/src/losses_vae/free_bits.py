@@ -19,7 +19,7 @@ def free_bits(
     free_bits: float = 0.5,
     beta: float = 1.0,
     beta_schedule: Mapping[str, Any] | None = None,
-    step: int | None = None,
+    step: int | torch.Tensor | None = None,
     likelihood: str = "gaussian",
     sigma: float = 1.0,
     reduction: str = "mean",

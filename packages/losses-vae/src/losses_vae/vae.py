@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import torch
 import torch.nn.functional as F
 
 from losses_vae._common import full_like_scalar
@@ -25,7 +26,7 @@ def vae_loss(
     beta: float = 1.0,
     reconstruction_weight: float = 1.0,
     beta_schedule: Mapping[str, Any] | None = None,
-    step: int | None = None,
+    step: int | torch.Tensor | None = None,
     prediction_key: str = "predictions",
     target_key: str = "target",
     mu_key: str = "mu",

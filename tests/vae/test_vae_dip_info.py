@@ -1,0 +1,176 @@
+"""DIP-VAE against disentanglement_lib's formulas (loop reference) and InfoVAE
+against pythae's INFOVAE_MMD and an unbiased-MMD loop reference."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from pythae.models import INFOVAE_MMD, INFOVAE_MMD_Config
+
+from losses_core import LossInputError, LossParameterError
+from losses_vae import dip_vae, info_vae
+from losses_vae.mmd import mmd_unbiased
+
+D, Z = 5, 3
+CONST = 0.5 * D * math.log(2 * math.pi)
+
+
+def _inputs(batch=7, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    mu = torch.randn(batch, Z, generator=g, dtype=torch.float64)
+    logvar = 0.5 * torch.randn(batch, Z, generator=g, dtype=torch.float64)
+    z = mu + torch.randn(batch, Z, generator=g, dtype=torch.float64) * torch.exp(0.5 * logvar)
+    out = {
+        "predictions": torch.randn(batch, D, generator=g, dtype=torch.float64, requires_grad=True),
+        "mu": mu.requires_grad_(),
+        "logvar": logvar.requires_grad_(),
+        "z": z.requires_grad_(),
+        "z_prior": torch.randn(batch, Z, generator=g, dtype=torch.float64),
+    }
+    return out, {"target": torch.randn(batch, D, generator=g, dtype=torch.float64)}
+
+
+def _recon_kl(out, tg):
+    recon = -torch.distributions.Normal(out["predictions"], 1.0).log_prob(tg["target"]).sum(1)
+    kl = (0.5 * (out["mu"] ** 2 + out["logvar"].exp() - out["logvar"] - 1)).sum(1)
+    return recon, kl
+
+
+def _dip_reference(mu, logvar, dip_type, lambda_od, lambda_d):
+    """disentanglement_lib: compute_covariance_z_mean = E[mu mu^T] - E[mu] E[mu]^T, then
+    regularize_diag_off_diag_dip, written with explicit loops."""
+    b, z = mu.shape
+    cov = [[0.0] * z for _ in range(z)]
+    for i in range(z):
+        for j in range(z):
+            e_ij = sum(mu[n, i] * mu[n, j] for n in range(b)) / b
+            e_i = sum(mu[n, i] for n in range(b)) / b
+            e_j = sum(mu[n, j] for n in range(b)) / b
+            cov[i][j] = e_ij - e_i * e_j
+            if dip_type == "ii" and i == j:
+                cov[i][j] += sum(math.exp(logvar[n, i]) for n in range(b)) / b
+    off = sum(cov[i][j] ** 2 for i in range(z) for j in range(z) if i != j)
+    diag = sum((cov[i][i] - 1) ** 2 for i in range(z))
+    return lambda_od * off + lambda_d * diag
+
+
+@pytest.mark.parametrize(
+    ("dip_type", "lambda_od", "lambda_d", "expected_d"),
+    [("i", 10.0, None, 100.0), ("ii", 5.0, None, 5.0), ("i", 2.0, 3.0, 3.0)],
+)
+def test_dip_against_disentanglement_lib_formula(dip_type, lambda_od, lambda_d, expected_d):
+    out, tg = _inputs()
+    res = dip_vae(out, tg, dip_type=dip_type, lambda_od=lambda_od, lambda_d=lambda_d)
+    mu, lv = out["mu"].detach().numpy(), out["logvar"].detach().numpy()
+    dip = _dip_reference(mu, lv, dip_type, lambda_od, expected_d)
+    torch.testing.assert_close(res["metrics"]["dip"].item(), dip, rtol=1e-10, atol=1e-10)
+    recon, kl = _recon_kl(out, tg)
+    torch.testing.assert_close(res["loss"], recon.mean() + kl.mean() + dip)
+    kwargs = {"dip_type": dip_type, "lambda_od": lambda_od, "lambda_d": lambda_d}
+    per_sample = dip_vae(out, tg, reduction="none", **kwargs)
+    torch.testing.assert_close(per_sample.mean(), res["loss"])
+    torch.testing.assert_close(dip_vae(out, tg, reduction="sum", **kwargs)["loss"], per_sample.sum())
+
+
+def test_dip_covariance_matches_torch_cov():
+    out, tg = _inputs(batch=9, seed=1)
+    cov = dip_vae(out, tg)["auxiliary"]["covariance"]
+    torch.testing.assert_close(cov, torch.cov(out["mu"].detach().T, correction=0))
+
+
+def test_dip_errors():
+    out, tg = _inputs()
+    with pytest.raises(LossParameterError, match=r"dip_vae.*dip_type"):
+        dip_vae(out, tg, dip_type="iii")
+    with pytest.raises(LossParameterError, match=r"dip_vae.*lambda_od"):
+        dip_vae(out, tg, lambda_od=-1.0)
+
+
+def _mmd_loop(x, y, k):
+    n, m = len(x), len(y)
+    xx = sum(k(x[i], x[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    xy = sum(k(x[i], y[j]) for i in range(n) for j in range(m)) / (n * m)
+    return xx + yy - 2 * xy
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "imq"])
+def test_mmd_against_loop_reference(kernel):
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(5, 3, generator=g, dtype=torch.float64)
+    y = 1.5 * torch.randn(4, 3, generator=g, dtype=torch.float64) + 0.3
+    bw, scales = 0.8, (0.5, 1.0, 3.0)
+    c = 2 * 3 * bw**2
+
+    def k(a, b):
+        d2 = float(((a - b) ** 2).sum())
+        if kernel == "rbf":
+            return sum(math.exp(-d2 / (s * c)) for s in scales)
+        return sum(s * c / (s * c + d2) for s in scales)
+
+    got = mmd_unbiased(x, y, kernel=kernel, bandwidth=bw, scales=scales)
+    torch.testing.assert_close(got.item(), _mmd_loop(x, y, k), rtol=1e-10, atol=1e-12)
+
+
+def test_mmd_is_zero_in_expectation_and_positive_for_shifted_samples():
+    g = torch.Generator().manual_seed(4)
+    same = torch.stack(
+        [mmd_unbiased(torch.randn(64, 2, generator=g), torch.randn(64, 2, generator=g)) for _ in range(20)]
+    )
+    shifted = mmd_unbiased(torch.randn(64, 2, generator=g) + 2.0, torch.randn(64, 2, generator=g))
+    assert abs(same.mean().item()) < 5 * same.std().item() / math.sqrt(20)
+    assert shifted.item() > same.max().item()
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "imq"])
+@pytest.mark.parametrize(("alpha", "lbd"), [(0.0, 1e-3), (1.0, 1.0), (0.3, 50.0)])
+def test_info_vae_against_pythae(kernel, alpha, lbd):
+    out, tg = _inputs(seed=2)
+    cfg = INFOVAE_MMD_Config(
+        input_dim=(D,), latent_dim=Z, kernel_choice=kernel, alpha=alpha, lbd=lbd, kernel_bandwidth=1.3
+    )
+    model = INFOVAE_MMD(cfg)
+    p_loss, _, _, p_mmd = model.loss_function(
+        out["predictions"], tg["target"], out["z"], out["z_prior"], out["mu"], out["logvar"]
+    )
+    ours = info_vae(out, tg, kernel=kernel, alpha=alpha, lambda_=lbd, bandwidth=1.3)
+    torch.testing.assert_close(ours["loss"] - CONST, p_loss)
+    torch.testing.assert_close(ours["metrics"]["mmd"], p_mmd.detach())
+    params = [out["mu"], out["logvar"], out["z"], out["predictions"]]
+    grads = torch.autograd.grad(ours["loss"], params)
+    ref = torch.autograd.grad(p_loss, params)
+    for a, b in zip(grads, ref, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_info_vae_defaults_are_mmd_vae_and_alpha0_lambda1_is_the_elbo():
+    out, tg = _inputs(seed=5)
+    recon, kl = _recon_kl(out, tg)
+    mmd = mmd_unbiased(out["z"], out["z_prior"])
+    torch.testing.assert_close(info_vae(out, tg)["loss"], recon.mean() + mmd)
+    torch.testing.assert_close(info_vae(out, tg, alpha=0.0, lambda_=1.0)["loss"], (recon + kl).mean())
+
+
+def test_info_vae_prior_samples_default_and_batch_one():
+    out, tg = _inputs(seed=6)
+    del out["z_prior"]
+    torch.manual_seed(11)
+    a = info_vae(out, tg)["loss"]
+    torch.manual_seed(11)
+    prior = torch.randn_like(out["z"])
+    torch.testing.assert_close(a, info_vae({**out, "z_prior": prior}, tg)["loss"])
+    one, tg1 = _inputs(batch=1, seed=7)
+    res = info_vae(one, tg1)
+    assert torch.isfinite(res["loss"])
+
+
+def test_info_vae_errors():
+    out, tg = _inputs()
+    with pytest.raises(LossParameterError, match=r"info_vae.*kernel"):
+        info_vae(out, tg, kernel="laplace")
+    with pytest.raises(LossParameterError, match=r"info_vae.*scales"):
+        info_vae(out, tg, scales=[])
+    with pytest.raises(LossInputError, match=r"info_vae.*z_prior"):
+        info_vae({**out, "z_prior": torch.zeros(4, Z + 1, dtype=torch.float64)}, tg)
