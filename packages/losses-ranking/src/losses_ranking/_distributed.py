@@ -17,7 +17,10 @@ gradient that reaches a process's local embeddings is
 :math:`W \cdot \partial L / \partial x_{\text{local}}`. DistributedDataParallel
 averages parameter gradients over the :math:`W` processes, which divides by
 :math:`W` again, so training with DDP follows exactly the gradient of
-:math:`L`. Without DDP, divide by :math:`W` yourself.
+:math:`L`. Without DDP, divide by :math:`W` yourself. Scalars that are not
+gathered (CLIP/SigLIP's logit scale and bias) get per-process gradients whose
+mean over the processes is :math:`\partial L / \partial t`, again what DDP's
+averaging produces.
 """
 
 from __future__ import annotations
