@@ -71,6 +71,9 @@ def test_metrics_match_loop_references():
     assert together["l2_ratio"].item() == pytest.approx(ratio, rel=1e-12)
     assert together["relative_reconstruction_bias"].item() == pytest.approx(ref_rel_bias(x, xh), rel=1e-12)
     assert together["explained_variance"].item() == pytest.approx(1 - ref_fvu(x, xh), rel=1e-12)
+    reused = metrics.reconstruction_metrics(x, xh, f, squared_error=(xh - x).square().sum(-1))
+    for key, value in together.items():
+        torch.testing.assert_close(reused[key], value)
 
 
 def test_fvu_of_mean_predictor_is_one_and_of_perfect_reconstruction_is_zero():

@@ -32,11 +32,11 @@ from typing import Any, NamedTuple
 
 import torch
 
-from losses_core.losses._reduction import safe_divide
 from losses_sae._decode import sparse_decode
 from losses_sae._inputs import fetch_codes, fetch_dead_mask, fetch_decoder_bias, fetch_decoder_weight
 from losses_sae._params import check_choice, check_nonnegative, check_positive_int
 from losses_sae._reconstruction import total_variance
+from losses_sae._safe import safe_divide
 
 __all__ = ["AUXK_NORMALIZATIONS", "AuxKInputs", "auxk_term", "check_auxk_params", "fetch_auxk_inputs"]
 
@@ -98,8 +98,9 @@ def auxk_term(
     pre, decoder, bias, dead = inputs
     n_latents = pre.shape[-1]
     k = min(k_aux if k_aux is not None else max(x.shape[-1] // 2, 1), n_latents)
-    masked = torch.where(dead, pre, float("-inf"))
-    values, indices = masked.topk(k, dim=-1, sorted=False)
+    with torch.no_grad():  # select without building a [tokens, n_latents] backward
+        indices = torch.where(dead, pre, float("-inf")).topk(k, dim=-1, sorted=False).indices
+    values = pre.gather(-1, indices)
     values = torch.where(dead[indices], values.relu(), torch.zeros_like(values))
     e_hat = sparse_decode(indices, values, decoder)
     if include_bias and bias is not None:

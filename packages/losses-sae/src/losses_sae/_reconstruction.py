@@ -20,10 +20,16 @@ from __future__ import annotations
 
 import torch
 
-from losses_core.losses._reduction import safe_divide
 from losses_sae._params import check_choice
+from losses_sae._safe import safe_divide
 
-__all__ = ["RECONSTRUCTIONS", "check_reconstruction", "reconstruction_per_token", "total_variance"]
+__all__ = [
+    "RECONSTRUCTIONS",
+    "check_reconstruction",
+    "reconstruction_per_token",
+    "squared_error",
+    "total_variance",
+]
 
 RECONSTRUCTIONS = ("sum_mean", "mean", "normalized", "fvu")
 

@@ -29,6 +29,7 @@ def build_result(
     x: torch.Tensor,
     x_hat: torch.Tensor,
     latents: torch.Tensor | None,
+    squared_error: torch.Tensor | None = None,
     dead_mask: torch.Tensor | None = None,
     extra_metrics: Mapping[str, torch.Tensor] | None = None,
     auxiliary: Mapping[str, Any] | None = None,
@@ -36,7 +37,7 @@ def build_result(
     """``{"loss", "metrics", "auxiliary"}``: the components (detached) and the
     reconstruction metrics of :mod:`losses_sae.metrics` as metrics."""
     metrics: dict[str, torch.Tensor] = {name: value.detach() for name, value in components.items()}
-    metrics.update(reconstruction_metrics(x, x_hat, latents))
+    metrics.update(reconstruction_metrics(x, x_hat, latents, squared_error=squared_error))
     if dead_mask is not None:
         metrics["dead_fraction"] = dead_mask.detach().to(metrics["fvu"].dtype).mean()
     if extra_metrics:

@@ -12,7 +12,7 @@ import torch
 from losses_sae._auxk import auxk_term, check_auxk_params, fetch_auxk_inputs
 from losses_sae._decode import sparse_decode
 from losses_sae._inputs import fetch_codes, fetch_decoder_bias, fetch_decoder_weight, fetch_reconstruction
-from losses_sae._reconstruction import check_reconstruction, reconstruction_per_token
+from losses_sae._reconstruction import check_reconstruction, reconstruction_per_token, squared_error
 from losses_sae._result import build_result
 from losses_sae.metrics import min_positive_activation
 
@@ -67,7 +67,8 @@ def topk_family_loss(
     )
     latents = fetch_codes(model_output, keys.latents, loss=name, lead_shape=rec.lead_shape)
     n_latents, d_in = latents.shape[-1], rec.x.shape[-1]
-    recon = reconstruction_per_token(rec.x, rec.x_hat, reconstruction).mean()
+    error = squared_error(rec.x, rec.x_hat)
+    recon = reconstruction_per_token(rec.x, rec.x_hat, reconstruction, error=error).mean()
     total = recon
     components = {"reconstruction": recon}
     dead_mask = None
@@ -110,6 +111,7 @@ def topk_family_loss(
         x=rec.x,
         x_hat=rec.x_hat,
         latents=latents,
+        squared_error=error,
         dead_mask=dead_mask,
         extra_metrics=extra,
     )

@@ -9,7 +9,7 @@ import torch
 
 from losses_sae._inputs import fetch_codes, fetch_decoder_weight, fetch_reconstruction
 from losses_sae._params import check_nonnegative, check_reduction
-from losses_sae._reconstruction import check_reconstruction, reconstruction_per_token
+from losses_sae._reconstruction import check_reconstruction, reconstruction_per_token, squared_error
 from losses_sae._result import build_result, reduce_tokens
 
 __all__ = ["sae_l1_decoder_norm"]
@@ -73,7 +73,8 @@ def sae_l1_decoder_norm(
         model_output, decoder_weight_key, loss=NAME, n_latents=latents.shape[-1], d_in=rec.x.shape[-1]
     )
     norms = torch.linalg.vector_norm(decoder, dim=1).to(latents.dtype)
-    recon_t = reconstruction_per_token(rec.x, rec.x_hat, reconstruction)
+    error = squared_error(rec.x, rec.x_hat)
+    recon_t = reconstruction_per_token(rec.x, rec.x_hat, reconstruction, error=error)
     penalty_t = latents.abs() @ norms
     if reduction == "none":
         return reduce_tokens(recon_t + weight * penalty_t, reduction, rec.lead_shape)
@@ -87,4 +88,5 @@ def sae_l1_decoder_norm(
         x=rec.x,
         x_hat=rec.x_hat,
         latents=latents,
+        squared_error=error,
     )

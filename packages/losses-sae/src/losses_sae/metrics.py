@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import torch
 
-from losses_core.losses._reduction import safe_divide
+from losses_sae._safe import safe_divide
 
 __all__ = [
     "cosine_similarity",
@@ -107,17 +107,27 @@ def min_positive_activation(latents: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def reconstruction_metrics(
-    x: torch.Tensor, x_hat: torch.Tensor, latents: torch.Tensor | None = None
+    x: torch.Tensor,
+    x_hat: torch.Tensor,
+    latents: torch.Tensor | None = None,
+    *,
+    squared_error: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """All the metrics above (but :func:`min_positive_activation`) in one pass,
     sharing intermediates: ``l0`` (when ``latents`` is given), ``fvu``,
     ``explained_variance``, ``cosine_similarity``, ``l2_ratio``,
-    ``relative_reconstruction_bias``."""
+    ``relative_reconstruction_bias``.
+
+    :param squared_error: the per-token :math:`\\lVert\\hat x_t - x_t\\rVert^2`
+        (``[tokens]``), if the caller has already computed it.
+    """
     x2, xh2 = _pair(x, x_hat)
     x_norm = torch.linalg.vector_norm(x2, dim=-1)
     xh_norm = torch.linalg.vector_norm(xh2, dim=-1)
     dot = (x2 * xh2).sum(dim=-1)
-    unexplained = safe_divide((xh2 - x2).square().sum(), (x2 - x2.mean(dim=0)).square().sum())
+    known = squared_error
+    error = (xh2 - x2).square().sum() if known is None else known.detach().to(x2.dtype).sum()
+    unexplained = safe_divide(error, (x2 - x2.mean(dim=0)).square().sum())
     out: dict[str, torch.Tensor] = {}
     if latents is not None:
         out["l0"] = l0(latents).to(x2.dtype)

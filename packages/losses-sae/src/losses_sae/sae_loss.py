@@ -9,7 +9,7 @@ import torch
 
 from losses_sae._inputs import fetch_codes, fetch_reconstruction
 from losses_sae._params import check_nonnegative, check_reduction
-from losses_sae._reconstruction import check_reconstruction, reconstruction_per_token
+from losses_sae._reconstruction import check_reconstruction, reconstruction_per_token, squared_error
 from losses_sae._result import build_result, reduce_tokens
 
 __all__ = ["sae_loss"]
@@ -77,16 +77,21 @@ def sae_loss(
         activations_key=activations_key,
     )
     latents = fetch_codes(model_output, latents_key, loss=NAME, lead_shape=rec.lead_shape)
-    recon_t = reconstruction_per_token(rec.x, rec.x_hat, reconstruction)
-    l1_t = torch.linalg.vector_norm(latents, ord=1, dim=-1)
+    error = squared_error(rec.x, rec.x_hat)
+    recon_t = reconstruction_per_token(rec.x, rec.x_hat, reconstruction, error=error)
     if reduction == "none":
+        l1_t = torch.linalg.vector_norm(latents, ord=1, dim=-1)
         return reduce_tokens(recon_t + weight * l1_t, reduction, rec.lead_shape)
     recon = reduce_tokens(recon_t, reduction, rec.lead_shape)
-    l1 = reduce_tokens(l1_t, reduction, rec.lead_shape)
+    # one reduction over every element: cheaper than per-token norms, same value
+    l1 = torch.linalg.vector_norm(latents, ord=1)
+    if reduction == "mean":
+        l1 = l1 / latents.shape[0]
     return build_result(
         recon + weight * l1,
         {"reconstruction": recon, "l1": l1},
         x=rec.x,
         x_hat=rec.x_hat,
         latents=latents,
+        squared_error=error,
     )
