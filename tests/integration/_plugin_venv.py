@@ -6,8 +6,8 @@ its runtime dependencies, pluggy and PyYAML are made importable there by a
 directory of symlinks to exactly those distributions' top-level packages and
 ``.dist-info`` directories, named by a ``.pth`` file in the environment's
 site-packages. Nothing else of the parent environment is visible. Wheels are
-installed with the parent's pip (``pip --python``), or with a pip bootstrapped
-into the environment by ``ensurepip`` when the parent has no usable pip.
+installed with the parent's pip (``pip --python``), or, when the parent has no
+usable pip, with a pip that ``ensurepip`` bootstraps into a separate tools venv.
 """
 
 from __future__ import annotations
@@ -72,25 +72,29 @@ def build_wheels(work: Path) -> list[Path]:
 def _requirement_closure(roots: tuple[str, ...]) -> list[metadata.Distribution]:
     """The installed distributions ``roots`` need at run time, recursively.
 
-    Requirements behind extras, or whose environment markers do not hold
-    here, are skipped.
+    A requirement counts when its environment marker holds here, either
+    plainly or for one of the extras its dependent asked for (so
+    ``cuda-toolkit[cublas]`` brings the cuBLAS distribution of a CUDA torch);
+    the roots' own optional extras are not followed.
     """
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
     found: dict[str, metadata.Distribution] = {}
-    pending = list(roots)
+    seen: set[tuple[str, str]] = set()  # (distribution, extra); "" is the base
+    pending = [(root, "") for root in roots]
     while pending:
-        name = canonicalize_name(pending.pop())
-        if name in found:
+        raw_name, extra = pending.pop()
+        name = canonicalize_name(raw_name)
+        if (name, extra) in seen:
             continue
-        dist = metadata.distribution(name)
-        found[name] = dist
+        seen.add((name, extra))
+        dist = found[name] = found.get(name) or metadata.distribution(name)
         for text in dist.requires or ():
             req = Requirement(text)
-            if req.marker is not None and not req.marker.evaluate({"extra": ""}):
-                continue
-            pending.append(req.name)
+            if req.marker is None or req.marker.evaluate({"extra": extra}):
+                pending.append((req.name, ""))
+                pending.extend((req.name, wanted) for wanted in req.extras)
     return [found[n] for n in sorted(found)]
 
 
@@ -135,6 +139,20 @@ def _parent_pip_supports_python_option() -> bool:
     return (major, minor) >= (22, 3)  # pip 22.3 added --python
 
 
+def pip_command(tools: Path) -> list[str]:
+    """How to run pip against another interpreter (``... --python VENV/bin/python``).
+
+    This interpreter's pip when it supports ``--python``. Otherwise (hatch's
+    uv-made environments have no pip) pip is bootstrapped once, by ensurepip,
+    into a tools venv at ``tools``, and that pip is used with ``--python``,
+    so the environments under test stay without pip.
+    """
+    if _parent_pip_supports_python_option():
+        return [sys.executable, "-m", "pip"]
+    subprocess.run([sys.executable, "-m", "venv", str(tools)], check=True, capture_output=True)
+    return [str(tools / ("Scripts" if os.name == "nt" else "bin") / "python"), "-m", "pip"]
+
+
 @dataclass
 class PluginVenv:
     """A fresh virtual environment with wheels installed in it."""
@@ -142,7 +160,7 @@ class PluginVenv:
     root: Path
     site_packages: Path
     work: Path  # a scratch directory, used as the working directory of probes
-    parent_pip: bool
+    pip_base: list[str]  # see pip_command
 
     @property
     def python(self) -> Path:
@@ -153,11 +171,10 @@ class PluginVenv:
         return self.root / ("Scripts" if os.name == "nt" else "bin") / "losses"
 
     def pip(self, *args: str) -> subprocess.CompletedProcess[str]:
-        base = [sys.executable, "-m", "pip", "--python", str(self.python)]
-        if not self.parent_pip:
-            base = [str(self.python), "-m", "pip"]
+        """Run ``pip --python VENV/bin/python ARGS``."""
+        options = ["--python", str(self.python), "--disable-pip-version-check", "--no-input"]
         proc = subprocess.run(
-            [*base, "--disable-pip-version-check", "--no-input", *args],
+            [*self.pip_base, *options, *args],
             capture_output=True,
             text=True,
             env=clean_environment(self),
@@ -168,7 +185,7 @@ class PluginVenv:
         return proc
 
 
-def create_venv(root: Path, borrowed: Path, wheels: list[Path]) -> PluginVenv:
+def create_venv(root: Path, borrowed: Path, wheels: list[Path], pip_base: list[str]) -> PluginVenv:
     """Create a venv at ``root`` that sees ``borrowed`` and install ``wheels``."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
     python = root / ("Scripts" if os.name == "nt" else "bin") / "python"
@@ -182,9 +199,7 @@ def create_venv(root: Path, borrowed: Path, wheels: list[Path]) -> PluginVenv:
     (site_packages / "_losses_borrowed_from_parent.pth").write_text(f"{borrowed}\n", encoding="utf-8")
     work = root.parent / f"{root.name}-work"
     work.mkdir(exist_ok=True)
-    venv = PluginVenv(root, site_packages, work, _parent_pip_supports_python_option())
-    if not venv.parent_pip:
-        subprocess.run([str(python), "-m", "ensurepip", "--default-pip"], check=True, capture_output=True)
+    venv = PluginVenv(root, site_packages, work, pip_base)
     venv.pip("install", "--no-index", "--no-deps", *map(str, wheels))
     return venv
 

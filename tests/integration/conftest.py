@@ -149,13 +149,21 @@ def borrowed(tmp_path_factory: pytest.TempPathFactory, wheels: list[Path]) -> Pa
 
 
 @pytest.fixture(scope="session")
+def pip_base(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The pip used (with ``--python``) to install into the test venvs."""
+    from _plugin_venv import pip_command
+
+    return pip_command(tmp_path_factory.mktemp("tools") / "pip-venv")
+
+
+@pytest.fixture(scope="session")
 def plugin_venv(
-    tmp_path_factory: pytest.TempPathFactory, wheels: list[Path], borrowed: Path
+    tmp_path_factory: pytest.TempPathFactory, wheels: list[Path], borrowed: Path, pip_base: list[str]
 ) -> Iterator[VenvRunner]:
     """A fresh venv with every fixture wheel installed; probes start at once."""
     from _plugin_venv import create_venv
 
-    venv = create_venv(tmp_path_factory.mktemp("venv") / "env", borrowed, wheels)
+    venv = create_venv(tmp_path_factory.mktemp("venv") / "env", borrowed, wheels, pip_base)
     # The same distributions visible twice on sys.path: site-packages, and
     # a symlink to it through PYTHONPATH.
     again = venv.work / "site-packages-again"
@@ -169,12 +177,12 @@ def plugin_venv(
 
 @pytest.fixture(scope="session")
 def uninstall_venv(
-    tmp_path_factory: pytest.TempPathFactory, wheels: list[Path], borrowed: Path
+    tmp_path_factory: pytest.TempPathFactory, wheels: list[Path], borrowed: Path, pip_base: list[str]
 ) -> Iterator[VenvRunner]:
     """A second venv with every fixture wheel installed, for the uninstall test
     (which changes it), so test order does not matter."""
     from _plugin_venv import create_venv
 
-    venv = create_venv(tmp_path_factory.mktemp("venv-uninstall") / "env", borrowed, wheels)
+    venv = create_venv(tmp_path_factory.mktemp("venv-uninstall") / "env", borrowed, wheels, pip_base)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="uninstall") as pool:
         yield VenvRunner(venv, pool, {"after_uninstall": {}})
