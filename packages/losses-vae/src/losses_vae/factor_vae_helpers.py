@@ -44,6 +44,8 @@ def factor_vae_discriminator_outputs(
 
     Merge the result into ``model_output``. The discriminator maps ``[B, Z]`` to
     two logits ``[B, 2]``: column 0 "sample of q(z)", column 1 "permuted sample".
+    It runs three times; a discriminator with running statistics (batch norm)
+    updates them on every run in training mode.
     """
     params = {name: p.detach() for name, p in discriminator.named_parameters()}
     buffers = dict(discriminator.named_buffers())
