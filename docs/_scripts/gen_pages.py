@@ -1,0 +1,40 @@
+"""mkdocs-gen-files script: writes the generated pages into the build.
+
+- ``losses/``: one page per distribution with a section per registered loss,
+  an index and the folder's navigation (see :func:`docgen.loss_pages`);
+- ``cli.md``: the hand-written CLI reference with every subcommand's help
+  filled in from the argument parser (see :func:`docgen.cli_page`).
+
+A plugin that fails to import while the docs build would silently drop its
+losses from the site, so it is logged as a warning, which fails
+``mkdocs build --strict``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import mkdocs_gen_files
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import docgen
+
+log = logging.getLogger("mkdocs.plugins.losses_docs")
+
+
+def main() -> None:
+    for problem in docgen.plugin_problems():
+        log.warning("plugin failed to load while building the docs: %s", problem)
+    for path, text in docgen.loss_pages(docgen.collect_losses()).items():
+        with mkdocs_gen_files.open(path, "w") as page:
+            page.write(text)
+        mkdocs_gen_files.set_edit_path(path, "_scripts/gen_pages.py")
+    template = Path(mkdocs_gen_files.config["docs_dir"], "cli.md").read_text(encoding="utf-8")
+    with mkdocs_gen_files.open("cli.md", "w") as page:
+        page.write(docgen.cli_page(template))
+
+
+main()
