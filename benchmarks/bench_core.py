@@ -116,11 +116,13 @@ def _loops(LOSSES, mse, handle):
 
 
 def bench_call_overhead(rounds: int = 60, reps: int = 5, calls: int = 100) -> list[dict]:
-    """Each round times every variant ``reps`` times in rotating order, in
-    chunks of ``calls`` calls, and keeps each variant's fastest chunk (a
-    preempted chunk is only ever slower); the round's ratio is that time over
-    the direct call's. Hooks are registered for the second half of each round
-    only, so the direct baseline is measured in the same round."""
+    """Each round alternates ``reps`` times between a block without hooks and
+    a block with one pre- and one post-loss hook registered; each block times
+    the direct call, ``LOSSES["mse"]`` and the handle in rotating order, in
+    chunks of ``calls`` calls. A round keeps each variant's fastest chunk (a
+    preempted chunk is only ever slower) and divides it by the fastest direct
+    chunk of the same kind of block (the direct call never sees the hooks):
+    baseline and variant are always measured a few milliseconds apart."""
     import torch
 
     import losses_core
@@ -141,37 +143,37 @@ def bench_call_overhead(rounds: int = 60, reps: int = 5, calls: int = 100) -> li
         with losses_core.use_hooks(hooks):
             loops["registry"](200, mo, t)
 
-        plain = ["direct", "registry", "handle"]
-        hooked = ["registry", "handle"]
-        names = [*plain, *(f"{n}+hooks" for n in hooked)]
+        variants = ["direct", "registry", "handle"]
+        names = [*variants, *(f"{n}+hooks" for n in variants)]
         times: dict[str, list[float]] = {k: [] for k in names}
-        ratios: dict[str, list[float]] = {k: [] for k in names if k != "direct"}
+        ratios: dict[str, list[float]] = {k: [] for k in names if not k.startswith("direct")}
         clock = time.perf_counter_ns
 
-        def fastest_chunk(variants: list[str], suffix: str, r: int) -> dict[str, float]:
-            best = dict.fromkeys(variants, float("inf"))
-            for rep in range(reps):
-                k = (r + rep) % len(variants)
-                for name in variants[k:] + variants[:k]:  # rotate who goes first
-                    start = clock()
-                    loops[name](calls, mo, t)
-                    best[name] = min(best[name], (clock() - start) / calls / 1e3)
-            return {name + suffix: value for name, value in best.items()}
+        def block(best: dict[str, float], suffix: str, k: int) -> None:
+            for name in variants[k:] + variants[:k]:  # rotate who goes first
+                start = clock()
+                loops[name](calls, mo, t)
+                key = name + suffix
+                best[key] = min(best[key], (clock() - start) / calls / 1e3)
 
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
             for r in range(rounds):
-                measured = fastest_chunk(plain, "", r)
-                losses_core.register_hooks(hooks)
-                try:
-                    measured |= fastest_chunk(hooked, "+hooks", r)
-                finally:
-                    losses_core.unregister_hooks(hooks)
-                for name, value in measured.items():
+                best = dict.fromkeys(names, float("inf"))
+                for rep in range(reps):
+                    k = (r + rep) % len(variants)
+                    block(best, "", k)
+                    losses_core.register_hooks(hooks)
+                    try:
+                        block(best, "+hooks", k)
+                    finally:
+                        losses_core.unregister_hooks(hooks)
+                for name, value in best.items():
                     times[name].append(value)
-                    if name != "direct":
-                        ratios[name].append(value / measured["direct"])
+                    if name in ratios:
+                        baseline = best["direct+hooks" if name.endswith("+hooks") else "direct"]
+                        ratios[name].append(value / baseline)
                 gc.collect()
         finally:
             if gc_was_enabled:
@@ -194,8 +196,8 @@ def bench_call_overhead(rounds: int = 60, reps: int = 5, calls: int = 100) -> li
             ratio=1.0,
             budget="",
             within_budget=None,
-            note=f"{rounds} rounds x {reps} interleaved chunks x {calls} calls per variant, "
-            "64x128 float32, forward, 1 thread; times are each round's fastest chunk",
+            note=f"{rounds} rounds x {reps} alternations of a no-hook and a hooked block x {calls} "
+            "calls per variant, 64x128 float32, forward, 1 thread; times are each round's fastest chunk",
         )
     ]
     labels = {
@@ -215,8 +217,8 @@ def bench_call_overhead(rounds: int = 60, reps: int = 5, calls: int = 100) -> li
                 ratio=round(ratio, 4),
                 budget=f"<= {budget:.2f}x" if budget else "",
                 within_budget=(ratio <= budget) if budget else None,
-                note=f"median of per-round ratios, {spread(ratios[name])}; "
-                f"ratio of min times {min(times[name]) / base_min:.3f}",
+                note=f"median of per-round ratios, {spread(ratios[name])}; ratio of min times "
+                f"{min(times[name]) / min(times['direct+hooks' if '+hooks' in name else 'direct']):.3f}",
             )
         )
     return rows
@@ -323,6 +325,26 @@ print(json.dumps({
 }))
 """
 
+_BREAKDOWN_PROBE = r"""
+import importlib, json, sys, time
+import torch
+import losses_core
+mode = sys.argv[1]
+t0 = time.perf_counter()
+if mode == "entry_points":
+    from importlib.metadata import entry_points
+    entry_points(group="losses.plugins")
+elif mode == "find_entry_points":
+    from losses_core._discovery import find_entry_points
+    find_entry_points()
+elif mode == "import_modules":
+    for i in range(int(sys.argv[2])):
+        importlib.import_module(f"losses_synth_{i}")
+else:
+    losses_core.list_losses()
+print(json.dumps({"ms": (time.perf_counter() - t0) * 1e3}))
+"""
+
 _PROFILE_PROBE = r"""
 import cProfile, pstats, io
 import torch
@@ -377,11 +399,7 @@ def bench_listing(processes: int = 7, profile: bool = False) -> list[dict]:
             listing.append(run("listing"))
             single.append(run("single"))
         if profile:
-            proc = subprocess.run(
-                [sys.executable, "-c", _PROFILE_PROBE], capture_output=True, text=True, env=env, check=False
-            )
-            print("cProfile of the first list_losses() with", SYNTH_PLUGINS, "plugins:")
-            print(proc.stdout[:6000] or proc.stderr[-3000:])
+            _profile_listing(env, processes)
 
     listing_ms = [r["ms"] for r in listing]
     median = statistics.median(listing_ms)
@@ -413,6 +431,35 @@ def bench_listing(processes: int = 7, profile: bool = False) -> list[dict]:
         )
     )
     return rows
+
+
+def _profile_listing(env: dict[str, str], processes: int) -> None:
+    """Where the first listing's time goes: each part alone in fresh
+    processes (median), then a cProfile of the listing."""
+    steps = {
+        "importlib.metadata.entry_points(group=...)": ["entry_points"],
+        "losses_core._discovery.find_entry_points() (scan + names, versions)": ["find_entry_points"],
+        f"import the {SYNTH_PLUGINS} plugin modules alone": ["import_modules", str(SYNTH_PLUGINS)],
+        "list_losses() (everything)": ["list_losses"],
+    }
+    print(f"Breakdown of the first listing with {SYNTH_PLUGINS} plugins (median of {processes} processes):")
+    for label, args in steps.items():
+        ms = [_run_json_args(_BREAKDOWN_PROBE, args, env)["ms"] for _ in range(processes)]
+        print(f"  {statistics.median(ms):7.1f} ms  {label}")
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROFILE_PROBE], capture_output=True, text=True, env=env, check=False
+    )
+    print(f"cProfile of the first list_losses() with {SYNTH_PLUGINS} plugins (profiling inflates it):")
+    print(proc.stdout[:6000] or proc.stderr[-3000:])
+
+
+def _run_json_args(code: str, args: list[str], env: dict[str, str]) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=False, timeout=300
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark subprocess failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 # -- table ---------------------------------------------------------------------------------
