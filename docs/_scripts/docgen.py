@@ -20,14 +20,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import importlib
 import inspect
 import json
 import os
 import re
+import sysconfig
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from griffe_rst import rst_to_markdown
@@ -45,6 +48,7 @@ __all__ = [
 
 CORE = "losses-core"
 RUNTIME = "runtime"
+_STDLIB = Path(sysconfig.get_paths()["stdlib"]).resolve()
 
 
 @dataclass(frozen=True)
@@ -67,22 +71,39 @@ class LossDoc:
 
 
 # -- collecting ------------------------------------------------------------------
+def _unwrap(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The function behind ``functools.partial`` layers."""
+    while isinstance(function, functools.partial):
+        function = function.func
+    return function
+
+
+def _documented_target(function: Callable[..., Any]) -> Any:
+    """What documents a registered loss: the function itself, or the class of
+    a callable instance (``functools.partial`` is looked through)."""
+    function = _unwrap(function)
+    return function if inspect.isfunction(function) or inspect.isclass(function) else type(function)
+
+
 def object_path(function: Callable[..., Any]) -> str | None:
     """The dotted path mkdocstrings can render for a registered loss, or ``None``.
 
-    A function gives ``module.qualname``; a callable instance gives its class.
-    The path must lead back to the same object when imported, so that a
-    closure, a ``functools.partial`` or a function defined under another name
-    falls back to the plain docstring instead of breaking the build.
+    A function gives ``module.qualname``; a callable instance gives its class;
+    a ``functools.partial`` gives the function it wraps. The path must lead
+    back to the same object when imported from a Python source file outside
+    the standard library, so that a closure, a lambda or a function defined
+    under another name falls back to the plain docstring instead of breaking
+    the build.
     """
-    target: Any = function if inspect.isfunction(function) or inspect.isclass(function) else type(function)
+    target = _documented_target(function)
     module = getattr(target, "__module__", None)
     qualname = getattr(target, "__qualname__", None)
     if not module or not qualname or "<" in qualname or module == "__main__":
         return None
     try:
         obj: Any = importlib.import_module(module)
-        if getattr(obj, "__file__", None) is None or not str(obj.__file__).endswith(".py"):
+        source = str(getattr(obj, "__file__", None) or "")
+        if not source.endswith(".py") or Path(source).resolve().is_relative_to(_STDLIB):
             return None
         for part in qualname.split("."):
             obj = getattr(obj, part)
@@ -134,7 +155,7 @@ def collect_losses(infos: Iterable[Any] | None = None) -> list[LossDoc]:
         handle = LOSSES[info.qualified_name]
         entry = handle.entry
         function = entry.function
-        target = function if inspect.isfunction(function) else type(function)
+        target = _documented_target(function)
         signature = entry.signature
         parameters = tuple(
             (name, None if p.default is inspect.Parameter.empty else p.default)
@@ -150,7 +171,7 @@ def collect_losses(infos: Iterable[Any] | None = None) -> list[LossDoc]:
                 ambiguous=info.ambiguous,
                 module=getattr(target, "__module__", None),
                 object_path=object_path(function),
-                doc=inspect.getdoc(function) or "",
+                doc=inspect.getdoc(target) or "",
                 parameters=parameters,
                 required=tuple(signature.required()),
                 accepts_any_keyword=bool(signature.var_keyword and not signature.checks_names),
@@ -161,11 +182,23 @@ def collect_losses(infos: Iterable[Any] | None = None) -> list[LossDoc]:
 
 
 def plugin_problems() -> list[str]:
-    """Plugins that failed to load in this process (their losses would be
-    missing from the docs)."""
+    """Why the loss pages of this process would be incomplete: plugins that
+    failed to load or were skipped, and plugin controls set in the
+    environment (the docs must show every installed distribution)."""
     from losses_core import list_plugins
+    from losses_core._environment import DISABLE_AUTOLOAD, DISABLE_PLUGINS, LOAD_PLUGINS
 
-    return [f"{p.name} {p.version or ''}: {p.error}" for p in list_plugins() if p.status == "failed"]
+    problems = [
+        f"{variable} is set in the environment, so the loss pages may leave out installed plugins"
+        for variable in (DISABLE_AUTOLOAD, LOAD_PLUGINS, DISABLE_PLUGINS)
+        if os.environ.get(variable) is not None
+    ]
+    problems += [
+        f"plugin {p.name} {p.version or ''} {p.status}: {p.error}"
+        for p in list_plugins()
+        if p.status in ("failed", "skipped")
+    ]
+    return problems
 
 
 # -- rendering the loss pages ----------------------------------------------------
@@ -269,7 +302,10 @@ def _common_package(modules: list[str]) -> str | None:
     return ".".join(common) or None
 
 
-def _loss_section(doc: LossDoc, anchor: str) -> list[str]:
+def _loss_section(doc: LossDoc, anchor: str, rendered: dict[str, tuple[str, str]]) -> list[str]:
+    """The section of one loss; ``rendered`` maps the objects already rendered
+    on the page to (loss name, anchor), so that a function registered under
+    two names is rendered once (an HTML id may appear only once per page)."""
     lines = [f"## `{doc.name}` {{ #{anchor} }}", ""]
     facts = [f"**Registered name** `{doc.name}`"]
     facts.append(f"**qualified** `{doc.qualified_name}`")
@@ -292,7 +328,11 @@ def _loss_section(doc: LossDoc, anchor: str) -> list[str]:
     lines += ["```yaml", _config_snippet(doc), "```", ""]
     if doc.accepts_any_keyword:
         lines += ["This loss reads its parameters from `**kwargs`, so config names are not checked.", ""]
-    if doc.object_path:
+    if doc.object_path and doc.object_path in rendered:
+        first, first_anchor = rendered[doc.object_path]
+        lines += [f"`{doc.object_path}`, documented under [`{first}`](#{first_anchor}).", ""]
+    elif doc.object_path:
+        rendered[doc.object_path] = (doc.name, anchor)
         lines += [
             f"::: {doc.object_path}",
             "    options:",
@@ -345,8 +385,9 @@ def loss_pages(docs: list[LossDoc]) -> dict[str, str]:
             used.add(anchor)
             anchors[doc.qualified_name] = anchor
         text = _distribution_header(provider, members)
+        rendered: dict[str, tuple[str, str]] = {}
         for doc in members:
-            text += _loss_section(doc, anchors[doc.qualified_name])
+            text += _loss_section(doc, anchors[doc.qualified_name], rendered)
         pages[f"losses/{page}"] = "\n".join(text).rstrip() + "\n"
         index += [f"## [{provider}]({page})", "", "| loss | aliases | summary |", "|---|---|---|"]
         for doc in members:

@@ -5,9 +5,9 @@
 - ``cli.md``: the hand-written CLI reference with every subcommand's help
   filled in from the argument parser (see :func:`docgen.cli_page`).
 
-A plugin that fails to import while the docs build would silently drop its
-losses from the site, so it is logged as a warning, which fails
-``mkdocs build --strict``.
+A plugin that fails to import (or is skipped by an environment control) while
+the docs build would silently drop its losses from the site, so it is logged as
+a warning, which fails ``mkdocs build --strict``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ log = logging.getLogger("mkdocs.plugins.losses_docs")
 
 def main() -> None:
     for problem in docgen.plugin_problems():
-        log.warning("plugin failed to load while building the docs: %s", problem)
+        log.warning("incomplete loss pages: %s", problem)
     for path, text in docgen.loss_pages(docgen.collect_losses()).items():
         with mkdocs_gen_files.open(path, "w") as page:
             page.write(text)

@@ -113,6 +113,12 @@ def test_a_loss_left_out_of_the_pages_is_reported(loss_docs):
     assert _missing_losses(pages) == [left_out.qualified_name]
 
 
+def test_plugin_problems_report_what_would_make_the_loss_pages_incomplete(monkeypatch):
+    assert docgen.plugin_problems() == []  # the test environment loads every plugin
+    monkeypatch.setenv("LOSSES_DISABLE_PLUGINS", "losses-vae")
+    assert any("LOSSES_DISABLE_PLUGINS" in p for p in docgen.plugin_problems())
+
+
 def test_every_provider_page_is_in_the_navigation(loss_docs):
     pages = docgen.loss_pages(loss_docs)
     nav = pages["losses/SUMMARY.md"]
@@ -166,6 +172,27 @@ def test_generated_sections_fall_back_to_the_docstring():
     page = docgen.loss_pages([doc])["losses/runtime.md"]
     assert r"\(x^2\)" in page and ":::" not in page
     assert "scale: 1.0" in page
+
+
+def test_object_paths_look_through_partials_and_skip_what_cannot_be_rendered():
+    import functools
+
+    from losses_core.losses import mse
+
+    assert docgen.object_path(mse) == "losses_core.losses.mse.mse"
+    assert docgen.object_path(functools.partial(mse, reduction="sum")) == "losses_core.losses.mse.mse"
+    assert docgen.object_path(lambda mo, t: mo["x"].sum()) is None
+    assert docgen.object_path(functools.reduce) is None  # not a Python source file
+
+
+def test_a_function_registered_twice_is_rendered_once_per_page(loss_docs):
+    import dataclasses
+
+    first = next(d for d in loss_docs if d.object_path)
+    twin = dataclasses.replace(first, name="twin", qualified_name=f"twin@{first.provider}", aliases=())
+    page = docgen.loss_pages([first, twin])[f"losses/{first.provider}.md"]
+    assert page.count(f"::: {first.object_path}\n") == 1
+    assert f"documented under [`{first.name}`](#{docgen.loss_anchor(first.name)})" in page
 
 
 # -- command line ----------------------------------------------------------------
@@ -267,6 +294,8 @@ def clean_registry():
     for plugin in list(MANAGER.get_plugins()):
         if id(plugin) not in plugins:
             MANAGER.unregister(plugin)
+    for entry in entries - set(REGISTRY.entries()):
+        REGISTRY.add(entry)
 
 
 @pytest.mark.parametrize("page", GUIDES)
