@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import mkdocs_gen_files
+from mkdocs.structure.files import InclusionLevel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -31,7 +32,10 @@ def main() -> None:
     for path, text in docgen.loss_pages(docgen.collect_losses()).items():
         with mkdocs_gen_files.open(path, "w") as page:
             page.write(text)
-        mkdocs_gen_files.set_edit_path(path, "_scripts/gen_pages.py")
+    # losses/SUMMARY.md only feeds mkdocs-literate-nav: keep it out of the site.
+    summary = mkdocs_gen_files.files.get_file_from_path("losses/SUMMARY.md")
+    if summary is not None:
+        summary.inclusion = InclusionLevel.EXCLUDED
     template = Path(mkdocs_gen_files.config["docs_dir"], "cli.md").read_text(encoding="utf-8")
     with mkdocs_gen_files.open("cli.md", "w") as page:
         page.write(docgen.cli_page(template))
