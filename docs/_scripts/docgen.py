@@ -48,7 +48,18 @@ __all__ = [
 
 CORE = "losses-core"
 RUNTIME = "runtime"
-_STDLIB = Path(sysconfig.get_paths()["stdlib"]).resolve()
+_PATHS = sysconfig.get_paths()
+_STDLIB = Path(_PATHS["stdlib"]).resolve()
+_SITE = {Path(_PATHS[key]).resolve() for key in ("purelib", "platlib")}
+
+
+def _in_stdlib(source: str) -> bool:
+    """Whether ``source`` belongs to the standard library (not to an installed package)."""
+    path = Path(source).resolve()
+    installed = {"site-packages", "dist-packages"} & set(path.parts)
+    if installed or any(path.is_relative_to(site) for site in _SITE):
+        return False
+    return path.is_relative_to(_STDLIB)
 
 
 @dataclass(frozen=True)
@@ -103,7 +114,7 @@ def object_path(function: Callable[..., Any]) -> str | None:
     try:
         obj: Any = importlib.import_module(module)
         source = str(getattr(obj, "__file__", None) or "")
-        if not source.endswith(".py") or Path(source).resolve().is_relative_to(_STDLIB):
+        if not source.endswith(".py") or _in_stdlib(source):
             return None
         for part in qualname.split("."):
             obj = getattr(obj, part)
@@ -128,16 +139,14 @@ def _example(entry: Any) -> tuple[str, ...]:
         for key, value in mapping.items():
             lines.append(f"`{source}[{key!r}]`: {_describe_value(value)}")
     if params:
-        lines.append("parameters: " + ", ".join(f"`{k}={v!r}`" for k, v in params.items()))
+        lines.append("parameters: " + ", ".join(f"`{k}`: {_describe_value(v)}" for k, v in params.items()))
     return tuple(lines)
 
 
 def _describe_value(value: Any) -> str:
-    try:
-        import torch
-    except ImportError:  # pragma: no cover
-        torch = None  # type: ignore[assignment]
-    if torch is not None and isinstance(value, torch.Tensor):
+    import torch
+
+    if isinstance(value, torch.Tensor):
         dtype = str(value.dtype).removeprefix("torch.")
         grad = ", requires grad" if value.requires_grad else ""
         return f"`{dtype}` tensor of shape `{list(value.shape)}`{grad}"
