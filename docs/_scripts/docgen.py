@@ -3,7 +3,8 @@
 :func:`loss_pages` writes one page per distribution that provides losses, with
 a section per loss (registered name, aliases, provider and version, example
 inputs, a config snippet and a mkdocstrings block that renders the loss's own
-docstring and formula), plus an index and the navigation file of the
+docstring and formula), then the rest of the package's public API (its
+``__all__`` minus the losses), plus an index and the navigation file of the
 ``losses/`` folder. A loss added to any installed distribution is documented
 on the next build without touching the docs.
 
@@ -297,6 +298,49 @@ def _distribution_header(provider: str, docs: list[LossDoc]) -> list[str]:
     return lines
 
 
+def _other_exports(package: str, docs: list[LossDoc]) -> list[str]:
+    """Public names of ``package.__all__`` other than its registered losses
+    (helper classes, metrics and schedule modules)."""
+    try:
+        module = importlib.import_module(package)
+    except ImportError:
+        return []
+    losses = {d.object_path for d in docs}
+    names = []
+    for name in getattr(module, "__all__", ()):
+        obj = getattr(module, name, None)
+        if name.startswith("_") or obj is None:
+            continue
+        if not inspect.ismodule(obj) and callable(obj) and object_path(obj) in losses:
+            continue
+        names.append(name)
+    return names
+
+
+def _package_api(provider: str, docs: list[LossDoc]) -> list[str]:
+    package = _common_package([d.module for d in docs if d.module and d.object_path])
+    if provider in (CORE, RUNTIME) or not package:
+        return []
+    names = _other_exports(package, docs)
+    if not names:
+        return []
+    lines = [
+        f"## Other public API of `{package}` {{ #package-api }}",
+        "",
+        "Exported next to the losses: " + ", ".join(f"`{n}`" for n in names) + ".",
+        "",
+    ]
+    for name in names:
+        lines += [
+            f"::: {package}.{name}",
+            "    options:",
+            "      show_root_full_path: true",
+            "      heading_level: 3",
+            "",
+        ]
+    return lines
+
+
 def _common_package(modules: list[str]) -> str | None:
     if not modules:
         return None
@@ -397,6 +441,7 @@ def loss_pages(docs: list[LossDoc]) -> dict[str, str]:
         rendered: dict[str, tuple[str, str]] = {}
         for doc in members:
             text += _loss_section(doc, anchors[doc.qualified_name], rendered)
+        text += _package_api(provider, members)
         pages[f"losses/{page}"] = "\n".join(text).rstrip() + "\n"
         index += [f"## [{provider}]({page})", "", "| loss | aliases | summary |", "|---|---|---|"]
         for doc in members:

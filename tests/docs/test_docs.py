@@ -113,6 +113,22 @@ def test_a_loss_left_out_of_the_pages_is_reported(loss_docs):
     assert _missing_losses(pages) == [left_out.qualified_name]
 
 
+def test_the_rest_of_each_plugin_package_api_is_rendered(loss_docs):
+    pages = docgen.loss_pages(loss_docs)
+    loss_paths = {d.object_path for d in loss_docs}
+    for provider in {d.provider for d in loss_docs} - {"losses-core", "runtime"}:
+        page = pages[f"losses/{provider}.md"]
+        try:
+            package = importlib.import_module(provider.replace("-", "_"))
+        except ImportError:  # a distribution whose import name differs: not first-party
+            continue
+        for name in getattr(package, "__all__", ()):
+            obj = getattr(package, name)
+            if name.startswith("_") or (callable(obj) and docgen.object_path(obj) in loss_paths):
+                continue
+            assert f"::: {package.__name__}.{name}\n" in page, f"{package.__name__}.{name}"
+
+
 def test_plugin_problems_report_what_would_make_the_loss_pages_incomplete(monkeypatch):
     assert docgen.plugin_problems() == []  # the test environment loads every plugin
     monkeypatch.setenv("LOSSES_DISABLE_PLUGINS", "losses-vae")
