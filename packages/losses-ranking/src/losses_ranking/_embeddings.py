@@ -10,9 +10,11 @@ import torch.nn.functional as F
 
 from losses_core._errors import LossInputError
 from losses_core.inputs import require_tensor
-from losses_ranking._common import compute_dtype
+from losses_ranking._common import as_float, compute_dtype
 
 __all__ = ["euclidean_distances", "label_masks", "read_embeddings", "read_pair"]
+
+MIN_SQUARED_DISTANCE = 1e-12
 
 
 def read_embeddings(
@@ -57,24 +59,25 @@ def maybe_normalize(x: torch.Tensor, normalize: bool) -> torch.Tensor:
 
 
 def euclidean_distances(x: torch.Tensor) -> torch.Tensor:
-    """``[N, N]`` Euclidean distances between rows, with a zero (and a zero
-    gradient, never NaN) where two rows coincide, including the diagonal."""
+    """``[N, N]`` Euclidean distances between rows, from the Gram matrix.
+
+    Squared distances are floored at ``1e-12`` before the square root, so the
+    distance of coinciding rows (including the diagonal) is ``1e-6`` with a
+    zero gradient: never NaN or inf, and below the rounding noise of the Gram
+    form in float32 (about ``3e-4`` near 0).
+    """
     sq = x.square().sum(dim=-1)
-    d2 = (sq.unsqueeze(-1) + sq.unsqueeze(-2) - 2.0 * (x @ x.transpose(-1, -2))).clamp_min(0.0)
-    eye = torch.eye(x.shape[0], dtype=torch.bool, device=x.device)
-    positive = (d2 > 0) & ~eye
-    return torch.where(
-        positive, torch.sqrt(torch.where(positive, d2, torch.ones_like(d2))), torch.zeros_like(d2)
-    )
+    d2 = torch.addmm(sq.unsqueeze(-1) + sq.unsqueeze(-2), x, x.transpose(-1, -2), alpha=-2.0)
+    return d2.clamp_min(MIN_SQUARED_DISTANCE).sqrt()
 
 
 def label_masks(
-    labels: torch.Tensor, ref_labels: torch.Tensor, offset: int = 0
+    labels: torch.Tensor, ref_labels: torch.Tensor, offset: int = 0, *, dtype: torch.dtype = torch.float32
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(positive, negative)`` bool ``[N, M]`` masks between query rows and
-    reference rows: positive = same label and not the same sample, negative =
-    different label. Query row ``i`` is reference row ``offset + i``."""
-    same = labels.unsqueeze(-1) == ref_labels.unsqueeze(-2)
+    """``(positive, negative)`` 0/1 float masks ``[N, M]`` between query rows
+    and reference rows: positive = same label and not the same sample,
+    negative = different label. Query row ``i`` is reference row ``offset + i``."""
+    same = as_float(labels.unsqueeze(-1) == ref_labels.unsqueeze(-2), dtype)
     rows = torch.arange(labels.shape[0], device=labels.device).unsqueeze(-1) + offset
     cols = torch.arange(ref_labels.shape[0], device=labels.device).unsqueeze(-2)
-    return same & (rows != cols), ~same
+    return same - as_float(rows == cols, dtype), 1.0 - same

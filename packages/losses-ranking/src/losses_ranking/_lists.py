@@ -22,8 +22,8 @@ class RankingLists:
     """Validated ranking inputs.
 
     ``scores``: floating ``[B, L]`` (float32 at least), ``relevance``: the
-    labels in the scores' dtype with padded items set to 0, ``mask``: bool,
-    True for a real item.
+    labels in the scores' dtype (padded entries hold whatever the input had:
+    every use masks them), ``mask``: bool, True for a real item.
     """
 
     scores: torch.Tensor
@@ -40,7 +40,7 @@ def build_lists(
     loss: str,
     names: tuple[str, str, str] = ("scores", "relevance", "mask"),
 ) -> RankingLists:
-    """Check shapes, derive the padding mask and clean the relevance labels."""
+    """Check shapes and derive the padding mask."""
     if scores.ndim != 2:
         raise LossInputError(f"{loss}: {names[0]} must be [batch, list], got shape {tuple(scores.shape)}")
     check_same_shape(scores, relevance, loss=loss, names=(names[0], names[1]))
@@ -52,9 +52,7 @@ def build_lists(
     else:
         real = torch.ones_like(scores, dtype=torch.bool)
     work = compute_dtype(scores)
-    rel = relevance.to(work.dtype)
-    rel = torch.where(real, rel, torch.zeros_like(rel))
-    return RankingLists(scores=work, relevance=rel, mask=real)
+    return RankingLists(scores=work, relevance=relevance.to(work.dtype), mask=real)
 
 
 def read_lists(
@@ -95,9 +93,16 @@ def read_lists(
 def order(key: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Indices that sort ``key`` descending with padded items last; ties keep
     their original order (stable sort). ``key`` is detached."""
-    fill = torch.full_like(key, -math.inf)
-    sortable = torch.where(mask, key.detach(), fill)
-    return torch.sort(sortable, dim=-1, descending=True, stable=True).indices
+    return order_and_mask(key, mask)[0]
+
+
+def order_and_mask(key: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`order` and the mask in that order (True for the real items,
+    which come first), without a second gather."""
+    values, indices = torch.sort(
+        torch.where(mask, key.detach(), -math.inf), dim=-1, descending=True, stable=True
+    )
+    return indices, values > -math.inf
 
 
 def gains(relevance: torch.Tensor, mask: torch.Tensor, gain: str) -> torch.Tensor:

@@ -18,18 +18,24 @@ def list_result(
     reduction: str,
     *,
     k: int | None = None,
+    compute_metrics: bool = True,
     extra: dict[str, torch.Tensor] | None = None,
+    score_order: torch.Tensor | None = None,
+    ideal_order: torch.Tensor | None = None,
 ) -> dict[str, Any] | torch.Tensor:
-    """Reduce per-list losses over the ``counted`` lists and attach the metrics.
+    """Reduce per-list losses (already 0 for lists not ``counted``) over the
+    ``counted`` lists and attach the metrics.
 
-    ``reduction="none"`` returns the bare ``[batch]`` tensor (0 for lists not
-    counted); otherwise ``{"loss", "metrics", "auxiliary"}``.
+    ``reduction="none"`` returns the bare ``[batch]`` tensor; otherwise
+    ``{"loss", "metrics", "auxiliary"}``. The ranking metrics (``ndcg``,
+    ``ndcg@k``, ``mrr``) are computed when ``compute_metrics``.
     """
     value = reduce(per_list, counted, reduction)
     if reduction == "none":
         return value
     out_metrics = {"num_lists": detached(counted.sum().to(per_list.dtype))}
-    out_metrics.update(metrics.summary(lists, k))
+    if compute_metrics:
+        out_metrics.update(metrics.summary(lists, k, score_order=score_order, ideal_order=ideal_order))
     if extra:
         out_metrics.update({key: detached(v) for key, v in extra.items()})
     return {"loss": value, "metrics": out_metrics, "auxiliary": {}}
@@ -37,4 +43,4 @@ def list_result(
 
 def nonempty(lists: RankingLists) -> torch.Tensor:
     """Bool ``[batch]``: lists with at least one real item."""
-    return lists.mask.any(dim=-1)
+    return lists.mask.sum(dim=-1) > 0

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from losses_ranking._common import check_positive, check_reduction
+from losses_ranking._common import as_float, check_positive, check_reduction
 from losses_ranking._lists import gains, ideal_dcg, read_lists
 from losses_ranking._ltr import list_result, nonempty
 
@@ -21,6 +21,7 @@ def approx_ndcg(
     targets: Mapping[str, Any],
     *,
     alpha: float = 1.0,
+    compute_metrics: bool = True,
     reduction: str = "mean",
     scores_key: str = "scores",
     relevance_key: str = "relevance",
@@ -45,6 +46,9 @@ def approx_ndcg(
       least one real item (allRank's batch mean when none is all padding);
     - ``"sum"``: sum over lists; ``"none"``: :math:`\ell` per list ``[batch]``.
 
+    ``compute_metrics=False`` skips the ranking metrics (``ndcg``, ``mrr``),
+    which cost one sort of the scores per call.
+
     Inputs and padding as :func:`losses_ranking.ranknet`; padding never changes
     the loss; the loss is invariant to permuting the items of a list. Metrics:
     ``num_lists``, ``ndcg``, ``mrr``. Paper: Qin, Liu and Li, "A General
@@ -67,11 +71,11 @@ def approx_ndcg(
     item_gains = gains(lists.relevance, real, "exp2")
     with torch.no_grad():
         max_dcg = ideal_dcg(item_gains, None).clamp_min(EPS)
-        length = s.shape[-1]
-        eye = torch.eye(length, dtype=torch.bool, device=s.device)
-        others = real.unsqueeze(-1) & real.unsqueeze(-2) & ~eye
+        real_f = as_float(real, s.dtype)
+        eye = torch.eye(s.shape[-1], dtype=s.dtype, device=s.device)
+        others = real_f.unsqueeze(-1) * real_f.unsqueeze(-2) * (1.0 - eye)  # 0/1 floats
     smooth = torch.sigmoid(-alpha * (s.unsqueeze(-1) - s.unsqueeze(-2)))
-    approx_rank = 1.0 + torch.where(others, smooth, torch.zeros_like(smooth)).sum(dim=-1)
-    terms = (item_gains / max_dcg.unsqueeze(-1)) / torch.log2(1.0 + approx_rank)
-    per_list = -torch.where(real, terms, torch.zeros_like(terms)).sum(dim=-1)
-    return list_result(per_list, nonempty(lists), lists, reduction)
+    approx_rank = 1.0 + (smooth * others).sum(dim=-1)
+    # padded items have gain 0
+    per_list = -((item_gains / max_dcg.unsqueeze(-1)) / torch.log2(1.0 + approx_rank)).sum(dim=-1)
+    return list_result(per_list, nonempty(lists), lists, reduction, compute_metrics=compute_metrics)

@@ -83,8 +83,9 @@ def clip(
     else:
         offset, count = 0, all_img.shape[0]
     labels = torch.arange(count, device=img.device) + offset
-    per_image_logits = scale * all_img[offset : offset + count] @ all_txt.transpose(0, 1)
-    per_text_logits = scale * all_txt[offset : offset + count] @ all_img.transpose(0, 1)
+    # the scale multiplies the [N, D] queries, cheaper than the [N, M] logits
+    per_image_logits = (scale * all_img[offset : offset + count]) @ all_txt.transpose(0, 1)
+    per_text_logits = (scale * all_txt[offset : offset + count]) @ all_img.transpose(0, 1)
     if bias is not None:
         per_image_logits = per_image_logits + bias
         per_text_logits = per_text_logits + bias
@@ -95,8 +96,8 @@ def clip(
     reduce = torch.mean if reduction == "mean" else torch.sum
     image_loss, text_loss = reduce(image_ce), reduce(text_ce)
     with torch.no_grad():
-        image_acc = (per_image_logits.argmax(dim=-1) == labels).to(image_ce.dtype).mean()
-        text_acc = (per_text_logits.argmax(dim=-1) == labels).to(text_ce.dtype).mean()
+        image_acc = _top1(per_image_logits, labels)
+        text_acc = _top1(per_text_logits, labels)
     return {
         "loss": (image_loss + text_loss) / 2,
         "metrics": {
@@ -108,3 +109,9 @@ def clip(
         },
         "auxiliary": {},
     }
+
+
+def _top1(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Fraction of rows whose label's logit is the largest (ties count as hits)."""
+    target = torch.gather(logits, -1, labels.unsqueeze(-1)).squeeze(-1)
+    return (target >= logits.amax(dim=-1)).to(logits.dtype).mean()

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from losses_core._errors import LossParameterError
-from losses_ranking._common import check_positive, check_reduction, detached, safe_divide
+from losses_ranking._common import check_positive, check_reduction, detached
 from losses_ranking._embeddings import euclidean_distances, label_masks, maybe_normalize, read_embeddings
 from losses_ranking._infonce import pair_infonce
 
@@ -78,7 +78,7 @@ def contrastive(
         model_output, targets, loss=name, embeddings_key=embeddings_key, labels_key=labels_key
     )
     emb = maybe_normalize(emb, normalize)
-    positive, negative = label_masks(labels, labels)
+    positive, negative = label_masks(labels, labels, dtype=emb.dtype)
     if temperature is not None:
         check_positive(name, "temperature", temperature)
         if pos_margin != 0.0:
@@ -101,25 +101,27 @@ def _pairwise_form(
     reduction: str,
 ) -> dict[str, Any] | torch.Tensor:
     dist = euclidean_distances(emb)
-    zeros = torch.zeros_like(dist)
-    pos_terms = torch.where(positive, (dist - pos_margin).clamp_min(0.0), zeros)
-    neg_terms = torch.where(negative, (neg_margin - dist).clamp_min(0.0), zeros)
+    pos_terms = (dist - pos_margin).clamp_min(0.0) * positive
+    neg_terms = (neg_margin - dist).clamp_min(0.0) * negative
     if reduction == "none":
         return pos_terms.sum(dim=-1) + neg_terms.sum(dim=-1)
+    with torch.no_grad():
+        active_pos = pos_terms.sign().sum()  # terms are >= 0
+        active_neg = neg_terms.sign().sum()
     if reduction == "sum":
         pos_loss, neg_loss = pos_terms.sum(), neg_terms.sum()
     else:
-        pos_loss = safe_divide(pos_terms.sum(), (pos_terms > 0).sum().to(dist.dtype))
-        neg_loss = safe_divide(neg_terms.sum(), (neg_terms > 0).sum().to(dist.dtype))
+        pos_loss = pos_terms.sum() / active_pos.clamp_min(1)
+        neg_loss = neg_terms.sum() / active_neg.clamp_min(1)
     return {
         "loss": pos_loss + neg_loss,
         "metrics": {
             "pos_loss": detached(pos_loss),
             "neg_loss": detached(neg_loss),
-            "num_pos_pairs": detached(positive.sum().to(dist.dtype)),
-            "num_neg_pairs": detached(negative.sum().to(dist.dtype)),
-            "active_pos_pairs": detached((pos_terms > 0).sum().to(dist.dtype)),
-            "active_neg_pairs": detached((neg_terms > 0).sum().to(dist.dtype)),
+            "num_pos_pairs": detached(positive.sum()),
+            "num_neg_pairs": detached(negative.sum()),
+            "active_pos_pairs": active_pos,
+            "active_neg_pairs": active_neg,
         },
         "auxiliary": {},
     }
@@ -137,19 +139,18 @@ def _temperature_form(
     per_pair = pair_infonce(sim / temperature, positive, negative, margin / temperature)
     if reduction == "none":
         return per_pair.sum(dim=-1)
-    num_pos = positive.sum().to(sim.dtype)
+    num_pos = positive.sum()
     total = per_pair.sum()
-    value = total if reduction == "sum" else safe_divide(total, num_pos)
-    zeros = torch.zeros_like(sim)
+    value = total if reduction == "sum" else total / num_pos.clamp_min(1)
     with torch.no_grad():
-        mean_pos = safe_divide(torch.where(positive, sim, zeros).sum(), num_pos)
-        mean_neg = safe_divide(torch.where(negative, sim, zeros).sum(), negative.sum().to(sim.dtype))
+        mean_pos = (sim * positive).sum() / num_pos.clamp_min(1)
+        mean_neg = (sim * negative).sum() / negative.sum().clamp_min(1)
     return {
         "loss": value,
         "metrics": {
             "num_pos_pairs": detached(num_pos),
-            "mean_pos_similarity": detached(mean_pos),
-            "mean_neg_similarity": detached(mean_neg),
+            "mean_pos_similarity": mean_pos,
+            "mean_neg_similarity": mean_neg,
         },
         "auxiliary": {},
     }

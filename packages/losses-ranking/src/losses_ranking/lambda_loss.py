@@ -10,13 +10,14 @@ import torch
 import torch.nn.functional as F
 
 from losses_ranking._common import (
+    as_float,
     check_choice,
     check_optional_int,
     check_positive,
     check_reduction,
 )
-from losses_ranking._lists import cutoff_mask, gains, ideal_dcg, order, read_lists
-from losses_ranking._ltr import list_result, nonempty
+from losses_ranking._lists import cutoff_mask, gains, ideal_dcg, order_and_mask, read_lists
+from losses_ranking._ltr import list_result
 
 __all__ = ["lambda_loss"]
 
@@ -64,6 +65,7 @@ def lambda_loss(
     sigma: float = 1.0,
     mu: float = 10.0,
     log_base: str = "binary",
+    compute_metrics: bool = True,
     reduction: str = "mean",
     scores_key: str = "scores",
     relevance_key: str = "relevance",
@@ -105,6 +107,9 @@ def lambda_loss(
       ``reduction="mean"`` (a mean over pairs) is not offered.
     - ``"none"``: per-list sums ``[batch]`` (bare tensor).
 
+    ``compute_metrics=False`` skips the ranking metrics (``ndcg``, ``mrr``),
+    which cost one sort of the scores per call.
+
     Inputs and padding as :func:`losses_ranking.ranknet`; padding never changes
     the loss. Metrics: ``num_lists``, ``ndcg``, ``ndcg@k`` (when ``k`` is set),
     ``mrr``. Paper: Wang et al., "The LambdaLoss Framework for Ranking Metric
@@ -126,9 +131,8 @@ def lambda_loss(
         mask_key=mask_key,
         padded_value=padded_value,
     )
-    idx = order(lists.scores, lists.mask)
+    idx, real = order_and_mask(lists.scores, lists.mask)
     s = torch.gather(lists.scores, -1, idx)
-    real = torch.gather(lists.mask, -1, idx)
     y = torch.gather(lists.relevance, -1, idx)
     length = s.shape[-1]
     with torch.no_grad():
@@ -136,15 +140,18 @@ def lambda_loss(
         gain = gains(y, real, "exp2") / max_dcg.unsqueeze(-1)
         ranks = torch.arange(1, length + 1, device=s.device, dtype=s.dtype)
         weights = _scheme_weights(weighing_scheme, gain, torch.log2(1.0 + ranks), mu)
-        top = cutoff_mask(length, k, s)
-        pairs = real.unsqueeze(-1) & real.unsqueeze(-2) & (top.unsqueeze(-1) & top.unsqueeze(-2))
+        # 0/1 float pair mask (multiplying is far cheaper than torch.where on CPU)
+        keep_f = as_float(real & cutoff_mask(length, k, s), s.dtype)
+        pair_f = keep_f.unsqueeze(-1) * keep_f.unsqueeze(-2)
         if weighing_scheme != "ndcg_loss1":
-            pairs = pairs & (y.unsqueeze(-1) > y.unsqueeze(-2))
+            # [y_i > y_j] as 0/1 floats (sign/clamp: cheaper on CPU than bool -> float)
+            pair_f = pair_f * (y.unsqueeze(-1) - y.unsqueeze(-2)).sign().clamp_min(0.0)
+        if weights is not None:
+            pair_f = pair_f * weights
+        if log_base == "binary":
+            pair_f = pair_f / math.log(2.0)
     pair_loss = -F.logsigmoid(sigma * (s.unsqueeze(-1) - s.unsqueeze(-2)))
-    if log_base == "binary":
-        pair_loss = pair_loss / math.log(2.0)
-    if weights is not None:
-        pair_loss = pair_loss * weights
-    pair_loss = torch.where(pairs, pair_loss, torch.zeros_like(pair_loss))
-    per_list = pair_loss.sum(dim=(-2, -1))
-    return list_result(per_list, nonempty(lists), lists, reduction, k=k)
+    per_list = (pair_loss * pair_f).sum(dim=(-2, -1))
+    return list_result(
+        per_list, real[:, 0], lists, reduction, k=k, compute_metrics=compute_metrics, score_order=idx
+    )

@@ -8,28 +8,31 @@ from typing import Any
 import torch
 
 from losses_core._errors import LossParameterError
-from losses_ranking._common import check_reduction
-from losses_ranking._lists import order, read_lists
-from losses_ranking._ltr import list_result, nonempty
+from losses_ranking._common import as_float, check_choice, check_reduction
+from losses_ranking._lists import order_and_mask, read_lists
+from losses_ranking._ltr import list_result
 
 __all__ = ["listmle"]
+
+NORMALIZERS = ("logcumsumexp", "cumsum64")
 
 
 def _true_order(
     relevance: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices sorting each list by relevance, descending, padded items last.
 
     Ties keep their original order (deterministic) unless ``generator`` is
     given: then each list is first shuffled with it, so ties are broken
-    uniformly at random and reproducibly for a seeded generator.
+    uniformly at random and reproducibly for a seeded generator. Returns the
+    indices and the mask in that order.
     """
     if generator is None:
-        return order(relevance, mask)
+        return order_and_mask(relevance, mask)
     noise = torch.rand(relevance.shape, generator=generator, device=generator.device)
     shuffle = noise.argsort(dim=-1).to(relevance.device)
-    shuffled = order(torch.gather(relevance, -1, shuffle), torch.gather(mask, -1, shuffle))
-    return torch.gather(shuffle, -1, shuffled)
+    shuffled, real = order_and_mask(torch.gather(relevance, -1, shuffle), torch.gather(mask, -1, shuffle))
+    return torch.gather(shuffle, -1, shuffled), real
 
 
 def listmle(
@@ -37,6 +40,8 @@ def listmle(
     targets: Mapping[str, Any],
     *,
     generator: torch.Generator | None = None,
+    normalizer: str = "logcumsumexp",
+    compute_metrics: bool = True,
     reduction: str = "mean",
     scores_key: str = "scores",
     relevance_key: str = "relevance",
@@ -51,9 +56,14 @@ def listmle(
 
     .. math:: \ell = \sum_{r=1}^{n} \Bigl( \log \sum_{q=r}^{n} e^{s_{\pi(q)}} - s_{\pi(r)} \Bigr)
 
-    computed with ``torch.logcumsumexp`` (no overflow for large scores, no
-    ``eps``); padded items are excluded from every normaliser, so a padded
-    list gives exactly the loss of the unpadded one.
+    computed as a stable log-sum-exp over suffixes (no overflow for large
+    scores, no ``eps``): ``normalizer="logcumsumexp"`` (default) uses
+    ``torch.logcumsumexp``; ``"cumsum64"`` uses :func:`prefix_logsumexp`, a
+    float64 cumulative sum that is several times faster on CPU and equal in
+    double precision unless scores within a list spread over more than ~700
+    (then within :math:`\log L`, still finite). Padded items are excluded
+    from every normaliser, so a padded list gives exactly the loss of the
+    unpadded one.
 
     Ties in relevance: by default broken by the items' order in the list (a
     stable sort; deterministic). Pass a ``torch.Generator`` as ``generator``
@@ -66,12 +76,16 @@ def listmle(
       all-padded batch gives a zero connected to the graph.
     - ``"sum"``: sum over lists; ``"none"``: :math:`\ell` per list ``[batch]``.
 
+    ``compute_metrics=False`` skips the ranking metrics (``ndcg``, ``mrr``),
+    which cost one sort of the scores per call.
+
     Inputs and padding as :func:`losses_ranking.ranknet`. Metrics:
     ``num_lists``, ``ndcg``, ``mrr``. Paper: Xia et al., "Listwise Approach
     to Learning to Rank: Theory and Algorithm", ICML 2008.
     """
     name = "listmle"
     check_reduction(name, reduction)
+    check_choice(name, "normalizer", normalizer, NORMALIZERS)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise LossParameterError(
             f"loss {name!r}: generator must be a torch.Generator or None, got {type(generator).__name__}"
@@ -85,13 +99,42 @@ def listmle(
         mask_key=mask_key,
         padded_value=padded_value,
     )
-    idx = _true_order(lists.relevance, lists.mask, generator)
-    s = torch.gather(lists.scores, -1, idx)
-    real = torch.gather(lists.mask, -1, idx)
-    # Padded items sit at the end; a very negative finite filler keeps them
-    # out of every suffix log-sum-exp without -inf arithmetic in the backward.
-    filler = torch.full_like(s, torch.finfo(s.dtype).min / 4)
-    x = torch.where(real, s, filler)
-    suffix_lse = torch.logcumsumexp(x.flip(-1), dim=-1).flip(-1)
-    terms = torch.where(real, suffix_lse - s, torch.zeros_like(s))
-    return list_result(terms.sum(dim=-1), nonempty(lists), lists, reduction)
+    idx, real_sorted = _true_order(lists.relevance, lists.mask, generator)
+    # Reversed (least relevant first, padded items first): the suffix sums of the
+    # Plackett-Luce normalisers become prefix sums, with no flips.
+    s = torch.gather(lists.scores, -1, idx.flip(-1))
+    real = real_sorted.flip(-1)
+    # padded items (first) are pushed to about -finfo.max / 4: finite, so no -inf
+    # arithmetic in the backward, and exp() of them is exactly 0
+    real_f = as_float(real, s.dtype)
+    masked = s + (real_f - 1.0) * (torch.finfo(s.dtype).max / 4)
+    lse = torch.logcumsumexp(masked, dim=-1) if normalizer == "logcumsumexp" else prefix_logsumexp(masked)
+    terms = (lse - s) * real_f
+    return list_result(
+        terms.sum(dim=-1),
+        real[:, -1],  # a list has a real item iff its most relevant slot is real
+        lists,
+        reduction,
+        compute_metrics=compute_metrics,
+        ideal_order=idx,
+    )
+
+
+def prefix_logsumexp(x: torch.Tensor) -> torch.Tensor:
+    r""":math:`\log \sum_{q \le r} e^{x_q}` for every position :math:`r` of
+    ``[B, L]`` (a log-cumulative-sum-exp along the last dimension).
+
+    A cumulative sum of :math:`e^{x - m}` in float64, :math:`m` the row's
+    largest value: exact in double precision while a prefix's largest value
+    is within ~700 of :math:`m`, and several times faster than
+    ``torch.logcumsumexp`` forward and backward on CPU. Below that the float64
+    sum underflows and the prefix maximum, a lower bound less than
+    :math:`\log L` away, is used instead (without gradient), so the result
+    stays finite for every finite input.
+    """
+    top = x.amax(dim=-1, keepdim=True).detach()
+    sums = torch.exp((x - top).double()).cumsum(dim=-1)
+    # clamp_min keeps log's gradient finite where a sum is 0 (underflow)
+    lse = (torch.log(sums.clamp_min(torch.finfo(torch.float64).tiny)) + top).to(x.dtype)
+    # where the float64 sum underflowed: the prefix maximum (no gradient there)
+    return torch.where(sums > 0, lse, x.detach().cummax(dim=-1).values)

@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 
-from losses_ranking._common import check_positive, check_reduction
+from losses_ranking._common import as_float, check_positive, check_reduction
 from losses_ranking._lists import read_lists
 from losses_ranking._ltr import list_result, nonempty
 
 __all__ = ["listnet"]
 
 
-def _masked_softmax(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Softmax and log-softmax over the real items of each list; padded
-    entries (and every entry of an all-padded list) are 0 in both."""
-    has_item = mask.any(dim=-1, keepdim=True)
-    logits = torch.where(mask, x, torch.full_like(x, -math.inf))
-    logits = torch.where(has_item, logits, torch.zeros_like(x))
-    log_p = torch.log_softmax(logits, dim=-1)
-    log_p = torch.where(mask, log_p, torch.zeros_like(log_p))
-    p = torch.where(mask, log_p.exp(), torch.zeros_like(log_p))
-    return p, log_p
+def _masked_softmax(x: torch.Tensor, real_f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Softmax and log-softmax over the real items of each list (0/1 float
+    mask); padded entries (and every entry of an all-padded list) are 0 in
+    both. Padded entries are pushed to about ``-finfo.max / 4`` rather than
+    ``-inf``, so nothing non-finite enters the backward."""
+    log_p = torch.log_softmax(x + (real_f - 1.0) * (torch.finfo(x.dtype).max / 4), dim=-1) * real_f
+    return log_p.exp() * real_f, log_p
 
 
 def listnet(
@@ -32,6 +28,7 @@ def listnet(
     targets: Mapping[str, Any],
     *,
     eps: float = 1e-10,
+    compute_metrics: bool = True,
     reduction: str = "mean",
     scores_key: str = "scores",
     relevance_key: str = "relevance",
@@ -55,6 +52,9 @@ def listnet(
     - ``"sum"``: the sum over lists; ``"none"``: :math:`\ell` per list ``[batch]``
       (0 for an all-padded list; bare tensor, call the function directly).
 
+    ``compute_metrics=False`` skips the ranking metrics (``ndcg``, ``mrr``),
+    which cost one sort of the scores per call.
+
     Inputs and padding as :func:`losses_ranking.ranknet` (``scores``,
     ``relevance``, optional ``mask``, ``padded_value=-1``). Padding never
     changes the loss. Metrics: ``num_lists``, ``ndcg``, ``mrr``.
@@ -73,9 +73,10 @@ def listnet(
         mask_key=mask_key,
         padded_value=padded_value,
     )
-    p_true, _ = _masked_softmax(lists.relevance, lists.mask)
-    p_pred, log_p_pred = _masked_softmax(lists.scores, lists.mask)
+    real_f = as_float(lists.mask, lists.scores.dtype)
+    p_true, _ = _masked_softmax(lists.relevance, real_f)
+    p_pred, log_p_pred = _masked_softmax(lists.scores, real_f)
     if eps > 0:
-        log_p_pred = torch.where(lists.mask, torch.log(p_pred + eps), torch.zeros_like(p_pred))
+        log_p_pred = torch.log(p_pred + eps) * real_f
     per_list = -(p_true * log_p_pred).sum(dim=-1)
-    return list_result(per_list, nonempty(lists), lists, reduction)
+    return list_result(per_list, nonempty(lists), lists, reduction, compute_metrics=compute_metrics)

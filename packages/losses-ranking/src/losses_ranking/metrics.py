@@ -109,25 +109,44 @@ def _reciprocal_rank(lists: RankingLists, k: int | None) -> torch.Tensor:
     return torch.where(hit, 1.0 / ranks, torch.zeros_like(ranks)).amax(dim=-1)
 
 
-def summary(lists: RankingLists, k: int | None = None) -> dict[str, torch.Tensor]:
+def summary(
+    lists: RankingLists,
+    k: int | None = None,
+    *,
+    score_order: torch.Tensor | None = None,
+    ideal_order: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
     """The metrics every learning-to-rank loss reports, detached:
 
     - ``ndcg``: mean NDCG over the lists with a relevant item (ideal DCG > 0);
     - ``ndcg@k``: the same at the loss's cutoff ``k``, when it has one;
     - ``mrr``: mean reciprocal rank over the same lists.
+
+    ``score_order`` (indices ranking each list by score, padded last) and
+    ``ideal_order`` (indices sorting by relevance, descending) may be passed
+    when the loss already computed them, to save the sorts.
     """
     with torch.no_grad():
-        detached_lists = RankingLists(lists.scores.detach(), lists.relevance.detach(), lists.mask)
-        actual, ideal = _dcg_parts(detached_lists, None, "exp2")
-        has_relevant = ideal > 0
-        count = has_relevant.sum().to(actual.dtype)
-        out = {"ndcg": _mean_where(safe_divide(actual, ideal), has_relevant, count)}
+        item_gains = gains(lists.relevance.detach(), lists.mask, "exp2")
+        if score_order is None:
+            score_order = order(lists.scores, lists.mask)
+        ranked = torch.gather(item_gains, -1, score_order)
+        if ideal_order is None:
+            ideal = torch.sort(item_gains, dim=-1, descending=True).values
+        else:
+            ideal = torch.gather(item_gains, -1, ideal_order)
+        length = item_gains.shape[-1]
+        rank = torch.arange(1, length + 1, device=item_gains.device, dtype=item_gains.dtype)
+        disc = 1.0 / torch.log2(1.0 + rank)
+        ideal_dcg_full = ideal @ disc
+        has_relevant = ideal_dcg_full > 0
+        count = has_relevant.sum().clamp_min(1).to(item_gains.dtype)
+        tiny = torch.finfo(item_gains.dtype).tiny
+        # a list without a relevant item has DCG 0 and contributes 0
+        out = {"ndcg": ((ranked @ disc) / ideal_dcg_full.clamp_min(tiny)).sum() / count}
         if k is not None:
-            actual_k, ideal_k = _dcg_parts(detached_lists, k, "exp2")
-            out[f"ndcg@{k}"] = _mean_where(safe_divide(actual_k, ideal_k), has_relevant, count)
-        out["mrr"] = _mean_where(_reciprocal_rank(detached_lists, None), has_relevant, count)
+            disc_k = torch.where(rank <= k, disc, 0.0)
+            out[f"ndcg@{k}"] = ((ranked @ disc_k) / (ideal @ disc_k).clamp_min(tiny)).sum() / count
+        # gains are > 0 exactly for relevant items (relevance > 0)
+        out["mrr"] = torch.where(ranked > 0, 1.0 / rank, 0.0).amax(dim=-1).sum() / count
     return out
-
-
-def _mean_where(values: torch.Tensor, where: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
-    return safe_divide(torch.where(where, values, torch.zeros_like(values)).sum(), count)

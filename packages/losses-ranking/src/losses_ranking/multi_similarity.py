@@ -15,10 +15,11 @@ __all__ = ["multi_similarity"]
 
 
 def _log1p_sum_exp(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    r""":math:`\log(1 + \sum_{j \in mask} e^{x_j})` per row; 0 for an empty row."""
-    lse, any_selected = masked_logsumexp(x, mask)
-    value = torch.nn.functional.softplus(lse)  # log(1 + e^lse)
-    return torch.where(any_selected, value, torch.zeros_like(value))
+    r""":math:`\log(1 + \sum_{j \in mask} e^{x_j})` per row (0/1 float
+    mask); exactly 0 for an empty row, whose masked log-sum-exp is about
+    ``-finfo.max / 4``."""
+    lse, _ = masked_logsumexp(x, mask)
+    return torch.nn.functional.softplus(lse)  # log(1 + e^lse)
 
 
 def multi_similarity(
@@ -64,7 +65,7 @@ def multi_similarity(
     )
     emb = maybe_normalize(emb, normalize)
     sim = emb @ emb.transpose(0, 1)
-    positive, negative = label_masks(labels, labels)
+    positive, negative = label_masks(labels, labels, dtype=emb.dtype)
     pos_loss = _log1p_sum_exp(-alpha * (sim - base), positive) / alpha
     neg_loss = _log1p_sum_exp(beta * (sim - base), negative) / beta
     per_anchor = pos_loss + neg_loss

@@ -68,6 +68,7 @@ def neural_ndcg(
     k: int | None = None,
     gain: str = "exp2",
     sinkhorn_iterations: int = 50,
+    compute_metrics: bool = True,
     reduction: str = "mean",
     scores_key: str = "scores",
     relevance_key: str = "relevance",
@@ -98,6 +99,9 @@ def neural_ndcg(
       out); zero, connected to the graph, when there is none.
     - ``"sum"``: sum over those lists; ``"none"``: :math:`\ell` per list
       ``[batch]`` (0 where IDCG = 0).
+
+    ``compute_metrics=False`` skips the ranking metrics (``ndcg``, ``mrr``),
+    which cost one sort of the scores per call.
 
     Inputs and padding as :func:`losses_ranking.ranknet`; padding never changes
     the loss. Metrics: ``num_lists`` (lists with IDCG > 0), ``ndcg``,
@@ -135,5 +139,6 @@ def neural_ndcg(
     if reduction == "none":
         return value
     out_metrics = {"num_lists": detached(counted.sum().to(per_list.dtype))}
-    out_metrics.update(summary(lists, k))
+    if compute_metrics:
+        out_metrics.update(summary(lists, k))
     return {"loss": value, "metrics": out_metrics, "auxiliary": {}}

@@ -10,7 +10,13 @@ import torch.nn.functional as F
 
 from losses_core._errors import LossInputError, LossParameterError, MissingInputError
 from losses_core.inputs import optional_tensor
-from losses_ranking._common import check_choice, check_positive, check_reduction, compute_dtype, detached
+from losses_ranking._common import (
+    check_choice,
+    check_positive,
+    check_reduction,
+    compute_dtype,
+    detached,
+)
 from losses_ranking._distributed import all_gather_with_grad, world
 from losses_ranking._embeddings import maybe_normalize, read_pair
 
@@ -118,7 +124,7 @@ def ntxent(
     value = per_anchor.mean() if reduction == "mean" else per_anchor.sum()
     with torch.no_grad():
         pos_logit = torch.gather(logits, -1, target.unsqueeze(-1)).squeeze(-1)
-        accuracy = (logits.argmax(dim=-1) == target).to(logits.dtype).mean()
+        accuracy = (pos_logit >= logits.amax(dim=-1)).to(logits.dtype).mean()
     return {
         "loss": value,
         "metrics": {
@@ -152,10 +158,11 @@ def _explicit(
     """Each anchor against its positive and the given negatives only."""
 
     def logits_for(query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+        query = query / temperature
         pos = (query * key).sum(dim=-1, keepdim=True)
         shared = negs.ndim == 2
         neg = query @ negs.transpose(0, 1) if shared else torch.einsum("nd,nmd->nm", query, negs)
-        return torch.cat([pos, neg], dim=-1) / temperature
+        return torch.cat([pos, neg], dim=-1)
 
     logits = logits_for(a, b)
     if symmetric:
@@ -188,14 +195,16 @@ def _in_batch(
     if negatives == "all":
         keys = torch.cat([all_a, all_b], dim=0)
         queries = torch.cat([query_a, query_b], dim=0) if symmetric else query_a
-        self_index = torch.cat([rows, rows + n_global]) if symmetric else rows
+        # the query itself sits at column offset + i (view a) or n_global + offset + i (view b)
+        starts = [(0, offset), (count, n_global + offset)] if symmetric else [(0, offset)]
+        self_diagonals = tuple((row, column, count) for row, column in starts)
         target = torch.cat([rows + n_global, rows]) if symmetric else rows + n_global
-        per_anchor, logits = _anchor_losses(queries, keys, all_extra, target, self_index, temperature)
+        per_anchor, logits = _anchor_losses(queries, keys, all_extra, target, self_diagonals, temperature)
         return per_anchor, logits, target
-    per_anchor, logits = _anchor_losses(query_a, all_b, all_extra, rows, None, temperature)
+    per_anchor, logits = _anchor_losses(query_a, all_b, all_extra, rows, (), temperature)
     if not symmetric:
         return per_anchor, logits, rows
-    back, back_logits = _anchor_losses(query_b, all_a, all_extra, rows, None, temperature)
+    back, back_logits = _anchor_losses(query_b, all_a, all_extra, rows, (), temperature)
     return torch.cat([per_anchor, back]), torch.cat([logits, back_logits]), torch.cat([rows, rows])
 
 
@@ -204,17 +213,22 @@ def _anchor_losses(
     keys: torch.Tensor,
     extra: torch.Tensor | None,
     target: torch.Tensor,
-    self_index: torch.Tensor | None,
+    self_diagonals: tuple[tuple[int, int, int], ...],
     temperature: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy of each query against ``keys`` (plus shared ``extra``
-    negatives) with the positive at column ``target``; column ``self_index``
-    (the query itself) is excluded. Returns the per-query losses and logits."""
-    logits = queries @ keys.transpose(0, 1) / temperature
-    if self_index is not None:
-        cols = torch.arange(keys.shape[0], device=keys.device)
-        is_self = cols.unsqueeze(0) == self_index.unsqueeze(-1)
-        logits = logits.masked_fill(is_self, torch.finfo(logits.dtype).min)
+    negatives) with the positive at column ``target``. Each ``(row, column,
+    length)`` of ``self_diagonals`` is a diagonal of the logits where
+    ``length`` queries meet themselves; those entries are excluded (filled in place with about
+    ``-finfo.max / 4``, a finite value). Returns the per-query losses and
+    logits."""
+    scaled = queries / temperature  # [N, D]: cheaper than dividing the [N, M] logits
+    logits = scaled @ keys.transpose(0, 1)
+    if self_diagonals:
+        logits = logits.clone()  # keep the matmul output intact for autograd views
+        for row, column, length in self_diagonals:
+            block = logits[row : row + length, column : column + length]
+            block.diagonal().fill_(-torch.finfo(logits.dtype).max / 4)
     if extra is not None:
-        logits = torch.cat([logits, queries @ extra.transpose(0, 1) / temperature], dim=-1)
+        logits = torch.cat([logits, scaled @ extra.transpose(0, 1)], dim=-1)
     return F.cross_entropy(logits, target, reduction="none"), logits

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from losses_ranking import metrics
-from losses_ranking._common import check_choice, check_positive, check_reduction, detached, safe_divide
+from losses_ranking._common import check_choice, check_positive, check_reduction, detached
 from losses_ranking._lists import read_lists
 from losses_ranking._ltr import nonempty
 
@@ -24,6 +25,7 @@ def ranknet(
     *,
     sigma: float = 1.0,
     weight_by: str = "none",
+    compute_metrics: bool = True,
     reduction: str = "mean",
     scores_key: str = "scores",
     relevance_key: str = "relevance",
@@ -55,6 +57,9 @@ def ranknet(
     to ``padded_value`` marks padding (allRank's ``-1``; ``None``: no padding).
     Padded items form no pair, so padding never changes the loss.
 
+    ``compute_metrics=False`` skips the ranking metrics (``ndcg``, ``mrr``),
+    which cost one sort of the scores per call.
+
     Metrics: ``num_pairs``, ``pair_accuracy`` (fraction of pairs with
     :math:`s_i > s_j`), ``num_lists``, ``ndcg``, ``mrr``.
     Paper: Burges et al., "Learning to Rank using Gradient Descent", ICML 2005.
@@ -73,25 +78,36 @@ def ranknet(
         padded_value=padded_value,
     )
     s, y, real = lists.scores, lists.relevance, lists.mask
-    diff = s.unsqueeze(-1) - s.unsqueeze(-2)
-    pairs = (y.unsqueeze(-1) > y.unsqueeze(-2)) & real.unsqueeze(-1) & real.unsqueeze(-2)
-    pair_loss = F.softplus(-sigma * diff)
-    if weight_by == "diff":
-        pair_loss = pair_loss * (y.unsqueeze(-1) - y.unsqueeze(-2)).abs()
-    elif weight_by == "diff_powed":
-        sq = y.square()
-        pair_loss = pair_loss * (sq.unsqueeze(-1) - sq.unsqueeze(-2)).abs()
-    pair_loss = torch.where(pairs, pair_loss, torch.zeros_like(pair_loss))
-    per_list = pair_loss.sum(dim=(-2, -1))
+    with torch.no_grad():
+        # (i, j) is a pair iff y_i > y_j with both real: padded labels become -inf
+        # as the first and +inf as the second element, so that one difference
+        # decides; sign().clamp_min(0) turns it into a 0/1 float mask (much cheaper
+        # on CPU than a bool comparison converted to float, or torch.where)
+        y_first = torch.where(real, y, -math.inf)
+        y_second = torch.where(real, y, math.inf)
+        pair_f = (y_first.unsqueeze(-1) - y_second.unsqueeze(-2)).sign().clamp_min(0.0)
+        weight = pair_f
+        if weight_by == "diff":
+            weight = pair_f * (y.unsqueeze(-1) - y.unsqueeze(-2)).abs()
+        elif weight_by == "diff_powed":
+            sq = y.square()
+            weight = pair_f * (sq.unsqueeze(-1) - sq.unsqueeze(-2)).abs()
+    scaled = s if sigma == 1.0 else s * sigma
+    # softplus(-sigma (s_i - s_j)) = log(1 + exp(-sigma (s_i - s_j))), the BCE-with-logits of the pair
+    margin = scaled.unsqueeze(-2) - scaled.unsqueeze(-1)
+    per_list = (F.softplus(margin) * weight).sum(dim=(-2, -1))
     if reduction == "none":
         return per_list
-    num_pairs = pairs.sum().to(s.dtype)
+    with torch.no_grad():
+        num_pairs = pair_f.sum()
+        correct = ((-margin).sign().clamp_min(0.0) * pair_f).sum()  # pairs with s_i > s_j
     total = per_list.sum()
-    value = total if reduction == "sum" else safe_divide(total, num_pairs)
+    value = total if reduction == "sum" else total / num_pairs.clamp_min(1)
     out_metrics = {
-        "num_pairs": detached(num_pairs),
-        "pair_accuracy": detached(safe_divide((pairs & (diff > 0)).sum().to(s.dtype), num_pairs)),
+        "num_pairs": num_pairs,
+        "pair_accuracy": correct / num_pairs.clamp_min(1),
         "num_lists": detached(nonempty(lists).sum().to(s.dtype)),
     }
-    out_metrics.update(metrics.summary(lists))
+    if compute_metrics:
+        out_metrics.update(metrics.summary(lists))
     return {"loss": value, "metrics": out_metrics, "auxiliary": {}}

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from losses_ranking._common import check_reduction, detached
+from losses_ranking._common import as_float, check_reduction, detached
 from losses_ranking._distributed import all_gather_with_grad, world
 from losses_ranking._embeddings import maybe_normalize, read_pair
 from losses_ranking._scale import logit_scale, read_scalar
@@ -80,21 +80,20 @@ def siglip(
         images, offset = img, rank * n_local
     else:
         images, offset = all_gather_with_grad(img, size), 0
-    logits = scale * images @ all_txt.transpose(0, 1)
+    logits = (scale * images) @ all_txt.transpose(0, 1)
     if bias is not None:
         logits = logits + bias
     rows = torch.arange(images.shape[0], device=img.device) + offset
     cols = torch.arange(all_txt.shape[0], device=img.device)
-    matching = rows.unsqueeze(-1) == cols.unsqueeze(0)
-    terms = -F.logsigmoid(torch.where(matching, logits, -logits))
+    matching = as_float(rows.unsqueeze(-1) == cols.unsqueeze(0), logits.dtype)
+    terms = -F.logsigmoid(logits * (2.0 * matching - 1.0))  # labels +1 on matching pairs, -1 elsewhere
     per_image = terms.sum(dim=-1)
     if reduction == "none":
         return per_image
     value = per_image.mean() if reduction == "mean" else per_image.sum()
-    zeros = torch.zeros_like(terms)
     with torch.no_grad():
-        pos = torch.where(matching, terms, zeros).sum() / images.shape[0]
-        neg = torch.where(matching, zeros, terms).sum() / images.shape[0]
+        pos = (terms * matching).sum() / images.shape[0]
+        neg = (terms * (1.0 - matching)).sum() / images.shape[0]
     return {
         "loss": value,
         "metrics": {

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from losses_ranking._common import check_positive, check_reduction, detached, safe_divide
+from losses_ranking._common import check_positive, check_reduction, detached
 from losses_ranking._distributed import all_gather_no_grad, all_gather_with_grad, all_reduce_sum, world
 from losses_ranking._embeddings import label_masks, maybe_normalize, read_embeddings
 from losses_ranking._infonce import masked_logsumexp
@@ -75,26 +75,24 @@ def supcon(
         queries, query_labels = keys[offset : offset + emb.shape[0]], labels
     else:
         offset, queries, query_labels = 0, keys, key_labels
-    positive, negative = label_masks(query_labels, key_labels, offset)
-    logits = queries @ keys.transpose(0, 1) / temperature
-    denominator, _ = masked_logsumexp(logits, positive | negative)
-    log_prob = logits - denominator.unsqueeze(-1)
-    zeros = torch.zeros_like(log_prob)
-    num_pos = positive.sum(dim=-1).to(logits.dtype)
-    per_anchor = -safe_divide(torch.where(positive, log_prob, zeros).sum(dim=-1), num_pos)
-    has_pos = num_pos > 0
+    positive, negative = label_masks(query_labels, key_labels, offset, dtype=emb.dtype)
+    logits = (queries / temperature) @ keys.transpose(0, 1)
+    denominator, _ = masked_logsumexp(logits, positive + negative)  # all but the anchor itself
+    num_pos = positive.sum(dim=-1)
+    log_prob_pos = (logits * positive).sum(dim=-1) - denominator * num_pos
+    per_anchor = -log_prob_pos / num_pos.clamp_min(1)
     if reduction == "none":
         return per_anchor
     total = per_anchor.sum()
-    count = has_pos.sum().to(logits.dtype)
+    count = (num_pos > 0).sum().to(logits.dtype)
     if reduction == "sum":
         value = total
     elif local_loss and size > 1:
-        value = safe_divide(total * size, all_reduce_sum(count, size))
+        value = total * size / all_reduce_sum(count, size).clamp_min(1)
     else:
-        value = safe_divide(total, count)
+        value = total / count.clamp_min(1)
     with torch.no_grad():
-        mean_pos = safe_divide(torch.where(positive, logits, zeros).sum() * temperature, num_pos.sum())
+        mean_pos = (logits * positive).sum() * temperature / num_pos.sum().clamp_min(1)
     return {
         "loss": value,
         "metrics": {"num_anchors": detached(count), "mean_pos_similarity": mean_pos},

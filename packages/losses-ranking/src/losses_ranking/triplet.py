@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from losses_ranking._common import check_choice, check_positive, check_reduction, detached, safe_divide
+from losses_ranking._common import check_choice, check_positive, check_reduction, detached
 from losses_ranking._embeddings import euclidean_distances, label_masks, maybe_normalize, read_embeddings
 
 __all__ = ["triplet"]
@@ -19,21 +19,20 @@ def _below_threshold(
     dist: torch.Tensor, negative: torch.Tensor, threshold: torch.Tensor, floor: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """For each anchor ``a`` and pair threshold ``threshold[a, p]``: the number
-    of negatives ``n`` of ``a`` with ``floor[a, p] < d_an < threshold[a, p]``
-    (no floor when ``floor`` is None) and the sum of their distances, ``[N, N]``.
+    of negatives ``n`` of ``a`` (0/1 float mask) with
+    ``floor[a, p] < d_an < threshold[a, p]`` (no floor when ``floor`` is None)
+    and the sum of their distances, ``[N, N]``.
 
     Vectorised with one sort of each anchor's negative distances, prefix sums
     (accumulated in float64) and ``searchsorted``: O(N^2 log N) time and O(N^2)
     memory instead of an O(N^3) triplet tensor; the sums stay differentiable.
     """
-    big = torch.finfo(dist.dtype).max
-    neg_sorted = torch.sort(torch.where(negative, dist, torch.full_like(dist, big)), dim=-1).values
-    kept = torch.where(
-        negative.sum(dim=-1, keepdim=True) > torch.arange(dist.shape[-1], device=dist.device),
-        neg_sorted,
-        torch.zeros_like(neg_sorted),
-    )
-    prefix = torch.nn.functional.pad(kept.to(torch.float64).cumsum(dim=-1), (1, 0))
+    big = torch.finfo(dist.dtype).max / 4
+    # non-negatives are pushed past every threshold (distances are at most 2 when
+    # normalised, and finite otherwise), so they sort last and are never counted
+    neg_sorted = torch.sort(dist * negative + (1.0 - negative) * big, dim=-1).values
+    is_negative = torch.arange(dist.shape[-1], device=dist.device) < negative.sum(dim=-1, keepdim=True)
+    prefix = torch.nn.functional.pad((neg_sorted * is_negative).to(torch.float64).cumsum(dim=-1), (1, 0))
     key = neg_sorted.detach().contiguous()
     upper = torch.searchsorted(key, threshold.detach().contiguous(), right=False)
     total = torch.gather(prefix, -1, upper)
@@ -106,8 +105,7 @@ def triplet(
         model_output, targets, loss=name, embeddings_key=embeddings_key, labels_key=labels_key
     )
     dist = euclidean_distances(maybe_normalize(emb, normalize))
-    positive, negative = label_masks(labels, labels)
-    zeros = torch.zeros_like(dist)
+    positive, negative = label_masks(labels, labels, dtype=dist.dtype)  # 0/1 floats
     if mining == "hard":
         per_anchor, selected, active = _batch_hard(dist, positive, negative, margin)
     else:
@@ -116,22 +114,20 @@ def triplet(
         threshold = dist + margin
         floor = dist if mining == "semi_hard" else None
         count, neg_sum = _below_threshold(dist, negative, threshold, floor)
-        count = torch.where(positive, count, zeros)
-        per_anchor = torch.where(positive, count * threshold - neg_sum, zeros).sum(dim=-1)
+        count = count * positive
+        per_anchor = (count * threshold - neg_sum * positive).sum(dim=-1)
         active = count.sum()
-        if mining == "all":
-            num_neg = negative.sum(dim=-1, keepdim=True).to(dist.dtype)
-            selected = (positive.to(dist.dtype) * num_neg).sum()
-        else:
-            selected = active
+        all_triplets = (positive * negative.sum(dim=-1, keepdim=True)).sum()
+        selected = all_triplets if mining == "all" else active
     if reduction == "none":
         return per_anchor
     total = per_anchor.sum()
     denominator = active if average_nonzero else selected
-    value = total if reduction == "sum" else safe_divide(total, denominator)
+    value = total if reduction == "sum" else total / denominator.clamp_min(1)
     with torch.no_grad():
-        mean_pos = safe_divide(torch.where(positive, dist, zeros).sum(), positive.sum().to(dist.dtype))
-        mean_neg = safe_divide(torch.where(negative, dist, zeros).sum(), negative.sum().to(dist.dtype))
+        flat = dist.reshape(-1)
+        mean_pos = torch.dot(flat, positive.reshape(-1)) / positive.sum().clamp_min(1)
+        mean_neg = torch.dot(flat, negative.reshape(-1)) / negative.sum().clamp_min(1)
     return {
         "loss": value,
         "metrics": {
@@ -147,12 +143,13 @@ def triplet(
 def _batch_hard(
     dist: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, margin: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    hardest_pos = torch.where(positive, dist, torch.full_like(dist, -1.0)).amax(dim=-1)
-    big = torch.finfo(dist.dtype).max
-    hardest_neg = torch.where(negative, dist, torch.full_like(dist, big)).amin(dim=-1)
-    valid = positive.any(dim=-1) & negative.any(dim=-1)
-    terms = (hardest_pos - hardest_neg + margin).clamp_min(0.0)
-    per_anchor = torch.where(valid, terms, torch.zeros_like(terms))
-    selected = valid.sum().to(dist.dtype)
-    active = (per_anchor > 0).sum().to(dist.dtype)
+    big = torch.finfo(dist.dtype).max / 4
+    # 0/1 float masks: (d + 1) * [positive] - 1 is d on positives and -1 elsewhere;
+    # d + [not negative] * big is d on negatives and about `big` elsewhere
+    hardest_pos = ((dist + 1.0) * positive).amax(dim=-1) - 1.0
+    hardest_neg = (dist + (1.0 - negative) * big).amin(dim=-1)
+    valid = positive.amax(dim=-1) * negative.amax(dim=-1)  # has a positive and a negative
+    per_anchor = (hardest_pos - hardest_neg + margin).clamp_min(0.0) * valid
+    selected = valid.sum()
+    active = per_anchor.detach().sign().sum()
     return per_anchor, selected, active
