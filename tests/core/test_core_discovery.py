@@ -161,3 +161,39 @@ def test_import_and_first_lookup_stay_free_of_pluggy_and_yaml():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_losses_registered_before_discovery_are_claimed_by_their_distribution():
+    """A plugin module imported by user code before the first lookup registers
+    at import under 'runtime'; loading its entry point moves them to the
+    distribution."""
+    import types
+
+    from losses_core import LOSSES, register_loss
+    from losses_core._runtime import _load_entry_point
+
+    module = types.ModuleType("losses_prefab._plugin")
+
+    def prefab_loss(model_output, targets):
+        return model_output["x"].sum()
+
+    prefab_loss.__module__ = "losses_prefab._plugin"
+    module.prefab_loss = register_loss("prefab_loss", prefab_loss)
+    assert LOSSES["prefab_loss"].provider == "runtime"
+
+    class EntryPoint:
+        name = "losses-prefab"
+        value = "losses_prefab._plugin"
+
+        def load(self):
+            return module
+
+    import sys
+
+    sys.modules["losses_prefab"] = types.ModuleType("losses_prefab")
+    try:
+        _load_entry_point("losses-prefab", "2.0", EntryPoint())
+    finally:
+        del sys.modules["losses_prefab"]
+    handle = LOSSES["prefab_loss"]
+    assert (handle.provider, handle.version) == ("losses-prefab", "2.0")

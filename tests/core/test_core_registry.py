@@ -167,13 +167,33 @@ def test_qualified_lookup_with_wrong_provider_names_real_providers():
 
 
 def test_mapping_is_read_only_and_live():
-    assert not hasattr(LOSSES, "__setitem__")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="read-only"):
         LOSSES["x"] = scalar  # type: ignore[index]
+    for mutate in (
+        lambda: LOSSES.update(x=scalar),
+        lambda: LOSSES.pop("mse"),
+        LOSSES.clear,
+        LOSSES.popitem,
+        lambda: LOSSES.setdefault("x", scalar),
+        lambda: LOSSES.__delitem__("mse"),
+    ):
+        with pytest.raises(TypeError, match="read-only"):
+            mutate()
+    assert "mse" in LOSSES
     before = len(LOSSES)
     register_loss("live_one", scalar)
     assert len(LOSSES) == before + 1
     assert "live_one" in list(LOSSES)
+    assert "live_one" in LOSSES.keys() and "live_one" in dict(LOSSES.items())
+    snapshot = dict(LOSSES)
+    assert set(snapshot) == set(LOSSES) and snapshot["mse"] is LOSSES["mse"]
+
+
+def test_mapping_reads_reflect_registry_not_cache():
+    assert LOSSES.get("not_registered_yet") is None
+    register_loss("not_registered_yet", scalar)
+    assert LOSSES.get("not_registered_yet").function is scalar
+    assert {**LOSSES}.keys() == set(LOSSES)
 
 
 def test_builtins_are_registered_with_provider_and_version():

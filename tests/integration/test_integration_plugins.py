@@ -178,16 +178,6 @@ def test_plugin_losses_pickle_into_a_spawned_process(plugin_venv):
     assert spawn["resolved alpha_mse scale=2"] == pytest.approx(2 * expected)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "CORE BUG: a plugin module that uses @register_loss, imported by user code before the "
-        "first LOSSES lookup, registers its losses under the provider 'runtime' instead of its "
-        "distribution (register_loss only attributes while the loader runs, through _LOADING in "
-        "losses_core/_runtime.py; entry_point.load() then returns the cached module and nothing "
-        "re-attributes). Remove this marker when fixed."
-    ),
-)
 def test_plugin_module_imported_before_first_lookup_keeps_its_distribution(plugin_venv):
     report = plugin_venv.probe("preimport_beta").report
     assert report["calls"]["beta_l1"]["provider"] == BETA

@@ -52,7 +52,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
             i.qualified_name if i.ambiguous else i.name,
             f"{i.provider} {i.version or ''}".strip(),
             ", ".join(i.aliases),
-            i.summary[:70],
+            i.summary if len(i.summary) <= 80 else i.summary[:77] + "...",
         ]
         for i in infos
     ]
@@ -294,7 +294,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``losses`` console script."""
     args = build_parser().parse_args(argv)
-    code: int = args.run(args)
+    try:
+        code: int = args.run(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (``losses list | head``): stop quietly.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return code
 
 

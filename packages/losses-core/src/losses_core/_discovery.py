@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import traceback
@@ -57,17 +58,107 @@ class _Candidate(NamedTuple):
 
 def find_entry_points() -> list[_Candidate]:
     """The group's entry points, one per (distribution, name), sorted by
-    normalised distribution name then entry-point name."""
+    normalised distribution name then entry-point name.
+
+    A distribution visible more than once on ``sys.path`` counts once (the
+    first, as for imports). The scan reads ``*.dist-info/entry_points.txt``
+    directly, which costs a fraction of ``importlib.metadata``'s generic
+    search; when an import hook provides distributions of its own it falls
+    back to ``importlib.metadata.entry_points``.
+    """
+    found = _scan_path_entries() if _only_standard_finders() else None
+    if found is None:
+        found = _metadata_entry_points()
+    seen: dict[tuple[str, str], _Candidate] = {}
+    for candidate in found:
+        seen.setdefault((candidate.distribution, candidate.entry_point.name), candidate)
+    return [seen[key] for key in sorted(seen)]
+
+
+def _metadata_entry_points() -> list[_Candidate]:
     from importlib.metadata import entry_points
 
-    seen: dict[tuple[str, str], _Candidate] = {}
+    found = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        dist = getattr(ep, "dist", None)
-        raw_name = dist.name if dist is not None else ep.name
-        name = normalize_distribution(raw_name)
-        version = dist.version if dist is not None else None
-        seen.setdefault((name, ep.name), _Candidate(name, version, ep))
-    return [seen[key] for key in sorted(seen)]
+        raw_name, version = _name_and_version(ep)
+        found.append(_Candidate(normalize_distribution(raw_name), version, ep))
+    return found
+
+
+def _only_standard_finders() -> bool:
+    from importlib.machinery import PathFinder
+
+    return all(
+        finder is PathFinder or not hasattr(finder, "find_distributions") for finder in sys.meta_path
+    ) and all(not hasattr(hook, "find_distributions") for hook in sys.path_hooks)
+
+
+def _scan_path_entries() -> list[_Candidate] | None:
+    """Entry points of the group from ``*.dist-info`` folders on ``sys.path``;
+    ``None`` if something there needs ``importlib.metadata`` (an egg)."""
+    from importlib.metadata import EntryPoint
+
+    header = f"[{ENTRY_POINT_GROUP}]"
+    seen_distributions: set[str] = set()
+    found: list[_Candidate] = []
+    for entry in sys.path:
+        directory = entry or "."
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        for folder in names:
+            if folder.endswith(".egg-info") or folder.endswith(".egg"):
+                return None
+            if not folder.endswith(".dist-info"):
+                continue
+            raw_name, _, version = folder[: -len(".dist-info")].partition("-")
+            name = normalize_distribution(raw_name)
+            if name in seen_distributions:
+                continue
+            seen_distributions.add(name)
+            try:
+                with open(os.path.join(directory, folder, "entry_points.txt"), encoding="utf-8") as file:
+                    text = file.read()
+            except OSError:
+                continue
+            if header not in text:
+                continue
+            for ep_name, value in _section(text, header):
+                ep = EntryPoint(name=ep_name, value=value, group=ENTRY_POINT_GROUP)
+                found.append(_Candidate(name, version or None, ep))
+    return found
+
+
+def _section(text: str, header: str) -> list[tuple[str, str]]:
+    """``name = value`` lines of one ``[section]`` of an entry_points.txt."""
+    items = []
+    inside = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            inside = line == header
+            continue
+        if inside and "=" in line:
+            name, _, value = line.partition("=")
+            items.append((name.strip(), value.strip()))
+    return items
+
+
+def _name_and_version(ep: EntryPoint) -> tuple[str, str | None]:
+    """The distribution's name and version, from its ``name-version.dist-info``
+    folder when it has one (parsing METADATA costs ~0.2 ms per distribution)."""
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return ep.name, None
+    path = getattr(dist, "_path", None)
+    if path is not None and getattr(path, "suffix", "") == ".dist-info":
+        name, separator, version = path.stem.partition("-")
+        if name and separator and version and "-" not in version:
+            return name, version
+    return dist.name, dist.version
 
 
 class PluginLoader:

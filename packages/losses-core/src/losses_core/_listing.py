@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
+import re
 import sys
 from dataclasses import dataclass, field
 
@@ -34,9 +35,17 @@ class LossInfo:
             provider=entry.provider,
             version=entry.version,
             aliases=entry.aliases,
-            summary=doc.strip().splitlines()[0] if doc.strip() else "",
+            summary=summarize(doc),
             ambiguous=len(REGISTRY.candidates(entry.name)) > 1 and not entry.override,
         )
+
+
+def summarize(doc: str) -> str:
+    """The first sentence of a docstring's first paragraph, without reST markup."""
+    paragraph = " ".join(doc.strip().split("\n\n", 1)[0].split())
+    text = re.sub(r":\w+:`([^`]*)`", r"\1", paragraph).replace("``", "")
+    sentence = re.split(r"(?<!\bal\.)(?<!\be\.g\.)(?<!\bi\.e\.)(?<=[.!?])\s", text, maxsplit=1)[0]
+    return sentence.rstrip(":,;")
 
 
 def list_losses(pattern: str = "*") -> list[LossInfo]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import ItemsView, Iterator, KeysView, ValuesView
+from typing import Any, NoReturn
 
 from losses_core._errors import LossConflictError, UnknownLossError
 from losses_core._handle import RegisteredLoss, make_handle
@@ -10,7 +11,7 @@ from losses_core._registry import LossEntry
 from losses_core._runtime import REGISTRY, ensure_loaded, lookup
 
 
-class LossMapping(Mapping[str, RegisteredLoss]):
+class LossMapping(dict[str, RegisteredLoss]):
     """Read-only view of every registered loss, populated on first use.
 
     ``LOSSES[name]`` accepts a registered name or alias (exact first, then
@@ -18,29 +19,30 @@ class LossMapping(Mapping[str, RegisteredLoss]):
     ``"name@provider"``; it raises :class:`UnknownLossError` (a ``KeyError``)
     with suggestions, or :class:`LossConflictError` for a name that several
     providers register. Iteration yields each loss once: its bare name, or its
-    qualified name when the bare name is ambiguous. Results are cached until
-    the registry changes, so a lookup inside a training step costs a dict hit.
+    qualified name when the bare name is ambiguous.
+
+    It is a ``dict`` subclass only for speed: the dict storage is a cache of
+    names already looked up, so a lookup inside a training step is a plain
+    C-level dict hit; a miss goes through ``__missing__`` to the registry.
+    Every mutating method raises ``TypeError``, and every reading method
+    reflects the registry, not the cache.
     """
 
-    __slots__ = ("_cache", "_handles")
-
     def __init__(self) -> None:
-        self._cache: dict[str, RegisteredLoss] = {}
+        super().__init__()
         self._handles: dict[LossEntry, RegisteredLoss] = {}
+        self._stale = False
         REGISTRY.on_change(self._clear)
 
+    # -- cache ---------------------------------------------------------------
     def _clear(self) -> None:
-        self._cache = {}
-        live = set(REGISTRY.entries())
-        self._handles = {e: h for e, h in self._handles.items() if e in live}
+        # O(1) per registration; handles of removed entries are pruned lazily.
+        dict.clear(self)
+        self._stale = True
 
-    def __getitem__(self, name: str) -> RegisteredLoss:
-        handle = self._cache.get(name)
-        if handle is not None:
-            return handle
-        entry = lookup(name)
-        handle = self.handle(entry)
-        self._cache[name] = handle
+    def __missing__(self, name: str) -> RegisteredLoss:
+        handle = self.handle(lookup(name))
+        dict.__setitem__(self, name, handle)
         return handle
 
     def handle(self, entry: LossEntry) -> RegisteredLoss:
@@ -48,9 +50,14 @@ class LossMapping(Mapping[str, RegisteredLoss]):
         entry is registered (pickling by reference relies on it)."""
         handle = self._handles.get(entry)
         if handle is None:
+            if self._stale and len(self._handles) > 64:
+                live = set(REGISTRY.entries())
+                self._handles = {e: h for e, h in self._handles.items() if e in live}
+                self._stale = False
             handle = self._handles[entry] = make_handle(entry)
         return handle
 
+    # -- reading -------------------------------------------------------------
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
@@ -62,19 +69,66 @@ class LossMapping(Mapping[str, RegisteredLoss]):
             return True
         return True
 
-    def __iter__(self) -> Iterator[str]:
+    def get(self, name: str, default: Any = None) -> Any:
+        try:
+            return self[name]
+        except UnknownLossError:
+            return default
+
+    def _names(self) -> list[str]:
         ensure_loaded()
-        entries = REGISTRY.entries()
-        for entry in sorted(entries, key=lambda e: (e.name.casefold(), e.provider)):
+        names = []
+        for entry in sorted(REGISTRY.entries(), key=lambda e: (e.name.casefold(), e.provider)):
             shared = len(REGISTRY.candidates(entry.name)) > 1
-            yield entry.qualified_name if shared else entry.name
+            names.append(entry.qualified_name if shared else entry.name)
+        return names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
 
     def __len__(self) -> int:
         ensure_loaded()
         return len(REGISTRY.entries())
 
+    def keys(self) -> KeysView[str]:  # type: ignore[override]
+        return {name: None for name in self._names()}.keys()
+
+    def values(self) -> ValuesView[RegisteredLoss]:  # type: ignore[override]
+        return {name: self[name] for name in self._names()}.values()
+
+    def items(self) -> ItemsView[str, RegisteredLoss]:  # type: ignore[override]
+        return {name: self[name] for name in self._names()}.items()
+
+    def copy(self) -> dict[str, RegisteredLoss]:
+        """A plain ``dict`` snapshot of every loss."""
+        return dict(self.items())
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    __hash__ = object.__hash__  # type: ignore[assignment]
+
     def __repr__(self) -> str:
         return f"<LOSSES: {len(self)} losses>"
+
+    # -- read-only -------------------------------------------------------------
+    def _read_only(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError(
+            "LOSSES is read-only: register losses with losses_core.register_loss(...) "
+            "or a plugin's losses_register hook"
+        )
+
+    __setitem__ = _read_only
+    __delitem__ = _read_only
+    __ior__ = _read_only
+    clear = _read_only
+    pop = _read_only
+    popitem = _read_only
+    setdefault = _read_only
+    update = _read_only
+
+    def __reduce__(self) -> str:
+        return "LOSSES"
 
 
 LOSSES = LossMapping()

@@ -203,6 +203,28 @@ class Registry:
             self._changed()
         return removed
 
+    def reattribute(self, predicate: Callable[[LossEntry], bool], provider: str, version: str | None) -> int:
+        """Move the entries matching ``predicate`` to ``provider``; return how many."""
+        with self._lock:
+            moved = self._remove_where(predicate)
+            for old in moved:
+                new = LossEntry(
+                    old.name,
+                    old.function,
+                    provider,
+                    version,
+                    old.aliases,
+                    old.signature,
+                    old.example_inputs,
+                    old.override,
+                )
+                for key in new.keys:
+                    self._by_key.setdefault(key, []).append(new)
+                    self._folded.setdefault(fold_loss_name(key), set()).add(key)
+        if moved:
+            self._changed()
+        return len(moved)
+
     def remove_entry(self, entry: LossEntry) -> None:
         """Remove one entry (all its names)."""
         with self._lock:

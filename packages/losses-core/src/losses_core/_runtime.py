@@ -159,7 +159,11 @@ def _load_entry_point(distribution: str, version: str | None, entry_point: Any) 
     token = _LOADING.set((distribution, version))
     registered_name: str | None = None
     try:
+        package = entry_point.value.partition(":")[0].partition(".")[0]
+        preimported = package in sys.modules
         plugin = entry_point.load()
+        if preimported:
+            _claim_preimported_losses(package, distribution, version)
         implementations = hook_implementations(plugin)
         if LOADER.controls.trace and "losses_register" in implementations:
             sys.stderr.write(f"losses: calling losses_register of {distribution}\n")
@@ -185,6 +189,20 @@ def _load_entry_point(distribution: str, version: str | None, entry_point: Any) 
     finally:
         _LOADING.reset(token)
     return LoadResult(registered_name, tuple(sorted(implementations)))
+
+
+def _claim_preimported_losses(package: str, distribution: str, version: str | None) -> None:
+    """Attribute to ``distribution`` the losses its ``package`` registered with
+    ``@register_loss`` before discovery (user code imported the plugin module
+    first, so the import-time registrations ran outside the loader and were
+    filed under ``runtime``)."""
+
+    def belongs(entry: LossEntry) -> bool:
+        fn = entry.function
+        module = getattr(fn, "__module__", None) or type(fn).__module__
+        return entry.provider == RUNTIME_PROVIDER and (module or "").partition(".")[0] == package
+
+    REGISTRY.reattribute(belongs, distribution, version)
 
 
 LOADER = PluginLoader(_load_builtins, _load_entry_point)
