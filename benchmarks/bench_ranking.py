@@ -16,10 +16,19 @@ anchors) against PML's ``SelfSupervisedLoss(NTXentLoss)`` on 256 + 256 views
 512), and InfoNCE (``negatives="cross"``) on 512 + 512 views (1,024
 embeddings) against info-nce-pytorch's ``InfoNCE``.
 
+Rows use each loss's defaults (ranking metrics on: NDCG/MRR cost one sort of
+the scores per call, which allRank does not compute) except where the row
+says otherwise: ``listmle (cumsum64, no metrics)`` is the lean configuration
+doing the same work as allRank's listMLE.
+
 Each row times forward + backward (a training step's loss cost) with
-``torch.utils.benchmark.Timer.blocked_autorange`` medians on one thread, and
-reports ``ratio = reference / ours`` (> 1: we are faster) and the largest
-relative difference of the two loss values.
+``torch.utils.benchmark.Timer.blocked_autorange`` on one thread, in five
+alternating rounds (ours, reference, ours, ...) so that load changes on a
+shared machine hit both, and reports the median times, ``ratio`` = the
+median per-round ``reference / ours`` (> 1: we are faster) and the relative
+difference of the two loss values (ListMLE's differs because allRank breaks
+label ties at random and adds ``eps`` inside the log; everything else agrees
+to float32 rounding).
 
 Run: ``python benchmarks/bench_ranking.py`` (``--quick`` for shorter timing).
 """

@@ -13,11 +13,12 @@ from losses_core.losses._reduction import check_reduction, safe_divide
 __all__ = [
     "as_float",
     "check_choice",
+    "check_optional_int",
     "check_positive",
     "check_reduction",
     "compute_dtype",
     "detached",
-    "masked_mean",
+    "reduce",
     "safe_divide",
 ]
 
@@ -66,13 +67,6 @@ def compute_dtype(x: torch.Tensor) -> torch.Tensor:
 def detached(x: torch.Tensor) -> torch.Tensor:
     """A metric value: detached, no host synchronisation."""
     return x.detach()
-
-
-def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``values`` where ``mask`` is true; a graph-connected zero when
-    nothing is selected (never NaN, in value or gradient)."""
-    total = torch.where(mask, values, torch.zeros_like(values)).sum()
-    return safe_divide(total, mask.sum().to(total.dtype))
 
 
 def reduce(values: torch.Tensor, mask: torch.Tensor, reduction: str) -> torch.Tensor:
