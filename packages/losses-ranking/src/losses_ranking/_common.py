@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 
 from losses_core._errors import LossParameterError
-from losses_core.losses._reduction import check_reduction, safe_divide
+from losses_core.reduction import check_reduction, safe_divide
 
 __all__ = [
     "as_float",

@@ -9,7 +9,7 @@ import torch
 
 from losses_core._errors import LossInputError
 from losses_core.inputs import check_same_shape, optional_tensor, require_tensor
-from losses_core.losses._reduction import check_reduction, safe_divide
+from losses_core.reduction import check_reduction, safe_divide
 
 __all__ = ["mse"]
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from losses_core._errors import LossInputError, LossParameterError
 from losses_core.inputs import require_tensor
-from losses_core.losses._reduction import check_reduction, safe_divide
+from losses_core.reduction import check_reduction, safe_divide
 
 __all__ = ["token_ce"]
 

@@ -1,10 +1,18 @@
-"""Reductions shared by the built-in losses."""
+"""Reduction helpers for loss implementations (public: plugins may use them).
+
+``check_reduction`` validates a ``reduction`` argument with an error naming
+the loss; ``safe_divide`` divides without ever producing NaN, returning a
+zero connected to the autograd graph where the denominator is 0 (the
+empty-selection convention of every first-party loss).
+"""
 
 from __future__ import annotations
 
 import torch
 
 from losses_core._errors import LossParameterError
+
+__all__ = ["REDUCTIONS", "check_reduction", "safe_divide"]
 
 REDUCTIONS = ("mean", "sum", "none")
 
