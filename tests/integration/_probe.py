@@ -50,6 +50,20 @@ def _counting_distributions(**params):
 importlib.metadata.entry_points = _counting_entry_points
 importlib.metadata.distributions = _counting_distributions
 
+# losses-core reads *.dist-info/entry_points.txt itself (falling back to
+# importlib.metadata); count its scans too. Importing the module scans nothing.
+import losses_core._discovery as _discovery  # noqa: E402
+
+_real_scan = _discovery._scan_path_entries
+
+
+def _counting_scan():
+    scans.append({"call": "entry_points", "group": "losses.plugins", "via": "dist-info scan"})
+    return _real_scan()
+
+
+_discovery._scan_path_entries = _counting_scan
+
 
 def fixture_log():
     path = os.environ.get("LOSSES_FIXTURE_LOG")
