@@ -10,7 +10,8 @@ plugin actually implements a pre- or post-loss hook.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from types import ModuleType
 from typing import Any, TypeVar, overload
 
 PROJECT_NAME = "losses"
@@ -83,14 +84,22 @@ methods of a plugin object with ``@hookimpl``."""
 def hook_implementations(plugin: object) -> dict[str, list[Callable[..., Any]]]:
     """The hook implementations of ``plugin``, by hook name, as pluggy finds them."""
     found: dict[str, list[Callable[..., Any]]] = {}
-    for attribute in dir(plugin):
-        try:
-            value = getattr(plugin, attribute)
-        except Exception:
-            continue
+    if isinstance(plugin, ModuleType):
+        items: Iterable[tuple[str, Any]] = list(vars(plugin).items())
+    else:
+        items = _attributes(plugin)
+    for attribute, value in items:
         if not inspect.isroutine(value):
             continue
         options = getattr(value, IMPL_ATTRIBUTE, None)
         if isinstance(options, dict):
             found.setdefault(options.get("specname") or attribute, []).append(value)
     return found
+
+
+def _attributes(plugin: object) -> Iterator[tuple[str, Any]]:
+    for attribute in dir(plugin):
+        try:
+            yield attribute, getattr(plugin, attribute)
+        except Exception:
+            continue

@@ -118,6 +118,7 @@ class Registry:
         self._lock = threading.RLock()
         self._by_key: dict[str, list[LossEntry]] = {}
         self._folded: dict[str, set[str]] = {}
+        self._by_provider: dict[str, dict[int, LossEntry]] = {}
         self._listeners: list[Callable[[], None]] = []
 
     # -- changes ---------------------------------------------------------
@@ -190,10 +191,19 @@ class Registry:
                     )
             if replaced:
                 self._remove_where(lambda e: id(e) in replaced)
-            for key in entry.keys:
-                self._by_key.setdefault(key, []).append(entry)
-                self._folded.setdefault(fold_loss_name(key), set()).add(key)
+            self._insert(entry)
         self._changed()
+
+    def _insert(self, entry: LossEntry) -> None:
+        for key in entry.keys:
+            self._by_key.setdefault(key, []).append(entry)
+            self._folded.setdefault(fold_loss_name(key), set()).add(key)
+        self._by_provider.setdefault(entry.provider, {})[id(entry)] = entry
+
+    def entries_of(self, provider: str) -> list[LossEntry]:
+        """The entries of one provider, without scanning the others."""
+        with self._lock:
+            return list(self._by_provider.get(provider, {}).values())
 
     def remove_provider(self, provider: str) -> list[LossEntry]:
         """Remove every entry of ``provider``; return them."""
@@ -208,19 +218,18 @@ class Registry:
         with self._lock:
             moved = self._remove_where(predicate)
             for old in moved:
-                new = LossEntry(
-                    old.name,
-                    old.function,
-                    provider,
-                    version,
-                    old.aliases,
-                    old.signature,
-                    old.example_inputs,
-                    old.override,
+                self._insert(
+                    LossEntry(
+                        old.name,
+                        old.function,
+                        provider,
+                        version,
+                        old.aliases,
+                        old.signature,
+                        old.example_inputs,
+                        old.override,
+                    )
                 )
-                for key in new.keys:
-                    self._by_key.setdefault(key, []).append(new)
-                    self._folded.setdefault(fold_loss_name(key), set()).add(key)
         if moved:
             self._changed()
         return len(moved)
@@ -249,6 +258,12 @@ class Registry:
                     folded.discard(key)
                     if not folded:
                         del self._folded[fold_loss_name(key)]
+        for entry in removed.values():
+            own = self._by_provider.get(entry.provider)
+            if own is not None:
+                own.pop(id(entry), None)
+                if not own:
+                    del self._by_provider[entry.provider]
         return list(removed.values())
 
     # -- queries ---------------------------------------------------------

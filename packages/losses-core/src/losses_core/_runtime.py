@@ -155,7 +155,7 @@ def _core_version() -> str:
 def _load_entry_point(distribution: str, version: str | None, entry_point: Any) -> LoadResult:
     """Import one plugin, register its losses, and hand it to pluggy only if
     it implements hooks beyond registration (pluggy is imported only then)."""
-    before = {id(e) for e in REGISTRY.entries() if e.provider == distribution}
+    before = {id(e) for e in REGISTRY.entries_of(distribution)}
     token = _LOADING.set((distribution, version))
     registered_name: str | None = None
     try:
@@ -178,8 +178,8 @@ def _load_entry_point(distribution: str, version: str | None, entry_point: Any) 
                 plugin, name=f"{distribution}:{entry_point.name}" if taken else distribution
             )
     except BaseException:
-        for entry in REGISTRY.entries():
-            if entry.provider == distribution and id(entry) not in before:
+        for entry in REGISTRY.entries_of(distribution):
+            if id(entry) not in before:
                 REGISTRY.remove_entry(entry)
         if registered_name is not None:
             from losses_core._manager import MANAGER
