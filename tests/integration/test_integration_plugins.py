@@ -14,6 +14,7 @@ environment with a clean set of environment variables (see ``conftest.py``).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -308,3 +309,47 @@ def test_pip_uninstall_removes_losses_and_resolves_the_conflict(uninstall_venv):
     assert BETA not in plugin_statuses(report)
     # The bare name now reaches alpha's loss.
     assert report["calls"]["shared_loss"]["value"] == ALPHA_SHARED_VALUE
+
+
+# -- losses doctor and losses check against real plugins ----------------------------------
+def test_doctor_reports_conflicts_broken_plugins_and_duplicate_installs(plugin_venv):
+    from _plugin_venv import run_in_venv
+
+    venv = plugin_venv.venv
+    plain = run_in_venv(venv, ["losses", "doctor", "--json"])
+    assert plain.returncode == 1, plain.stdout + plain.stderr
+    report = json.loads(plain.stdout)
+    assert report["healthy"] is False
+    assert sorted(report["conflicts"]["shared_loss"]) == [f"shared_loss@{ALPHA}", f"shared_loss@{BETA}"]
+    (broken,) = report["broken_plugins"]
+    assert broken["distribution"] == BROKEN and BROKEN_MESSAGE in broken["error"]
+    assert report["duplicate_installs"] == {}
+    human = run_in_venv(venv, ["losses", "doctor"])
+    assert human.returncode == 1
+    assert "conflict: 'shared_loss'" in human.stdout and f"broken plugin: {BROKEN}" in human.stdout
+    again = venv.work / "site-packages-again"
+    twice = run_in_venv(venv, ["losses", "doctor", "--json"], PYTHONPATH=str(again))
+    duplicates = json.loads(twice.stdout)["duplicate_installs"]
+    assert set(duplicates) >= {ALPHA, BETA, "losses-core"}
+    assert all(len(where) == 2 for where in duplicates.values())
+    blocked = run_in_venv(
+        venv,
+        ["losses", "doctor", "--json"],
+        LOSSES_DISABLE_PLUGINS=f"{BROKEN},{BETA}",
+    )
+    assert blocked.returncode == 0, blocked.stdout
+    disabled = {item["distribution"] for item in json.loads(blocked.stdout)["disabled_plugins"]}
+    assert disabled == {BROKEN, BETA}
+
+
+def test_check_config_names_the_ambiguous_loss(plugin_venv):
+    from _plugin_venv import run_in_venv
+
+    venv = plugin_venv.venv
+    config = venv.work / "ambiguous.yaml"
+    config.write_text("loss: {type: shared_loss}\n", encoding="utf-8")
+    out = run_in_venv(venv, ["losses", "check", str(config)])
+    assert out.returncode == 1
+    assert "ambiguous" in out.stdout and f"shared_loss@{ALPHA}" in out.stdout
+    config.write_text(f"loss: {{type: shared_loss@{ALPHA}}}\n", encoding="utf-8")
+    assert run_in_venv(venv, ["losses", "check", str(config)]).returncode == 0
