@@ -32,11 +32,11 @@ from typing import Any, NamedTuple
 
 import torch
 
+from losses_core.reduction import safe_divide
 from losses_sae._decode import sparse_decode
 from losses_sae._inputs import fetch_codes, fetch_dead_mask, fetch_decoder_bias, fetch_decoder_weight
 from losses_sae._params import check_choice, check_nonnegative, check_positive_int
 from losses_sae._reconstruction import total_variance
-from losses_sae._safe import safe_divide
 
 __all__ = ["AUXK_NORMALIZATIONS", "AuxKInputs", "auxk_term", "check_auxk_params", "fetch_auxk_inputs"]
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import torch
 
+from losses_core.reduction import safe_divide
 from losses_sae._params import check_choice
-from losses_sae._safe import safe_divide
 
 __all__ = [
     "RECONSTRUCTIONS",

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import torch
 
-from losses_sae._safe import safe_divide
+from losses_core.reduction import safe_divide
 
 __all__ = [
     "cosine_similarity",
