@@ -46,3 +46,25 @@ def test_compile_resolved_loss_dict_result():
     logits, labels = torch.randn(6, 5), torch.randint(0, 5, (6,))
     compiled = torch.compile(ce, fullgraph=True, backend="aot_eager")
     torch.testing.assert_close(compiled(logits, labels), ce(logits, labels))
+
+
+def test_first_lookup_inside_compiled_function_in_fresh_process():
+    """Discovery and the first lookup of a name happen while torch.compile
+    traces the function: they must not break the graph (fullgraph=True)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch\n"
+        "from losses_core import LOSSES\n"
+        "def step(p, t):\n"
+        "    return LOSSES['mse']({'predictions': p}, {'target': t})\n"
+        "compiled = torch.compile(step, fullgraph=True, backend='aot_eager')\n"
+        "p, t = torch.randn(4, 3), torch.randn(4, 3)\n"
+        "torch.testing.assert_close(compiled(p, t), torch.nn.functional.mse_loss(p, t))\n"
+        "torch.testing.assert_close(compiled(p, t), step(p, t))\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == "ok"

@@ -63,3 +63,41 @@ def test_typeerror_inside_loss_is_not_rewritten():
     with pytest.raises(TypeError, match="inner failure") as info:
         LOSSES["inner_typeerror"](X, {})
     assert not isinstance(info.value, LossParameterError)
+
+
+def test_plain_call_validates_fully_at_first_and_always_rejects_python_numbers():
+    calls = {"n": 0}
+
+    def flaky(model_output, targets):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return model_output["x"].sum()
+        if calls["n"] == 2:
+            return model_output["x"].sum().item()
+        return torch.tensor(3)
+
+    register_loss("flaky", flaky)
+    handle = LOSSES["flaky"]
+    assert handle(X, {}).item() == 3.0
+    with pytest.raises(LossResultError, match="breaks autograd"):
+        handle(X, {})
+    # A later tensor of the wrong dtype on the plain hot path is left to torch;
+    # with parameters or through resolve_loss every result is checked in full.
+    handle(X, {})
+    with pytest.raises(LossResultError, match="floating dtype"):
+        resolve_loss("flaky")(X, {})
+
+
+def test_first_plain_result_is_checked_in_full():
+    register_loss("vector_first", lambda mo, t: mo["x"] * 2)
+    with pytest.raises(LossResultError, match="shape"):
+        LOSSES["vector_first"](X, {})
+
+
+def test_missing_required_parameter_names_the_loss():
+    def needs(model_output, targets, *, dataset_size):
+        return model_output["x"].sum() / dataset_size
+
+    register_loss("needs_size", needs)
+    with pytest.raises(LossParameterError, match=r"'needs_size'.*dataset_size"):
+        LOSSES["needs_size"](X, {})

@@ -30,7 +30,9 @@ class RegisteredLoss(Protocol):
 
     ``handle(model_output, targets, **params)`` returns what the loss
     returns. The result is validated (a 0-dim floating tensor or a valid
-    ``LossReturn`` mapping). When pre- or post-loss hooks are registered they
+    ``LossReturn`` mapping); on the plain hot path (no keyword parameters, a
+    tensor result) the first result is checked in full and later ones only
+    for being tensors. When pre- or post-loss hooks are registered they
     run around the call; a loss that returns a bare tensor still returns a
     bare tensor (the hooks see the normalised dict), one that returns a
     mapping returns the normalised mapping.
@@ -59,19 +61,36 @@ def make_handle(entry: LossEntry) -> RegisteredLoss:
     provider = entry.provider
     signature = entry.signature
 
+    plain_checked = False  # a plain call's tensor result has passed the full check
+
     def handle(model_output: Mapping[str, Any], targets: Mapping[str, Any], /, **params: Any) -> LossOutput:
+        nonlocal plain_checked
         if HOOKS.active:
             result, bare = call_with_hooks(name, provider, fn, signature, model_output, targets, params)
             return result["loss"] if bare else result
+        if params:
+            try:
+                out = fn(model_output, targets, **params)
+            except TypeError as exc:
+                raise_if_bad_parameters(name, signature, exc, params)
+                raise
+            check_result(name, out)
+            return out  # type: ignore[no-any-return]
+        # Plain call (no parameters): the hot path. Forwarding an empty
+        # **params takes a slower call path, so it is not forwarded, and once
+        # a tensor result has passed the full check, later tensor results are
+        # only checked to be tensors (their shape and dtype follow from the
+        # same code and parameters; torch's backward rejects a non-scalar).
         try:
-            # Forwarding an empty **params takes a slower call path: skip it.
-            out = fn(model_output, targets, **params) if params else fn(model_output, targets)
+            out = fn(model_output, targets)
         except TypeError as exc:
             raise_if_bad_parameters(name, signature, exc, params)
             raise
-        if type(out) is _Tensor and out.ndim == 0 and out.dtype.is_floating_point:
+        if type(out) is _Tensor and plain_checked:
             return out
         check_result(name, out)
+        if type(out) is _Tensor:
+            plain_checked = True
         return out  # type: ignore[no-any-return]
 
     handle.__name__ = name

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import ItemsView, Iterator, KeysView, ValuesView
 from typing import Any, NoReturn
 
+from losses_core import _compiled_handles
 from losses_core._errors import LossConflictError, UnknownLossError
 from losses_core._handle import RegisteredLoss, make_handle
 from losses_core._registry import LossEntry
@@ -41,8 +42,7 @@ class LossMapping(dict[str, RegisteredLoss]):
         self._stale = True
 
     def __missing__(self, name: str) -> RegisteredLoss:
-        handle = self.handle(lookup(name))
-        dict.__setitem__(self, name, handle)
+        handle: RegisteredLoss = getattr(_compiled_handles, _cache_handle(name))
         return handle
 
     def handle(self, entry: LossEntry) -> RegisteredLoss:
@@ -130,5 +130,29 @@ class LossMapping(dict[str, RegisteredLoss]):
     def __reduce__(self) -> str:
         return "LOSSES"
 
+
+def _cache_eagerly(name: str) -> str:
+    """Look ``name`` up (discovering plugins on first use), cache its handle in
+    ``LOSSES``'s own storage and publish it in :mod:`losses_core._compiled_handles`;
+    return the attribute it is published under."""
+    handle = LOSSES.handle(lookup(name))
+    dict.__setitem__(LOSSES, name, handle)
+    attribute = f"loss:{name}"
+    setattr(_compiled_handles, attribute, handle)
+    return attribute
+
+
+def _trace_constant(fn: Any) -> Any:
+    # Under torch.compile the first lookup of a name runs this eagerly at trace
+    # time (its result is a constant): discovery (locks, file reads) is never
+    # traced, and the handle is then read from the dict like any cached one,
+    # so a compiled function's first LOSSES[name] does not break the graph.
+    import torch
+
+    marker = getattr(getattr(torch, "compiler", None), "assume_constant_result", None)
+    return marker(fn) if marker is not None else fn
+
+
+_cache_handle = _trace_constant(_cache_eagerly)
 
 LOSSES = LossMapping()
