@@ -65,19 +65,10 @@ def make_handle(entry: LossEntry) -> RegisteredLoss:
 
     def handle(model_output: Mapping[str, Any], targets: Mapping[str, Any], /, **params: Any) -> LossOutput:
         nonlocal plain_checked
-        if HOOKS.active:
-            result, bare = call_with_hooks(name, provider, fn, signature, model_output, targets, params)
-            return result["loss"] if bare else result
-        if params:
-            try:
-                out = fn(model_output, targets, **params)
-            except TypeError as exc:
-                raise_if_bad_parameters(name, signature, exc, params)
-                raise
-            check_result(name, out)
-            return out  # type: ignore[no-any-return]
-        # Plain call (no parameters): the hot path. Forwarding an empty
-        # **params takes a slower call path, so it is not forwarded, and once
+        if params or HOOKS.active:
+            return slow_call(model_output, targets, params)
+        # Plain call (no parameters, no hooks): the hot path. An empty
+        # **params is not forwarded (that takes a slower call path), and once
         # a tensor result has passed the full check, later tensor results are
         # only checked to be tensors (their shape and dtype follow from the
         # same code and parameters; torch's backward rejects a non-scalar).
@@ -91,6 +82,21 @@ def make_handle(entry: LossEntry) -> RegisteredLoss:
         check_result(name, out)
         if type(out) is _Tensor:
             plain_checked = True
+        return out  # type: ignore[no-any-return]
+
+    def slow_call(
+        model_output: Mapping[str, Any], targets: Mapping[str, Any], params: dict[str, Any]
+    ) -> LossOutput:
+        """Calls with parameters or hooks: every result checked in full."""
+        if HOOKS.active:
+            result, bare = call_with_hooks(name, provider, fn, signature, model_output, targets, params)
+            return result["loss"] if bare else result
+        try:
+            out = fn(model_output, targets, **params)
+        except TypeError as exc:
+            raise_if_bad_parameters(name, signature, exc, params)
+            raise
+        check_result(name, out)
         return out  # type: ignore[no-any-return]
 
     handle.__name__ = name
