@@ -12,9 +12,10 @@
    ``import torch`` alone, in fresh processes: each process times
    ``import torch``, then ``import losses_core; LOSSES["mse"]``, with
    ``time.perf_counter`` (median over the processes). Budget: 15 ms over
-   torch. Measured with every installed plugin distribution disabled (the
-   entry-point group is still scanned: this is the core's own cost), and as
-   installed (which adds importing every installed plugin).
+   torch, for the core's own cost: measured with every installed plugin
+   distribution disabled (the entry-point group is still scanned). Also
+   reported, for information and without a budget: the same as installed,
+   which adds each installed plugin package's own import time.
 3. The first full listing ``list_losses()`` with 200 synthetic plugin
    distributions on ``sys.path`` (see ``_plugin_farm.py``), in fresh
    processes; the other installed plugin distributions are disabled so only
@@ -279,6 +280,9 @@ def bench_import(processes: int = 15, installed_processes: int = 9) -> list[dict
         by_torch = [m for m, (now, before) in loaded.items() if before]
         not_loaded = [m for m, (now, _) in loaded.items() if not now]
         over = statistics.median(core)
+        # The budget is losses-core's own cost; the as-installed row adds each
+        # installed plugin package's import time and is reported for information.
+        own_cost = last["plugin_packages"] == []
         rows.append(
             _row(
                 "import",
@@ -286,10 +290,11 @@ def bench_import(processes: int = 15, installed_processes: int = 9) -> list[dict
                 torch_ms=round(statistics.median(torch_ms), 1),
                 over_torch_ms=round(over, 2),
                 over_torch_min_ms=round(min(core), 2),
-                budget=f"<= {IMPORT_BUDGET_MS:.0f} ms",
-                within_budget=over <= IMPORT_BUDGET_MS,
+                budget=f"<= {IMPORT_BUDGET_MS:.0f} ms" if own_cost else "",
+                within_budget=over <= IMPORT_BUDGET_MS if own_cost else None,
                 note=(
-                    f"median of {count} fresh processes (min {min(core):.1f}, max {max(core):.1f}); "
+                    ("" if own_cost else "information, not the budget (plugins' own import time); ")
+                    + f"median of {count} fresh processes (min {min(core):.1f}, max {max(core):.1f}); "
                     f"{last['new_modules']} new modules; loaded by it: {', '.join(by_core) or 'none'}; "
                     f"already loaded by torch: {', '.join(by_torch) or 'none'}; "
                     f"not loaded: {', '.join(not_loaded) or 'none'}"
