@@ -145,12 +145,13 @@ def _cache_eagerly(name: str) -> str:
 def _trace_constant(fn: Any) -> Any:
     # Under torch.compile the first lookup of a name runs this eagerly at trace
     # time (its result is a constant): discovery (locks, file reads) is never
-    # traced, and the handle is then read from the dict like any cached one,
-    # so a compiled function's first LOSSES[name] does not break the graph.
-    import torch
-
-    marker = getattr(getattr(torch, "compiler", None), "assume_constant_result", None)
-    return marker(fn) if marker is not None else fn
+    # traced, and the handle is then read back through a module attribute, so
+    # a compiled function's first LOSSES[name] does not break the graph.
+    # torch.compiler.assume_constant_result(fn) does exactly this (torch 2.2 to
+    # 2.13); it is set directly because touching torch.compiler imports
+    # torch._dynamo, which costs over a second at the first lookup.
+    fn._dynamo_marked_constant = True
+    return fn
 
 
 _cache_handle = _trace_constant(_cache_eagerly)
