@@ -107,8 +107,10 @@ def test_composite_passes_call_kwargs_to_terms_that_accept_them():
     torch.testing.assert_close(
         out["metrics"]["mse/loss"], F.mse_loss(PRED["predictions"], TARGET["target"], reduction="sum")
     )
-    with pytest.raises(TypeError, match="nonsense"):
+    with pytest.raises(TypeError, match="nonsense") as info:
         fn({**PRED, "logits": LOGITS}, {**TARGET, "labels": LABELS}, nonsense=1)
+    # every term's parameters are listed, not only the first term's
+    assert "ignore_index" in str(info.value) and "prediction_key" in str(info.value)
 
 
 @pytest.mark.parametrize(

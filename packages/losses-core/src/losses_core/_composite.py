@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from losses_core._call import bad_parameters
+from losses_core._errors import LossParameterError
 from losses_core._resolve import ResolvedLoss
 from losses_core._signature import LossSignature
 from losses_core._types import LossReturn
@@ -52,9 +52,11 @@ class CompositeLoss:
     def _check_overrides(self, overrides: Mapping[str, Any]) -> None:
         for key in overrides:
             if not any(_accepts(term.entry.signature, key) for _, _, term in self.terms):
-                first = self.terms[0][2].entry
-                bad_parameters(
-                    f"composite of {', '.join(label for label, _, _ in self.terms)}", first.signature, [key]
+                accepted = sorted({p for _, _, term in self.terms for p in term.entry.signature.parameters})
+                labels = ", ".join(label for label, _, _ in self.terms)
+                raise LossParameterError(
+                    f"composite loss ({labels}): no term accepts parameter {key!r}; "
+                    f"the terms accept: {', '.join(accepted) or 'no parameters'}"
                 )
 
     def __repr__(self) -> str:

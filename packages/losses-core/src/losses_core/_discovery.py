@@ -184,10 +184,6 @@ class PluginLoader:
         self.failures: list[PluginFailure] = []
         self.controls = PluginControls()
 
-    @property
-    def done(self) -> bool:
-        return self._done
-
     def ensure_loaded(self) -> None:
         """Load built-ins and plugins unless already done (thread-safe)."""
         if self._done:

@@ -205,14 +205,6 @@ class Registry:
         with self._lock:
             return list(self._by_provider.get(provider, {}).values())
 
-    def remove_provider(self, provider: str) -> list[LossEntry]:
-        """Remove every entry of ``provider``; return them."""
-        with self._lock:
-            removed = self._remove_where(lambda e: e.provider == provider)
-        if removed:
-            self._changed()
-        return removed
-
     def reattribute(self, predicate: Callable[[LossEntry], bool], provider: str, version: str | None) -> int:
         """Move the entries matching ``predicate`` to ``provider``; return how many."""
         with self._lock:

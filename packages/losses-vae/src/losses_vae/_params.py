@@ -7,15 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from losses_core import LossParameterError
+from losses_core.reduction import REDUCTIONS, check_reduction
 
 __all__ = ["REDUCTIONS", "check_choice", "check_int", "check_number", "check_reduction"]
-
-REDUCTIONS = ("mean", "sum", "none")
-
-
-def check_reduction(loss: str, reduction: str) -> None:
-    """Raise :class:`LossParameterError` unless ``reduction`` is mean, sum or none."""
-    check_choice(loss, "reduction", reduction, REDUCTIONS)
 
 
 def check_number(
