@@ -8,13 +8,14 @@ from typing import Any
 import torch
 
 from losses_core._errors import LossParameterError
-from losses_ranking._common import as_float, check_choice, check_reduction
+from losses_ranking._common import check_choice, check_reduction
 from losses_ranking._lists import order_and_mask, read_lists
 from losses_ranking._ltr import list_result
+from losses_ranking._plackett_luce import plackett_luce_nll, plackett_luce_nll_graph
 
 __all__ = ["listmle"]
 
-NORMALIZERS = ("logcumsumexp", "cumsum64")
+NORMALIZERS = ("auto", "logcumsumexp")
 
 
 def _true_order(
@@ -40,7 +41,7 @@ def listmle(
     targets: Mapping[str, Any],
     *,
     generator: torch.Generator | None = None,
-    normalizer: str = "logcumsumexp",
+    normalizer: str = "auto",
     compute_metrics: bool = True,
     reduction: str = "mean",
     scores_key: str = "scores",
@@ -56,14 +57,18 @@ def listmle(
 
     .. math:: \ell = \sum_{r=1}^{n} \Bigl( \log \sum_{q=r}^{n} e^{s_{\pi(q)}} - s_{\pi(r)} \Bigr)
 
-    computed as a stable log-sum-exp over suffixes (no overflow for large
-    scores, no ``eps``): ``normalizer="logcumsumexp"`` (default) uses
-    ``torch.logcumsumexp``; ``"cumsum64"`` uses :func:`prefix_logsumexp`, a
-    float64 cumulative sum that is several times faster on CPU and equal in
-    double precision unless scores within a list spread over more than ~700
-    (then within :math:`\log L`, still finite). Padded items are excluded
-    from every normaliser, so a padded list gives exactly the loss of the
-    unpadded one.
+    computed exactly as a stable log-sum-exp over suffixes (no overflow for
+    large scores, no ``eps``). Padded items are excluded from every
+    normaliser, so a padded list gives exactly the loss of the unpadded one.
+
+    ``normalizer="auto"`` (default): on CPU in eager mode, a fused function
+    with a hand-written backward (cumulative sums of :math:`e^{s - \max s}`,
+    checked once per call to be within the float range, else
+    ``torch.logcumsumexp``); under ``torch.compile``, ``torch.func`` and on
+    accelerators, ``torch.logcumsumexp`` recorded by autograd.
+    ``"logcumsumexp"``: always the latter. Both give the same values and
+    gradients (to rounding) for every finite input, and both support
+    higher-order gradients.
 
     Ties in relevance: by default broken by the items' order in the list (a
     stable sort; deterministic). Pass a ``torch.Generator`` as ``generator``
@@ -101,40 +106,14 @@ def listmle(
     )
     idx, real_sorted = _true_order(lists.relevance, lists.mask, generator)
     # Reversed (least relevant first, padded items first): the suffix sums of the
-    # Plackett-Luce normalisers become prefix sums, with no flips.
-    s = torch.gather(lists.scores, -1, idx.flip(-1))
-    real = real_sorted.flip(-1)
-    # padded items (first) are pushed to about -finfo.max / 4: finite, so no -inf
-    # arithmetic in the backward, and exp() of them is exactly 0
-    real_f = as_float(real, s.dtype)
-    masked = s + (real_f - 1.0) * (torch.finfo(s.dtype).max / 4)
-    lse = torch.logcumsumexp(masked, dim=-1) if normalizer == "logcumsumexp" else prefix_logsumexp(masked)
-    terms = (lse - s) * real_f
+    # Plackett-Luce normalisers become prefix sums.
+    nll = plackett_luce_nll if normalizer == "auto" else plackett_luce_nll_graph
+    per_list = nll(lists.scores, idx.flip(-1), real_sorted.flip(-1))
     return list_result(
-        terms.sum(dim=-1),
-        real[:, -1],  # a list has a real item iff its most relevant slot is real
+        per_list,
+        real_sorted[:, 0],  # a list has a real item iff its most relevant slot is real
         lists,
         reduction,
         compute_metrics=compute_metrics,
         ideal_order=idx,
     )
-
-
-def prefix_logsumexp(x: torch.Tensor) -> torch.Tensor:
-    r""":math:`\log \sum_{q \le r} e^{x_q}` for every position :math:`r` of
-    ``[B, L]`` (a log-cumulative-sum-exp along the last dimension).
-
-    A cumulative sum of :math:`e^{x - m}` in float64, :math:`m` the row's
-    largest value: exact in double precision while a prefix's largest value
-    is within ~700 of :math:`m`, and several times faster than
-    ``torch.logcumsumexp`` forward and backward on CPU. Below that the float64
-    sum underflows and the prefix maximum, a lower bound less than
-    :math:`\log L` away, is used instead (without gradient), so the result
-    stays finite for every finite input.
-    """
-    top = x.amax(dim=-1, keepdim=True).detach()
-    sums = torch.exp((x - top).double()).cumsum(dim=-1)
-    # clamp_min keeps log's gradient finite where a sum is 0 (underflow)
-    lse = (torch.log(sums.clamp_min(torch.finfo(torch.float64).tiny)) + top).to(x.dtype)
-    # where the float64 sum underflowed: the prefix maximum (no gradient there)
-    return torch.where(sums > 0, lse, x.detach().cummax(dim=-1).values)
