@@ -2,11 +2,23 @@
 
 Learning to rank (256 lists of 64 items, graded labels 0-4, a quarter of the
 lists padded with allRank's -1 sentinel): RankNet, ListMLE and LambdaLoss
-(NDCG-Loss2++) against re-implementations of allRank's published code paths
-(allrank 1.4.3 is not installable here with its pinned dependencies; see the
-``allrank_*`` functions below, clearly labelled, which follow its operations
-step by step: Python ``itertools.product`` pair lists for rankNet, random
-shuffle + sort + cumsum for listMLE, sort + pair masks for lambdaLoss).
+(NDCG-Loss2++) against allRank 1.4.3's own functions (the published package,
+installed without its pinned dependencies and imported through
+``tests/ranking/allrank_reference.py``).
+
+ListMLE has three rows. allRank's ``listMLE`` computes only the loss, while
+ours also reports NDCG and MRR by default, which costs one sort of the scores
+per call (about 0.5 ms here, a third of allRank's whole loss):
+
+- ``listmle (loss only)``: ``compute_metrics=False`` against ``listMLE``, the
+  same work;
+- ``listmle + ndcg, mrr``: our default against ``listMLE`` followed by
+  allRank's ``ndcg`` and ``mrr`` metrics, the same outputs;
+- ``listmle (default) vs loss only``: our default against the bare
+  ``listMLE``, for information.
+
+RankNet and LambdaLoss keep their default metrics on and are compared with
+allRank's bare losses.
 
 Metric learning (1,024 embeddings of width 128, 64 classes of 16): triplet
 (all triplets, and batch-hard) against pytorch-metric-learning's
@@ -15,11 +27,6 @@ anchors) against PML's ``SelfSupervisedLoss(NTXentLoss)`` on 256 + 256 views
 (PML's pair-based NT-Xent needs O(N^3) memory, several GB per tensor at 512 +
 512), and InfoNCE (``negatives="cross"``) on 512 + 512 views (1,024
 embeddings) against info-nce-pytorch's ``InfoNCE``.
-
-Rows use each loss's defaults (ranking metrics on: NDCG/MRR cost one sort of
-the scores per call, which allRank does not compute) except where the row
-says otherwise: ``listmle (cumsum64, no metrics)`` is the lean configuration
-doing the same work as allRank's listMLE.
 
 Each row times forward + backward (a training step's loss cost) with
 ``torch.utils.benchmark.Timer.blocked_autorange`` on one thread, in five
@@ -36,95 +43,27 @@ Run: ``python benchmarks/bench_ranking.py`` (``--quick`` for shorter timing).
 from __future__ import annotations
 
 import argparse
-from itertools import product
+import sys
+from pathlib import Path
 
 import torch
 from torch.utils.benchmark import Timer
 
 import losses_ranking
 
-PADDED_Y_VALUE = -1.0  # allRank's PADDED_Y_VALUE
-DEFAULT_EPS = 1e-10  # allRank's DEFAULT_EPS
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "ranking"))
+from allrank_reference import PADDED_Y_VALUE
+from allrank_reference import load as load_allrank
 
 
-# ---------------------------------------------------------------------------
-# Re-implementations of allRank's published loss code paths (allegro/allRank,
-# allrank/models/losses/{rankNet,listMLE,lambdaLoss}.py), for timing and value
-# comparison only. Written here because allrank 1.4.3 cannot be installed with
-# its pinned numpy/scipy; they follow allRank's operations one for one.
-# ---------------------------------------------------------------------------
-
-
-def allrank_ranknet(y_pred, y_true):
-    """allRank rankNet (no weighting): all index pairs from itertools.product,
-    boolean-mask selection of pairs with y_i > y_j, BCEWithLogitsLoss mean."""
-    y_pred, y_true = y_pred.clone(), y_true.clone()
-    padded = y_true == PADDED_Y_VALUE
-    y_pred[padded] = float("-inf")
-    y_true[padded] = float("-inf")
-    pairs = list(product(range(y_true.shape[1]), repeat=2))
-    pairs_true, pairs_pred = y_true[:, pairs], y_pred[:, pairs]
-    true_diffs = pairs_true[:, :, 0] - pairs_true[:, :, 1]
-    pred_diffs = pairs_pred[:, :, 0] - pairs_pred[:, :, 1]
-    keep = (true_diffs > 0) & ~torch.isinf(true_diffs)
-    pred_diffs = pred_diffs[keep]
-    target = (true_diffs > 0).to(y_pred.dtype)[keep]
-    return torch.nn.BCEWithLogitsLoss()(pred_diffs, target)
-
-
-def allrank_listmle(y_pred, y_true, eps=DEFAULT_EPS):
-    """allRank listMLE: random permutation (tie-breaking), sort by labels,
-    max-subtracted reversed cumsum of exp, log(. + eps) - s, padded zeroed."""
-    perm = torch.randperm(y_pred.shape[-1])
-    pred, true = y_pred[:, perm], y_true[:, perm]
-    true_sorted, idx = true.sort(descending=True, dim=-1)
-    padded = true_sorted == PADDED_Y_VALUE
-    pred_sorted = torch.gather(pred, 1, idx)
-    pred_sorted[padded] = float("-inf")
-    max_pred = pred_sorted.max(dim=1, keepdim=True).values
-    shifted = pred_sorted - max_pred
-    cumsums = torch.cumsum(shifted.exp().flip(dims=[1]), dim=1).flip(dims=[1])
-    obs = torch.log(cumsums + eps) - shifted
-    obs[padded] = 0.0
-    return obs.sum(dim=1).mean()
-
-
-def allrank_lambda_loss(y_pred, y_true, mu=10.0, sigma=1.0, eps=DEFAULT_EPS):
-    """allRank lambdaLoss(weighing_scheme="ndcgLoss2PP_scheme", k=None,
-    reduction="sum", reduction_log="binary")."""
-    y_pred, y_true = y_pred.clone(), y_true.clone()
-    padded = y_true == PADDED_Y_VALUE
-    y_pred[padded] = float("-inf")
-    y_true[padded] = float("-inf")
-    pred_sorted, idx = y_pred.sort(descending=True, dim=-1)
-    true_sorted, _ = y_true.sort(descending=True, dim=-1)
-    true_by_pred = torch.gather(y_true, 1, idx)
-    true_diffs = true_by_pred[:, :, None] - true_by_pred[:, None, :]
-    pair_mask = torch.isfinite(true_diffs) & (true_diffs > 0)
-    length = y_pred.shape[1]
-    k_mask = torch.ones(length, length, dtype=torch.bool)
-    true_by_pred = true_by_pred.clamp(min=0.0)
-    true_sorted = true_sorted.clamp(min=0.0)
-    positions = torch.arange(1, length + 1)
-    D = torch.log2(1.0 + positions.to(y_pred.dtype))[None, :]
-    max_dcg = torch.sum((torch.pow(2, true_sorted) - 1) / D, dim=-1).clamp(min=eps)
-    G = (torch.pow(2, true_by_pred) - 1) / max_dcg[:, None]
-    # ndcgLoss2PP_scheme = mu * ndcgLoss2_scheme + lambdaRank_scheme
-    gaps = torch.abs(positions[:, None] - positions[None, :])
-    deltas = torch.abs(torch.pow(torch.abs(D[0, gaps - 1]), -1.0) - torch.pow(torch.abs(D[0, gaps]), -1.0))
-    deltas.diagonal().zero_()
-    ndcg_loss2 = deltas[None, :, :] * torch.abs(G[:, :, None] - G[:, None, :])
-    lambda_rank = torch.abs(torch.pow(D[:, :, None], -1.0) - torch.pow(D[:, None, :], -1.0)) * torch.abs(
-        G[:, :, None] - G[:, None, :]
-    )
-    weights = mu * ndcg_loss2 + lambda_rank
-    diffs = (pred_sorted[:, :, None] - pred_sorted[:, None, :]).clamp(min=-1e8, max=1e8)
-    diffs.masked_fill(torch.isnan(diffs), 0.0)  # (allRank discards this result, as published)
-    probas = (torch.sigmoid(sigma * diffs).clamp(min=eps) ** weights).clamp(min=eps)
-    return -torch.sum(torch.log2(probas)[pair_mask & k_mask])
-
-
-# ---------------------------------------------------------------------------
+def allrank_listmle_with_metrics(losses, metrics, scores, relevance):
+    """allRank's listMLE, then its NDCG and MRR of the same scores (means over
+    the lists, as our metrics report them); returns the loss."""
+    loss = losses.listMLE(scores, relevance)
+    detached = scores.detach()
+    metrics.ndcg(detached, relevance).mean()
+    metrics.mrr(detached, relevance).mean()
+    return loss
 
 
 def ranking_inputs(seed=0, batch=256, length=64):
@@ -170,6 +109,7 @@ def cases():
     from pytorch_metric_learning import losses as pml_losses
     from pytorch_metric_learning import miners as pml_miners
 
+    allrank_losses, allrank_metrics = load_allrank()
     scores, relevance = ranking_inputs()
     emb, labels = embedding_inputs()
     half = emb.shape[0] // 2
@@ -190,30 +130,35 @@ def cases():
             "allRank rankNet",
             scores,
             lambda s: losses_ranking.ranknet({"scores": s}, ltr)["loss"],
-            lambda s: allrank_ranknet(s, relevance),
+            lambda s: allrank_losses.rankNet(s, relevance),
         ),
         (
-            "listmle",
+            "listmle (loss only)",
+            "allRank listMLE",
+            scores,
+            lambda s: losses_ranking.listmle({"scores": s}, ltr, compute_metrics=False)["loss"],
+            lambda s: allrank_losses.listMLE(s, relevance),
+        ),
+        (
+            "listmle + ndcg, mrr",
+            "allRank listMLE + ndcg + mrr",
+            scores,
+            lambda s: losses_ranking.listmle({"scores": s}, ltr)["loss"],
+            lambda s: allrank_listmle_with_metrics(allrank_losses, allrank_metrics, s, relevance),
+        ),
+        (
+            "listmle (default) vs loss only",
             "allRank listMLE",
             scores,
             lambda s: losses_ranking.listmle({"scores": s}, ltr)["loss"],
-            lambda s: allrank_listmle(s, relevance),
-        ),
-        (
-            "listmle (cumsum64, no metrics)",
-            "allRank listMLE",
-            scores,
-            lambda s: losses_ranking.listmle(
-                {"scores": s}, ltr, normalizer="cumsum64", compute_metrics=False
-            )["loss"],
-            lambda s: allrank_listmle(s, relevance),
+            lambda s: allrank_losses.listMLE(s, relevance),
         ),
         (
             "lambda_loss (ndcg_loss2pp, sum)",
             "allRank lambdaLoss",
             scores,
             lambda s: losses_ranking.lambda_loss({"scores": s}, ltr, reduction="sum")["loss"],
-            lambda s: allrank_lambda_loss(s, relevance),
+            lambda s: allrank_losses.lambdaLoss(s, relevance, weighing_scheme="ndcgLoss2PP_scheme"),
         ),
         (
             "triplet (all)",
