@@ -30,7 +30,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-__all__ = ["all_gather_no_grad", "all_gather_with_grad", "all_reduce_sum", "world"]
+__all__ = ["all_gather_no_grad", "all_gather_with_grad", "all_reduce_sum", "local_rows", "world"]
 
 
 def world(enabled: bool) -> tuple[int, int]:
@@ -84,3 +84,12 @@ def all_reduce_sum(tensor: torch.Tensor, world_size: int) -> torch.Tensor:
     total = tensor.detach().clone()
     dist.all_reduce(total, op=dist.ReduceOp.SUM)
     return total
+
+
+def local_rows(tensor: torch.Tensor, offset: int, count: int) -> torch.Tensor:
+    """``tensor[offset : offset + count]``, or ``tensor`` itself when that is
+    every row: a full slice would still add a backward node that allocates a
+    zero tensor and copies the gradient into it."""
+    if offset == 0 and count == tensor.shape[0]:
+        return tensor
+    return tensor[offset : offset + count]

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from losses_ranking._common import check_reduction, detached
-from losses_ranking._distributed import all_gather_with_grad, world
+from losses_ranking._distributed import all_gather_with_grad, local_rows, world
 from losses_ranking._embeddings import maybe_normalize, read_pair
 from losses_ranking._scale import logit_scale, read_scalar
 
@@ -84,8 +84,8 @@ def clip(
         offset, count = 0, all_img.shape[0]
     labels = torch.arange(count, device=img.device) + offset
     # the scale multiplies the [N, D] queries, cheaper than the [N, M] logits
-    per_image_logits = (scale * all_img[offset : offset + count]) @ all_txt.transpose(0, 1)
-    per_text_logits = (scale * all_txt[offset : offset + count]) @ all_img.transpose(0, 1)
+    per_image_logits = (scale * local_rows(all_img, offset, count)) @ all_txt.transpose(0, 1)
+    per_text_logits = (scale * local_rows(all_txt, offset, count)) @ all_img.transpose(0, 1)
     if bias is not None:
         per_image_logits = per_image_logits + bias
         per_text_logits = per_text_logits + bias

@@ -17,7 +17,7 @@ from losses_ranking._common import (
     compute_dtype,
     detached,
 )
-from losses_ranking._distributed import all_gather_with_grad, world
+from losses_ranking._distributed import all_gather_with_grad, local_rows, world
 from losses_ranking._embeddings import maybe_normalize, read_pair
 
 __all__ = ["ntxent"]
@@ -190,7 +190,7 @@ def _in_batch(
         offset, count = rank * n_local, n_local
     else:
         offset, count = 0, n_global
-    query_a, query_b = all_a[offset : offset + count], all_b[offset : offset + count]
+    query_a, query_b = local_rows(all_a, offset, count), local_rows(all_b, offset, count)
     rows = torch.arange(count, device=a.device) + offset
     if negatives == "all":
         keys = torch.cat([all_a, all_b], dim=0)
