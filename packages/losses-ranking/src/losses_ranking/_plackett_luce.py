@@ -38,6 +38,8 @@ from typing import Any
 
 import torch
 
+from losses_ranking._common import as_float
+
 __all__ = ["plackett_luce_nll", "plackett_luce_nll_graph"]
 
 # True inside torch.func transforms, which need an autograd.Function written
@@ -63,13 +65,20 @@ def plackett_luce_nll(scores: torch.Tensor, reverse_order: torch.Tensor, real: t
 def plackett_luce_nll_graph(
     scores: torch.Tensor, reverse_order: torch.Tensor, real: torch.Tensor
 ) -> torch.Tensor:
-    """:func:`plackett_luce_nll` as plain autograd operations (``torch.logcumsumexp``)."""
+    """:func:`plackett_luce_nll` as plain autograd operations (``torch.logcumsumexp``).
+
+    Its higher-order gradients are those of ``torch.logcumsumexp``: Hessian
+    products with respect to the scores are exact, but the derivative of the
+    gradient with respect to the incoming gradient is nan for a list with
+    padding (that backward takes the log of the incoming gradient, which is 0
+    in padded slots). The fused function has no such gap.
+    """
     x = torch.gather(scores, -1, reverse_order)
     # padded slots hold a finite score far below the real ones (whatever the
     # caller left there, -inf and nan included): exp() of it is exactly 0 and
     # the backward does no -inf arithmetic
     x = torch.where(real, x, _padding_score(x.dtype))
-    return ((torch.logcumsumexp(x, dim=-1) - x) * real.to(x.dtype)).sum(dim=-1)
+    return ((torch.logcumsumexp(x, dim=-1) - x) * as_float(real, x.dtype)).sum(dim=-1)
 
 
 def _safe_span(dtype: torch.dtype, length: int) -> float:
@@ -94,7 +103,7 @@ class _FusedPlackettLuce(torch.autograd.Function):
         ctx: Any, scores: torch.Tensor, reverse_order: torch.Tensor, real: torch.Tensor
     ) -> torch.Tensor:
         x = torch.gather(scores, -1, reverse_order).masked_fill_(~real, _padding_score(scores.dtype))
-        real_f = real.to(x.dtype)
+        real_f = as_float(real, x.dtype)
         shifted = x - x.amax(dim=-1, keepdim=True)
         exps = torch.exp(shifted)  # exactly 0 in padded slots of a list with a real item
         # the smallest exp() of a real item: 1 + min(exps - real), padded slots giving 0
@@ -159,4 +168,4 @@ def _pairwise_gradient(scores: torch.Tensor, reverse_order: torch.Tensor, real: 
     pairs = prefix.T & real.unsqueeze(-2)
     # masked before exp(): x_j - LSE_r <= 0 on the pairs, so nothing overflows
     weights = torch.exp(torch.where(pairs, x.unsqueeze(-1) - lse.unsqueeze(-2), _padding_score(x.dtype)))
-    return weights.sum(dim=-1) - real.to(x.dtype)
+    return weights.sum(dim=-1) - as_float(real, x.dtype)

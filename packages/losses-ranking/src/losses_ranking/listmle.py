@@ -67,8 +67,8 @@ def listmle(
     ``torch.logcumsumexp``); under ``torch.compile``, ``torch.func`` and on
     accelerators, ``torch.logcumsumexp`` recorded by autograd.
     ``"logcumsumexp"``: always the latter. Both give the same values and
-    gradients (to rounding) for every finite input, and both support
-    higher-order gradients.
+    gradients (to rounding) for every finite input; the fused function's
+    higher-order gradients are exact too.
 
     Ties in relevance: by default broken by the items' order in the list (a
     stable sort; deterministic). Pass a ``torch.Generator`` as ``generator``
