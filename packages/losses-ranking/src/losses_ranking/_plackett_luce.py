@@ -151,7 +151,6 @@ def _pairwise_gradient(scores: torch.Tensor, reverse_order: torch.Tensor, real: 
     .. math:: \partial \ell / \partial x_j
        = \sum_{r \ge j,\ r\ \mathrm{real}} e^{x_j - \mathrm{LSE}_r} - [j\ \mathrm{real}]
 
-
     Built from ``torch.logsumexp``, ``exp`` and ``where`` only, every value
     finite, so that it is exact for any spread of scores and differentiable
     again (its own derivatives, with respect to the scores and to the incoming
