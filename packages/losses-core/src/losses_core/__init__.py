@@ -49,12 +49,15 @@ if TYPE_CHECKING:
     from losses_core._types import LossFunction, LossOutput, LossReturn
     from losses_core.builtin_hooks import MetricsCollector, NonFiniteGuard
     from losses_core.config import load_config, loss_from_config
+    from losses_core.inputs import Input
+    from losses_core.params import Range
 
 _EXPORTS = {
     "ENTRY_POINT_GROUP": "_markers",
     "LOSSES": "_mapping",
     "ConfigError": "_errors",
     "HookError": "_errors",
+    "Input": "inputs",
     "LossCall": "_call",
     "LossConflictError": "_errors",
     "LossEntry": "_registry",
@@ -74,6 +77,7 @@ _EXPORTS = {
     "NonFiniteLossError": "_errors",
     "PluginFailure": "_discovery",
     "PluginInfo": "_listing",
+    "Range": "params",
     "RegisteredLoss": "_handle",
     "ResolvedLoss": "_resolve",
     "UnknownLossError": "_errors",
@@ -94,6 +98,7 @@ __all__ = [
     "LOSSES",
     "ConfigError",
     "HookError",
+    "Input",
     "LossCall",
     "LossConflictError",
     "LossEntry",
@@ -113,6 +118,7 @@ __all__ = [
     "NonFiniteLossError",
     "PluginFailure",
     "PluginInfo",
+    "Range",
     "RegisteredLoss",
     "ResolvedLoss",
     "UnknownLossError",

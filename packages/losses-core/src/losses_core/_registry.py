@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from losses_core._errors import LossConflictError, LossRegistrationError, UnknownLossError
@@ -15,7 +15,9 @@ from losses_core._names import (
     fold_loss_name,
     normalize_distribution,
 )
-from losses_core._signature import LossSignature, inspect_loss_signature
+from losses_core._declaration import declaration_of
+from losses_core._signature import LossSignature, Validator, inspect_loss_signature
+from losses_core.inputs import Input
 
 ExampleInputs = Callable[..., Any]
 """A factory ``(batch_size=4, dtype=torch.float32) -> (model_output, targets,
@@ -33,6 +35,7 @@ class LossEntry:
         "aliases",
         "example_inputs",
         "function",
+        "inputs",
         "name",
         "override",
         "provider",
@@ -50,8 +53,10 @@ class LossEntry:
         signature: LossSignature,
         example_inputs: ExampleInputs | None = None,
         override: bool = False,
+        inputs: tuple[Input, ...] = (),
     ) -> None:
         self.name = name
+        self.inputs = inputs
         self.function = function
         self.provider = provider
         self.version = version
@@ -74,6 +79,11 @@ class LossEntry:
         return f"{self.provider} {self.version}" if self.version else self.provider
 
     @property
+    def declared(self) -> bool:
+        """Whether the loss declares its inputs (and checks its own parameters)."""
+        return declaration_of(self.function) is not None
+
+    @property
     def keys(self) -> tuple[str, ...]:
         """The name followed by the aliases."""
         return (self.name, *self.aliases)
@@ -84,11 +94,13 @@ class LossRegistrar(Protocol):
 
     def __call__(
         self,
-        name: str,
+        name: str | None,
         loss: Callable[..., Any],
         *,
+        inputs: Sequence[Input] | None = None,
         aliases: Sequence[str] = (),
         example_inputs: ExampleInputs | None = None,
+        validators: Mapping[str, Validator] | None = None,
         override: bool = False,
     ) -> Callable[..., Any]: ...
 
@@ -139,6 +151,7 @@ class Registry:
         version: str | None,
         aliases: Sequence[str] = (),
         example_inputs: ExampleInputs | None = None,
+        validators: Mapping[str, Validator] | None = None,
         override: bool = False,
     ) -> LossEntry:
         """Validate a registration and build its entry (does not add it)."""
@@ -156,7 +169,18 @@ class Registry:
                 f"cannot register loss {name!r}: example_inputs must be callable, "
                 f"got {type(example_inputs).__name__}"
             )
-        signature = inspect_loss_signature(name, loss)
+        declaration = declaration_of(loss)
+        if declaration is not None:
+            if validators:
+                raise LossRegistrationError(
+                    f"cannot register loss {name!r}: it declares its inputs; give validators where "
+                    f"its inputs are declared"
+                )
+            signature = declaration.signature
+            inputs = declaration.inputs
+        else:
+            signature = inspect_loss_signature(name, loss, validators)
+            inputs = ()
         return LossEntry(
             name=name,
             function=loss,
@@ -166,6 +190,7 @@ class Registry:
             signature=signature,
             example_inputs=example_inputs,
             override=override,
+            inputs=inputs,
         )
 
     def add(self, entry: LossEntry) -> None:
@@ -220,6 +245,7 @@ class Registry:
                         old.signature,
                         old.example_inputs,
                         old.override,
+                        old.inputs,
                     )
                 )
         if moved:

@@ -3,15 +3,20 @@ them: ``register_loss`` and the per-plugin registration."""
 
 from __future__ import annotations
 
+import importlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any, TypeVar, overload
 
+from losses_core._declaration import declare
 from losses_core._discovery import LoadResult, PluginLoader
+from losses_core._errors import LossRegistrationError
 from losses_core._markers import hook_implementations
 from losses_core._names import CORE_PROVIDER, RUNTIME_PROVIDER
 from losses_core._registry import ExampleInputs, LossEntry, LossRegistrar, Registry
+from losses_core._signature import Validator
+from losses_core.inputs import Input
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,13 +31,20 @@ def make_registrar(provider: str, version: str | None) -> LossRegistrar:
     """A ``register`` callable that attributes losses to ``provider``."""
 
     def register(
-        name: str,
+        name: str | None,
         loss: Callable[..., Any],
         *,
+        inputs: Sequence[Input] | None = None,
         aliases: Sequence[str] = (),
         example_inputs: ExampleInputs | None = None,
+        validators: Mapping[str, Validator] | None = None,
         override: bool = False,
     ) -> Callable[..., Any]:
+        if name is None:
+            name = getattr(loss, "__name__", None) or type(loss).__name__
+        if inputs is not None:
+            loss = declare(name, loss, inputs, validators)
+            validators = None
         entry = REGISTRY.create_entry(
             name,
             loss,
@@ -40,6 +52,7 @@ def make_registrar(provider: str, version: str | None) -> LossRegistrar:
             version=version,
             aliases=aliases,
             example_inputs=example_inputs,
+            validators=validators,
             override=override,
         )
         REGISTRY.add(entry)
@@ -49,41 +62,59 @@ def make_registrar(provider: str, version: str | None) -> LossRegistrar:
 
 
 @overload
+def register_loss(name: F, /) -> F: ...
+
+
+@overload
 def register_loss(
-    name: str,
+    name: str | None = None,
     loss: None = None,
     *,
+    inputs: Sequence[Input] | None = None,
     aliases: Sequence[str] = (),
     example_inputs: ExampleInputs | None = None,
+    validators: Mapping[str, Validator] | None = None,
     override: bool = False,
 ) -> Callable[[F], F]: ...
 
 
 @overload
 def register_loss(
-    name: str,
+    name: str | None,
     loss: F,
     *,
+    inputs: Sequence[Input] | None = None,
     aliases: Sequence[str] = (),
     example_inputs: ExampleInputs | None = None,
+    validators: Mapping[str, Validator] | None = None,
     override: bool = False,
 ) -> F: ...
 
 
 def register_loss(
-    name: str,
+    name: Any = None,
     loss: Callable[..., Any] | None = None,
     *,
+    inputs: Sequence[Input] | None = None,
     aliases: Sequence[str] = (),
     example_inputs: ExampleInputs | None = None,
+    validators: Mapping[str, Validator] | None = None,
     override: bool = False,
 ) -> Any:
-    """Register a loss under ``name``; use as a decorator or a call.
+    """Register a loss; use as a decorator or a call.
 
-    ``@register_loss("MyLoss")`` decorates a function and returns it
-    unchanged; ``register_loss("focal_loss", FocalLoss())`` registers a
-    function or callable instance directly. The callable must accept
-    ``(model_output, targets, **params)``; its signature is checked now.
+    Forms: ``@register_loss("MyLoss")`` and ``@register_loss`` (the name is
+    the function's name) decorate a protocol function
+    ``fn(model_output, targets, **params)``; ``register_loss("focal_loss",
+    FocalLoss())`` registers a function or callable instance directly.
+
+    With ``inputs=[Input(...), ...]`` the decorated function is a function of
+    tensors, ``fn(<inputs>, *, <parameters>)``: its positional parameters are
+    the declared inputs and its keyword-only parameters the loss's
+    parameters. The decorator returns the protocol function built around it
+    (inputs fetched and checked, the caller's ``keys`` mapped, parameters
+    checked against their annotations); ``fn`` stays reachable as
+    ``loss.compute``. See :mod:`losses_core.inputs`.
 
     Losses registered while a plugin distribution is being loaded belong to
     that distribution; any other call registers under the provider
@@ -93,22 +124,52 @@ def register_loss(
     registration of the same provider and makes this loss win bare-name
     lookups against other providers.
 
+    :param inputs: the declared inputs (see :class:`losses_core.Input`).
     :param aliases: further names for the same loss.
     :param example_inputs: a factory ``(batch_size=4, dtype=torch.float32)
         -> (model_output, targets, params)`` for the conformance checker.
+    :param validators: ``{parameter: validator}``; each validator raises
+        ``ValueError`` or ``TypeError`` for a bad value (see
+        :mod:`losses_core.params`).
+    :returns: the registered loss (the decorated function, or the protocol
+        function built around it when ``inputs`` are declared).
     """
+    if callable(name) and not isinstance(name, str):
+        if loss is not None:
+            raise LossRegistrationError("register_loss(fn) takes the loss alone; pass the name first")
+        return register_loss(
+            None,
+            name,
+            inputs=inputs,
+            aliases=aliases,
+            example_inputs=example_inputs,
+            validators=validators,
+            override=override,
+        )
     if loss is None:
 
         def decorator(fn: F) -> F:
-            register_loss(name, fn, aliases=aliases, example_inputs=example_inputs, override=override)
-            return fn
+            return register_loss(  # type: ignore[no-any-return]
+                name,
+                fn,
+                inputs=inputs,
+                aliases=aliases,
+                example_inputs=example_inputs,
+                validators=validators,
+                override=override,
+            )
 
         return decorator
     provider, version = _LOADING.get() or (RUNTIME_PROVIDER, None)
-    make_registrar(provider, version)(
-        name, loss, aliases=aliases, example_inputs=example_inputs, override=override
+    return make_registrar(provider, version)(
+        name,
+        loss,
+        inputs=inputs,
+        aliases=aliases,
+        example_inputs=example_inputs,
+        validators=validators,
+        override=override,
     )
-    return loss
 
 
 def register_plugin_losses(
@@ -141,9 +202,17 @@ def _accepts_register(function: Callable[..., Any]) -> bool:
 
 
 def _load_builtins() -> None:
-    from losses_core.losses import register_builtin_losses
-
-    register_builtin_losses(make_registrar(CORE_PROVIDER, _core_version()))
+    """Import the built-in losses (their ``@register_loss`` decorators register
+    them under losses-core), claiming any registered by an earlier import."""
+    version = _core_version()
+    preimported = "losses_core.losses" in sys.modules
+    token = _LOADING.set((CORE_PROVIDER, version))
+    try:
+        importlib.import_module("losses_core.losses")
+    finally:
+        _LOADING.reset(token)
+    if preimported:
+        _claim_preimported_losses("losses_core", CORE_PROVIDER, version)
 
 
 def _core_version() -> str:
