@@ -15,11 +15,8 @@ from pytorch_metric_learning import losses as pml_losses
 from pytorch_metric_learning import miners as pml_miners
 from pytorch_metric_learning import reducers as pml_reducers
 
-from losses_core import LossParameterError
 from losses_ranking import (
     clip,
-    contrastive,
-    margin_ranking,
     multi_similarity,
     ntxent,
     siglip,
@@ -44,83 +41,6 @@ def grad_of(fn, emb):
 def check_value_and_grad(ours, reference, emb, rtol=1e-9, atol=1e-12):
     torch.testing.assert_close(ours(emb), reference(emb), rtol=rtol, atol=atol)
     torch.testing.assert_close(grad_of(ours, emb), grad_of(reference, emb), rtol=1e-7, atol=1e-10)
-
-
-# --- margin_ranking vs torch ------------------------------------------------
-
-
-@pytest.mark.parametrize("margin", [0.0, 0.3])
-@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_margin_ranking_matches_torch(margin, reduction):
-    gen = torch.Generator().manual_seed(1)
-    x1, x2 = torch.randn(2, 9, generator=gen, dtype=torch.float64)
-    y = torch.where(torch.rand(9, generator=gen) > 0.5, 1.0, -1.0).to(torch.float64)
-    out = margin_ranking({"input1": x1, "input2": x2}, {"target": y}, margin=margin, reduction=reduction)
-    value = out if reduction == "none" else out["loss"]
-    expected = torch.nn.MarginRankingLoss(margin=margin, reduction=reduction)(x1, x2, y)
-    torch.testing.assert_close(value, expected)
-
-
-# --- contrastive (seed 002) -------------------------------------------------
-
-
-@pytest.mark.parametrize(("pos_margin", "margin"), [(0.0, 1.0), (0.2, 0.7)])
-def test_contrastive_pairwise_matches_pml(pos_margin, margin):
-    emb, labels = labelled(2)
-    reference = pml_losses.ContrastiveLoss(pos_margin=pos_margin, neg_margin=margin)
-    check_value_and_grad(
-        lambda e: contrastive({"embeddings": e}, {"labels": labels}, margin=margin, pos_margin=pos_margin)[
-            "loss"
-        ],
-        lambda e: reference(e, labels),
-        emb,
-    )
-
-
-def test_contrastive_default_margin_is_pml_neg_margin():
-    emb, labels = labelled(3)
-    ours = contrastive({"embeddings": emb}, {"labels": labels})["loss"]
-    torch.testing.assert_close(ours, pml_losses.ContrastiveLoss()(emb, labels))
-
-
-@pytest.mark.parametrize("temperature", [0.07, 0.5])
-def test_contrastive_with_temperature_matches_pml_ntxent(temperature):
-    emb, labels = labelled(4)
-    reference = pml_losses.NTXentLoss(temperature=temperature)
-    check_value_and_grad(
-        lambda e: contrastive({"embeddings": e}, {"labels": labels}, temperature=temperature)["loss"],
-        lambda e: reference(e, labels),
-        emb,
-    )
-
-
-def test_contrastive_temperature_margin_is_additive_on_positives():
-    emb, labels = labelled(5, n=8)
-    tau, m = 0.2, 0.3
-    value = contrastive({"embeddings": emb}, {"labels": labels}, temperature=tau, margin=m)["loss"]
-    z = F.normalize(emb, dim=1)
-    terms = []
-    for i in range(len(z)):
-        for p in range(len(z)):
-            if p != i and labels[p] == labels[i]:
-                pos = torch.exp((z[i] @ z[p] - m) / tau)
-                neg = sum(torch.exp(z[i] @ z[n] / tau) for n in range(len(z)) if labels[n] != labels[i])
-                terms.append(-torch.log(pos / (pos + neg)))
-    torch.testing.assert_close(value, torch.stack(terms).mean())
-
-
-def test_contrastive_never_ignores_a_parameter():
-    emb, labels = labelled(6)
-    with pytest.raises(LossParameterError, match="pos_margin"):
-        contrastive({"embeddings": emb}, {"labels": labels}, temperature=0.1, pos_margin=0.2)
-    with pytest.raises(LossParameterError, match="temperature"):
-        contrastive({"embeddings": emb}, {"labels": labels}, temperature=0.0)
-    # margin changes the result in both forms
-    a = contrastive({"embeddings": emb}, {"labels": labels}, temperature=0.1)["loss"]
-    b = contrastive({"embeddings": emb}, {"labels": labels}, temperature=0.1, margin=0.5)["loss"]
-    c = contrastive({"embeddings": emb}, {"labels": labels}, margin=0.5)["loss"]
-    d = contrastive({"embeddings": emb}, {"labels": labels})["loss"]
-    assert a != b and c != d
 
 
 # --- triplet ------------------------------------------------------------------
@@ -206,7 +126,7 @@ def test_duplicate_embeddings_give_finite_gradients():
         [[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]], dtype=torch.float64, requires_grad=True
     )
     labels = torch.tensor([0, 0, 1, 1])
-    for fn in (triplet, contrastive, multi_similarity, supcon):
+    for fn in (triplet, multi_similarity, supcon):
         fn({"embeddings": emb}, {"labels": labels})["loss"].backward()
         assert torch.isfinite(emb.grad).all()
         emb.grad = None

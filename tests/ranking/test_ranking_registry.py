@@ -21,8 +21,6 @@ from losses_core import (
 )
 
 NAMES = [
-    "margin_ranking",
-    "contrastive",
     "ranknet",
     "listnet",
     "listmle",
@@ -39,8 +37,6 @@ NAMES = [
 
 # one model_output key each loss needs, and a parameter value it must reject
 MISSING_KEY = {
-    "margin_ranking": ("model_output", "input2"),
-    "contrastive": ("targets", "labels"),
     "ranknet": ("targets", "relevance"),
     "listnet": ("model_output", "scores"),
     "listmle": ("targets", "relevance"),
@@ -55,8 +51,6 @@ MISSING_KEY = {
     "siglip": ("model_output", "logit_bias"),
 }
 BAD_PARAM = {
-    "margin_ranking": ("reduction", "avg"),
-    "contrastive": ("temperature", -1.0),
     "ranknet": ("weight_by", "abs"),
     "listnet": ("eps", -1.0),
     "listmle": ("generator", 3),
@@ -116,7 +110,6 @@ def test_from_yaml_config(tmp_path, style):
     configs = {
         "ranknet": {"sigma": 2.0, "weight_by": "diff"},
         "lambda_loss": {"weighing_scheme": "lambda_rank", "k": 3, "mu": 5},
-        "contrastive": {"margin": 0.5, "temperature": 0.2},
         "triplet": {"margin": 0.1, "mining": "semi_hard"},
         "clip": {"logit_scale_is_log": True, "max_logit_scale": 50.0},
     }

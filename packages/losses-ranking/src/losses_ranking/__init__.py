@@ -12,11 +12,9 @@ from losses_ranking import metrics
 from losses_ranking._version import __version__
 from losses_ranking.approx_ndcg import approx_ndcg
 from losses_ranking.clip import clip
-from losses_ranking.contrastive import contrastive
 from losses_ranking.lambda_loss import lambda_loss
 from losses_ranking.listmle import listmle
 from losses_ranking.listnet import listnet
-from losses_ranking.margin_ranking import margin_ranking
 from losses_ranking.multi_similarity import multi_similarity
 from losses_ranking.neural_ndcg import neural_ndcg
 from losses_ranking.ntxent import ntxent
@@ -29,11 +27,9 @@ __all__ = [
     "__version__",
     "approx_ndcg",
     "clip",
-    "contrastive",
     "lambda_loss",
     "listmle",
     "listnet",
-    "margin_ranking",
     "metrics",
     "multi_similarity",
     "neural_ndcg",

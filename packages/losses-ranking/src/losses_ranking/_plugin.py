@@ -6,11 +6,9 @@ from losses_core import LossRegistrar, hookimpl
 from losses_ranking import _examples as ex
 from losses_ranking.approx_ndcg import approx_ndcg
 from losses_ranking.clip import clip
-from losses_ranking.contrastive import contrastive
 from losses_ranking.lambda_loss import lambda_loss
 from losses_ranking.listmle import listmle
 from losses_ranking.listnet import listnet
-from losses_ranking.margin_ranking import margin_ranking
 from losses_ranking.multi_similarity import multi_similarity
 from losses_ranking.neural_ndcg import neural_ndcg
 from losses_ranking.ntxent import ntxent
@@ -23,8 +21,6 @@ from losses_ranking.triplet import triplet
 @hookimpl
 def losses_register(register: LossRegistrar) -> None:
     """Register the ranking, metric-learning and contrastive losses."""
-    register("margin_ranking", margin_ranking, example_inputs=ex.margin_ranking_example)
-    register("contrastive", contrastive, example_inputs=ex.contrastive_example)
     register("ranknet", ranknet, example_inputs=ex.ranknet_example)
     register("listnet", listnet, example_inputs=ex.listnet_example)
     register("listmle", listmle, example_inputs=ex.listmle_example)

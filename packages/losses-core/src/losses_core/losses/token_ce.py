@@ -2,109 +2,186 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
 
-from losses_core._errors import LossInputError, LossParameterError
-from losses_core.inputs import require_tensor
-from losses_core.reduction import check_reduction, safe_divide
+from losses_core import LossInputError, LossParameterError, LossReturn
+from losses_core._runtime import register_loss
+from losses_core.inputs import Input
+from losses_core.losses._precision import at_least_float32
+from losses_core.params import Range
+from losses_core.reduction import Reduction, safe_divide
+from losses_core.results import loss_result
 
 __all__ = ["token_ce"]
 
 
+def token_ce_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) -> tuple[dict[str, Any], ...]:
+    """Example inputs for the conformance checker: ``[B, 5, 7]`` logits and
+    ``[B, 5]`` labels with one ignored token."""
+    logits = torch.randn(batch_size, 5, 7, dtype=dtype, requires_grad=True)
+    labels = torch.randint(0, 7, (batch_size, 5))
+    labels[:, -1] = -100
+    return {"logits": logits}, {"labels": labels}, {}
+
+
+@register_loss(
+    aliases=("cross_entropy",),
+    inputs=[
+        Input(
+            "logits",
+            "model_output",
+            shape="B T V | N V",
+            dtype="float",
+            doc="unnormalised scores, classes last",
+        ),
+        Input(
+            "labels", "targets", shape="B T | N", dtype="int", doc="class ids, the logits' shape without V"
+        ),
+    ],
+    example_inputs=token_ce_example,
+)
 def token_ce(
-    model_output: Mapping[str, Any],
-    targets: Mapping[str, Any],
+    logits: torch.Tensor,
+    labels: torch.Tensor,
     *,
     ignore_index: int = -100,
-    label_smoothing: float = 0.0,
+    label_smoothing: Annotated[float, Range(ge=0, le=1)] = 0.0,
     class_weights: Sequence[float] | torch.Tensor | None = None,
-    reduction: str = "mean",
-    num_items_in_batch: int | torch.Tensor | None = None,
-    logits_key: str = "logits",
-    labels_key: str = "labels",
-) -> dict[str, Any] | torch.Tensor:
-    r"""Cross-entropy over tokens, registered as ``token_ce``.
+    shift: bool = False,
+    z_loss: Annotated[float, Range(ge=0)] = 0.0,
+    logit_softcap: Annotated[float, Range(gt=0)] | None = None,
+    num_items_in_batch: Annotated[int, Range(ge=1)] | torch.Tensor | None = None,
+    reduction: Reduction = "mean",
+) -> LossReturn | torch.Tensor:
+    r"""Cross-entropy over tokens, with the options causal-LM training needs.
 
-    Per token :math:`i` with label :math:`y_i \ne` ``ignore_index``, class
-    weights :math:`w` (all 1 by default), smoothing :math:`\varepsilon` and
-    :math:`C` classes:
+    Logits ``[B, T, V]`` or ``[N, V]`` (classes last) and integer labels of
+    the logits' shape without ``V``. For every token :math:`i` whose label
+    :math:`y_i` is not ``ignore_index`` (a *target token*), with logits
+    :math:`z_i` (soft-capped if asked), :math:`\mathrm{lse}_i = \log \sum_c
+    e^{z_{i,c}}`, class weights :math:`w` (all 1 by default), smoothing
+    :math:`\varepsilon` and :math:`V` classes:
 
-    .. math:: \ell_i = (1-\varepsilon)\, w_{y_i} (-\log p_{i,y_i})
-              + \frac{\varepsilon}{C} \sum_c w_c (-\log p_{i,c})
+    .. math:: \ell_i = (1-\varepsilon)\, w_{y_i} (\mathrm{lse}_i - z_{i,y_i})
+              + \frac{\varepsilon}{V} \sum_c w_c (\mathrm{lse}_i - z_{i,c})
 
-    - ``reduction="mean"``: :math:`\sum_i \ell_i / \sum_i w_{y_i}` over
-      non-ignored tokens, exactly ``F.cross_entropy``. When every token is
-      ignored the result is a zero connected to the graph, where torch returns
+    exactly ``torch.nn.functional.cross_entropy`` per token. Options, applied
+    in this order:
+
+    - ``shift=False``: with ``shift=True`` the labels are the unshifted input
+      ids, as Hugging Face causal-LM models receive them: ``logits[:, t]``
+      predicts ``labels[:, t + 1]`` and the last position predicts nothing
+      (equal to transformers' ``ForCausalLMLoss``). Needs ``[B, T, V]``
+      logits.
+    - low precision: float16 and bfloat16 logits are upcast to float32 for the
+      log-sum-exp and every sum, so the loss is float32 for them; float32 and
+      float64 logits keep their dtype.
+    - ``logit_softcap=None``: with a cap :math:`c` the logits become
+      :math:`c \tanh(z / c)` before everything else (Gemma 2 uses 30).
+    - ``z_loss=0.0``: with a weight :math:`\lambda > 0` the loss adds
+      :math:`\lambda\, \mathrm{lse}_i^2` per target token (PaLM, Chowdhery
+      et al. 2022, used :math:`10^{-4}`), unweighted by the class weights and
+      reduced like the cross-entropy (a mean over target tokens with
+      ``"mean"``); the added term is the metric ``z_loss``.
+    - ``label_smoothing=0.0`` (:math:`\varepsilon`), ``class_weights=None``
+      (:math:`w`, one per class), ``ignore_index=-100``.
+
+    Reduction:
+
+    - ``reduction="mean"`` (default): :math:`\sum_i \ell_i / \sum_i w_{y_i}`
+      over target tokens (the plain token mean without class weights). A batch
+      with no target token gives 0 connected to the graph, where torch returns
       NaN.
-    - ``num_items_in_batch`` (with ``"mean"``): divide the summed loss by this
-      global count of target tokens instead, so that gradient accumulation over
-      micro-batches gives the same gradient as one large batch.
-    - ``reduction="sum"``: :math:`\sum_i \ell_i`; ``"none"``: :math:`\ell_i`
-      shaped like the labels (0 at ignored tokens), returned as a bare tensor.
-      Like every ``reduction="none"`` result it is not a valid registry result
-      (the protocol needs a scalar): call the function directly for it.
+    - ``num_items_in_batch`` (with ``"mean"`` only): the summed loss divided by
+      this global count of target tokens instead, so that micro-batches of a
+      gradient-accumulation step add up to the gradient of the whole batch.
+    - ``reduction="sum"``: :math:`\sum_i \ell_i`.
+    - ``reduction="none"``: :math:`\ell_i` (plus the z-loss term) shaped like
+      the labels, 0 at ignored tokens (and at the last position with
+      ``shift``), returned as a bare tensor; like every ``"none"`` result it is
+      for direct calls, not for registry calls.
 
-    :param model_output: ``model_output[logits_key]``: ``[N, V]`` or ``[B, T, V]``.
-    :param targets: ``targets[labels_key]``: integer ``[N]`` or ``[B, T]``.
-    :returns: ``{"loss", "metrics": {"num_tokens", "accuracy"}}``; the metrics
-        are detached and count non-ignored tokens.
+    :returns: ``{"loss", "metrics"}`` with the metrics ``num_tokens`` (target
+        tokens), ``accuracy`` (the fraction of target tokens whose label is
+        the logits' argmax) and, when ``z_loss > 0``, ``z_loss``.
     """
-    check_reduction("token_ce", reduction)
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise LossParameterError(
-            f"loss 'token_ce': label_smoothing must be in [0, 1], got {label_smoothing!r}"
-        )
-    logits = require_tensor(
-        model_output, logits_key, loss="token_ce", source="model_output", ndim=(2, 3), floating=True
-    )
-    labels = require_tensor(targets, labels_key, loss="token_ce", source="targets", floating=False)
-    if labels.shape != logits.shape[:-1]:
-        raise LossInputError(
-            f"token_ce: targets[{labels_key!r}] has shape {tuple(labels.shape)} but "
-            f"model_output[{logits_key!r}] has shape {tuple(logits.shape)}; labels must have the "
-            f"logits' shape without the class dimension"
-        )
     if num_items_in_batch is not None and reduction != "mean":
         raise LossParameterError(
-            f"loss 'token_ce': num_items_in_batch only applies to reduction='mean', got {reduction!r}"
+            f"loss 'token_ce': parameter 'num_items_in_batch' only applies to reduction='mean', "
+            f"got reduction={reduction!r}"
         )
-    num_classes = logits.shape[-1]
-    flat_logits = logits.reshape(-1, num_classes)
-    flat_labels = labels.reshape(-1).long()
-    weight = _class_weights(class_weights, num_classes, flat_logits)
-    per_token = F.cross_entropy(
-        flat_logits,
-        flat_labels,
-        weight=weight,
-        ignore_index=ignore_index,
-        label_smoothing=label_smoothing,
-        reduction="none",
-    )
+    if labels.shape != logits.shape[:-1]:
+        raise LossInputError(
+            f"token_ce: input 'labels' has shape {tuple(labels.shape)} but input 'logits' has shape "
+            f"{tuple(logits.shape)}; the labels must have the logits' shape without the class dimension"
+        )
+    if shift:
+        if logits.ndim != 3:
+            raise LossInputError(
+                f"token_ce: shift=True needs input 'logits' of shape [B T V] (labels shifted along T), "
+                f"got {tuple(logits.shape)}"
+            )
+        labels = F.pad(labels[:, 1:], (0, 1), value=ignore_index)
+    z = at_least_float32(logits)
+    if logit_softcap is not None:
+        z = torch.tanh(z / logit_softcap) * logit_softcap
+    num_classes = z.shape[-1]
+    flat = z.reshape(-1, num_classes)
+    flat_labels = labels.reshape(-1)
     valid = flat_labels != ignore_index
-    if reduction == "none":
-        loss = per_token.reshape(labels.shape)
-    elif reduction == "sum":
-        loss = per_token.sum()
-    elif num_items_in_batch is not None:
-        loss = per_token.sum() / num_items_in_batch
-    else:
+    safe_labels = torch.where(valid, flat_labels, torch.zeros_like(flat_labels)).long()
+    mask = valid.to(z.dtype)
+
+    lse = torch.logsumexp(flat, dim=-1)
+    nll = lse - flat.gather(-1, safe_labels.unsqueeze(-1)).squeeze(-1)
+    weight = _class_weights(class_weights, num_classes, z)
+    token_weight = mask if weight is None else weight[safe_labels] * mask
+    per_token = nll * token_weight
+    if label_smoothing > 0:
         if weight is None:
-            denominator = valid.sum().to(per_token.dtype)
+            smooth = lse - flat.mean(dim=-1)
         else:
-            safe_labels = flat_labels.clamp(0, num_classes - 1)
-            denominator = (weight[safe_labels] * valid).sum()
-        loss = safe_divide(per_token.sum(), denominator)
+            smooth = lse * weight.mean() - (flat @ weight) / num_classes
+        per_token = (1 - label_smoothing) * per_token + label_smoothing * smooth * mask
+    z_term = z_loss * lse.square() * mask if z_loss > 0 else None
+
+    if reduction == "none":
+        values = per_token if z_term is None else per_token + z_term
+        return values.reshape(labels.shape)
     with torch.no_grad():
         count = valid.sum()
-        correct = ((flat_logits.argmax(-1) == flat_labels) & valid).sum()
-        accuracy = safe_divide(correct.to(flat_logits.dtype), count.to(flat_logits.dtype))
-    if reduction == "none":
-        return loss
-    return {"loss": loss, "metrics": {"num_tokens": count, "accuracy": accuracy}}
+        correct = ((flat.argmax(dim=-1) == flat_labels) & valid).sum()
+        accuracy = safe_divide(correct.to(z.dtype), count.to(z.dtype))
+    metrics: dict[str, torch.Tensor] = {"num_tokens": count, "accuracy": accuracy}
+    loss = _reduce(per_token, token_weight, reduction, num_items_in_batch)
+    if z_term is not None:
+        z_value = _reduce(z_term, mask, reduction, num_items_in_batch)
+        metrics["z_loss"] = z_value
+        loss = loss + z_value
+    return loss_result(loss, metrics=metrics)
+
+
+def _reduce(
+    values: torch.Tensor,
+    weights: torch.Tensor,
+    reduction: Reduction,
+    num_items_in_batch: int | torch.Tensor | None,
+) -> torch.Tensor:
+    """Sum ``values`` (already 0 off the target tokens) and divide as the
+    reduction says: by ``num_items_in_batch`` when given, else by the summed
+    ``weights`` (``"mean"``); a zero divisor gives a graph-connected 0."""
+    total = values.sum()
+    if reduction == "sum":
+        return total
+    if num_items_in_batch is None:
+        return safe_divide(total, weights.sum())
+    if isinstance(num_items_in_batch, torch.Tensor):
+        return safe_divide(total, num_items_in_batch.to(device=total.device, dtype=total.dtype))
+    return total / num_items_in_batch
 
 
 def _class_weights(
@@ -115,7 +192,7 @@ def _class_weights(
     weight = torch.as_tensor(class_weights, dtype=like.dtype, device=like.device)
     if weight.shape != (num_classes,):
         raise LossParameterError(
-            f"loss 'token_ce': class_weights must have one weight per class ({num_classes}), "
+            f"loss 'token_ce': parameter 'class_weights' needs one weight per class ({num_classes}), "
             f"got shape {tuple(weight.shape)}"
         )
     return weight
