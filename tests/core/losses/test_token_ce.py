@@ -372,3 +372,18 @@ def test_accuracy_costs_one_argmax_and_no_softmax():
     assert recorder.ops.count("argmax") == 1
     assert not [op for op in recorder.ops if "softmax" in op]
     assert recorder.ops.count("logsumexp") == 1
+
+
+def test_causal_lm_options_compile_without_graph_breaks():
+    logits, labels = lm_batch(23, dtype=torch.bfloat16)
+    loss_fn = resolve_loss("token_ce", shift=True, z_loss=1e-4, logit_softcap=30.0, label_smoothing=0.1)
+    count, weights = torch.tensor(9), torch.linspace(0.5, 1.5, 11)
+
+    def step(logits, labels):
+        out = loss_fn({"logits": logits}, {"labels": labels}, num_items_in_batch=count, class_weights=weights)
+        return out["loss"], out["metrics"]["accuracy"], out["metrics"]["z_loss"]
+
+    torch._dynamo.reset()
+    compiled = torch.compile(step, fullgraph=True, backend="aot_eager")
+    for got, want in zip(compiled(logits, labels), step(logits, labels), strict=True):
+        torch.testing.assert_close(got, want)

@@ -50,11 +50,13 @@ def token_ce(
     *,
     ignore_index: int = -100,
     label_smoothing: Annotated[float, Range(ge=0, le=1)] = 0.0,
-    class_weights: Sequence[float] | torch.Tensor | None = None,
+    # tensor alternatives first: a tensor that fails an earlier alternative is formatted into
+    # that alternative's message (a graph break under torch.compile)
+    class_weights: torch.Tensor | Sequence[float] | None = None,
     shift: bool = False,
     z_loss: Annotated[float, Range(ge=0)] = 0.0,
     logit_softcap: Annotated[float, Range(gt=0)] | None = None,
-    num_items_in_batch: Annotated[int, Range(ge=1)] | torch.Tensor | None = None,
+    num_items_in_batch: torch.Tensor | Annotated[int, Range(ge=1)] | None = None,
     reduction: Reduction = "mean",
 ) -> LossReturn | torch.Tensor:
     r"""Cross-entropy over tokens, with the options causal-LM training needs.
@@ -185,7 +187,7 @@ def _reduce(
 
 
 def _class_weights(
-    class_weights: Sequence[float] | torch.Tensor | None, num_classes: int, like: torch.Tensor
+    class_weights: torch.Tensor | Sequence[float] | None, num_classes: int, like: torch.Tensor
 ) -> torch.Tensor | None:
     if class_weights is None:
         return None
