@@ -42,7 +42,7 @@ def margin_ranking(
     margin: float = 0.0,
     reduction: Reduction = "mean",
 ) -> LossReturn | torch.Tensor:
-    r"""Margin ranking loss on pairs of scores, with the semantics of torch's MarginRankingLoss.
+    r"""Margin ranking loss on pairs of scores, as torch's MarginRankingLoss.
 
     Element-wise, with :math:`y \in \{1, -1\}` saying whether :math:`x_1`
     should rank above (1) or below (-1) :math:`x_2`:
