@@ -63,7 +63,8 @@ def test_bad_usage_exits_2():
 def test_show_human_and_json():
     out = run("show", "mse")
     assert out.returncode == 0, out.stderr
-    assert "losses-core" in out.stdout and "reduction: default 'mean'" in out.stdout
+    assert "losses-core" in out.stdout and "reduction ('mean' | 'sum' | 'none'): default 'mean'" in out.stdout
+    assert "predictions: model_output['predictions'] float" in out.stdout  # the declared inputs
     assert "Mean squared error" in out.stdout
     data = json.loads(run("show", "cross_entropy", "--json").stdout)
     assert data["name"] == "token_ce" and data["provider"] == "losses-core"

@@ -110,7 +110,7 @@ def test_composite_passes_call_kwargs_to_terms_that_accept_them():
     with pytest.raises(TypeError, match="nonsense") as info:
         fn({**PRED, "logits": LOGITS}, {**TARGET, "labels": LABELS}, nonsense=1)
     # every term's parameters are listed, not only the first term's
-    assert "ignore_index" in str(info.value) and "prediction_key" in str(info.value)
+    assert "ignore_index" in str(info.value) and "reduction" in str(info.value)
 
 
 @pytest.mark.parametrize(

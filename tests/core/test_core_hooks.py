@@ -9,6 +9,7 @@ import torch
 from losses_core import (
     LOSSES,
     HookError,
+    LossResultError,
     MetricsCollector,
     NonFiniteGuard,
     NonFiniteLossError,
@@ -18,7 +19,7 @@ from losses_core import (
     unregister_hooks,
     use_hooks,
 )
-from losses_core._manager import HOOKS
+from losses_core._hooks import HOOKS
 
 MO = {"predictions": torch.tensor([1.0, 2.0, 3.0], requires_grad=True)}
 T = {"target": torch.zeros(3)}
@@ -97,7 +98,7 @@ def test_hooks_are_gated_and_state_refreshes():
     assert not HOOKS.active
     recorder = Recorder()
     register_hooks(recorder)
-    assert HOOKS.active and HOOKS.pre and HOOKS.post
+    assert HOOKS.active and HOOKS.has_pre and HOOKS.has_post
     LOSSES["mse"](MO, T)
     unregister_hooks(recorder)
     assert not HOOKS.active
@@ -195,3 +196,45 @@ def test_every_hookspec_is_documented_and_tested():
         assert (getattr(hookspecs, name).__doc__ or "").strip(), name
         assert f"``{name}(" in (hookspecs.__doc__ or ""), name
         assert f"def test_hook_{name}" in source, f"no test_hook_{name} test"
+
+
+def test_a_hook_that_writes_an_invalid_result_is_named():
+    class Shaper:
+        @hookimpl
+        def losses_post_loss(self, call):
+            call.result["loss"] = call.result["loss"].expand(2)
+
+    register_hooks(Shaper(), name="shaper-plugin")
+    with pytest.raises(LossResultError, match=r"hook 'losses_post_loss' of plugin 'shaper-plugin' \(loss 'mse'\) returned 'loss' of shape \(2,\)"):
+        LOSSES["mse"](MO, T)
+
+
+def test_a_losses_error_from_a_hook_keeps_its_type_and_names_the_plugin():
+    with pytest.raises(NonFiniteLossError) as info, use_hooks(NonFiniteGuard()):
+        LOSSES["mse"]({"predictions": torch.tensor([float("nan")])}, {"target": torch.zeros(1)})
+    assert any("hook 'losses_post_loss' of plugin" in note for note in info.value.__notes__)
+
+
+def test_wrapper_implementations_go_through_pluggy_and_errors_still_name_the_plugin():
+    seen = []
+
+    class Wrapping:
+        @hookimpl(wrapper=True)
+        def losses_post_loss(self, call):
+            seen.append("before")
+            result = yield
+            seen.append("after")
+            return result
+
+    class Faulty:
+        @hookimpl
+        def losses_post_loss(self, call):
+            raise KeyError("boom")
+
+    register_hooks(Wrapping(), name="wrapping-plugin")
+    assert HOOKS.post is None  # the wrapper needs pluggy's caller
+    torch.testing.assert_close(LOSSES["mse"](MO, T), torch.tensor(MSE))
+    assert seen == ["before", "after"]
+    register_hooks(Faulty(), name="faulty-post")
+    with pytest.raises(HookError, match="'losses_post_loss' of plugin 'faulty-post' raised KeyError"):
+        LOSSES["mse"](MO, T)

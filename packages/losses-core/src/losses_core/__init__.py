@@ -24,7 +24,7 @@ from losses_core._version import __version__
 
 if TYPE_CHECKING:
     from losses_core._call import LossCall
-    from losses_core._discovery import PluginFailure
+    from losses_core._plugins import PluginFailure
     from losses_core._errors import (
         ConfigError,
         HookError,
@@ -38,22 +38,21 @@ if TYPE_CHECKING:
         NonFiniteLossError,
         UnknownLossError,
     )
-    from losses_core._handle import RegisteredLoss
+    from losses_core._call import RegisteredLoss
     from losses_core._listing import LossInfo, PluginInfo, list_losses, list_plugins
-    from losses_core._manager import register_hooks, unregister_hooks, use_hooks
+    from losses_core._hooks import hookimpl, register_hooks, unregister_hooks, use_hooks
     from losses_core._mapping import LOSSES
-    from losses_core._markers import ENTRY_POINT_GROUP, hookimpl
     from losses_core._registry import LossEntry, LossRegistrar
     from losses_core._resolve import ResolvedLoss, resolve_loss
-    from losses_core._runtime import register_loss
-    from losses_core._types import LossFunction, LossOutput, LossReturn
+    from losses_core._registry import register_loss
+    from losses_core._types import ENTRY_POINT_GROUP, LossFunction, LossOutput, LossReturn
     from losses_core.builtin_hooks import MetricsCollector, NonFiniteGuard
     from losses_core.config import load_config, loss_from_config
     from losses_core.inputs import Input
     from losses_core.params import Range
 
 _EXPORTS = {
-    "ENTRY_POINT_GROUP": "_markers",
+    "ENTRY_POINT_GROUP": "_types",
     "LOSSES": "_mapping",
     "ConfigError": "_errors",
     "HookError": "_errors",
@@ -75,22 +74,22 @@ _EXPORTS = {
     "MissingInputError": "_errors",
     "NonFiniteGuard": "builtin_hooks",
     "NonFiniteLossError": "_errors",
-    "PluginFailure": "_discovery",
+    "PluginFailure": "_plugins",
     "PluginInfo": "_listing",
     "Range": "params",
-    "RegisteredLoss": "_handle",
+    "RegisteredLoss": "_call",
     "ResolvedLoss": "_resolve",
     "UnknownLossError": "_errors",
-    "hookimpl": "_markers",
+    "hookimpl": "_hooks",
     "list_losses": "_listing",
     "list_plugins": "_listing",
     "load_config": "config",
     "loss_from_config": "config",
-    "register_hooks": "_manager",
-    "register_loss": "_runtime",
+    "register_hooks": "_hooks",
+    "register_loss": "_registry",
     "resolve_loss": "_resolve",
-    "unregister_hooks": "_manager",
-    "use_hooks": "_manager",
+    "unregister_hooks": "_hooks",
+    "use_hooks": "_hooks",
 }
 
 __all__ = [

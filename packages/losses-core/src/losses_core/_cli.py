@@ -62,21 +62,36 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 # -- show ----------------------------------------------------------------------
 def _describe_loss(name: str) -> dict[str, Any]:
-    from losses_core._runtime import lookup
+    from losses_core._plugins import lookup
 
     entry = lookup(name)
     try:
         signature = str(inspect.signature(entry.function))
     except (TypeError, ValueError):
         signature = "(model_output, targets, **params)"
+    from losses_core.params import describe_annotation
+
+    annotations = entry.signature.annotations
     parameters = [
         {
             "name": p.name,
             "default": None if p.default is inspect.Parameter.empty else p.default,
             "required": p.default is inspect.Parameter.empty,
-            "annotation": None if p.annotation is inspect.Parameter.empty else str(p.annotation),
+            "annotation": describe_annotation(annotations[p.name]) if p.name in annotations else None,
         }
         for p in entry.signature.parameters.values()
+    ]
+    inputs = [
+        {
+            "name": i.name,
+            "source": i.source,
+            "key": i.default_key,
+            "shape": i.shape,
+            "dtype": i.dtype,
+            "optional": i.optional,
+            "doc": i.doc,
+        }
+        for i in entry.inputs
     ]
     function = entry.function
     target = function if hasattr(function, "__qualname__") else type(function)
@@ -88,6 +103,7 @@ def _describe_loss(name: str) -> dict[str, Any]:
         "aliases": list(entry.aliases),
         "object": f"{target.__module__}.{target.__qualname__}",
         "signature": signature,
+        "inputs": inputs,
         "parameters": parameters,
         "accepts_any_keyword": entry.signature.var_keyword and not entry.signature.checks_names,
         "doc": inspect.getdoc(function) or "",
@@ -111,11 +127,20 @@ def _cmd_show(args: argparse.Namespace) -> int:
         print(f"aliases:   {', '.join(info['aliases'])}")
     print(f"object:    {info['object']}")
     print(f"signature: {info['signature']}")
+    if info["inputs"]:
+        print("inputs (map other keys with keys={name: your_key}):")
+        for i in info["inputs"]:
+            layout = f" [{i['shape']}]" if i["shape"] else ""
+            dtype = f" {i['dtype']}" if i["dtype"] != "any" else ""
+            optional = " (optional)" if i["optional"] else ""
+            doc = f": {i['doc']}" if i["doc"] else ""
+            print(f"  {i['name']}: {i['source']}[{i['key']!r}]{dtype}{layout}{optional}{doc}")
     if info["parameters"]:
         print("parameters:")
         for p in info["parameters"]:
             default = "required" if p["required"] else f"default {p['default']!r}"
-            print(f"  {p['name']}: {default}")
+            kind = f" ({p['annotation']})" if p["annotation"] else ""
+            print(f"  {p['name']}{kind}: {default}")
     if info["doc"]:
         print()
         print(info["doc"])
@@ -180,8 +205,8 @@ def doctor_report() -> dict[str, Any]:
 
     from losses_core._environment import PluginControls
     from losses_core._listing import list_losses
-    from losses_core._names import normalize_distribution
-    from losses_core._runtime import LOADER, ensure_loaded
+    from losses_core._plugins import LOADER, ensure_loaded
+    from losses_core._registry import normalize_distribution
 
     ensure_loaded()
     conflicts: dict[str, list[str]] = {}

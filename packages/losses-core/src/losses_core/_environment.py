@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from typing import NamedTuple
 
-from losses_core._names import normalize_distribution
+from losses_core._registry import normalize_distribution
 
 DISABLE_AUTOLOAD = "LOSSES_DISABLE_PLUGIN_AUTOLOAD"
 LOAD_PLUGINS = "LOSSES_LOAD_PLUGINS"

@@ -5,13 +5,12 @@ from __future__ import annotations
 import fnmatch
 import inspect
 import re
-import sys
 from dataclasses import dataclass, field
 
-from losses_core._discovery import PluginFailure, PluginRecord
-from losses_core._names import CORE_PROVIDER, RUNTIME_PROVIDER
-from losses_core._registry import LossEntry
-from losses_core._runtime import LOADER, REGISTRY, ensure_loaded
+from losses_core._hooks import runtime_hook_names
+from losses_core._plugins import LOADER, PluginFailure, PluginRecord, ensure_loaded
+from losses_core._version import __version__
+from losses_core._registry import CORE_PROVIDER, REGISTRY, RUNTIME_PROVIDER, LossEntry
 
 
 @dataclass(frozen=True)
@@ -81,23 +80,6 @@ class PluginInfo:
     traceback: str | None = field(default=None, repr=False)
 
 
-def _runtime_hook_plugins(exclude: set[str]) -> list[str]:
-    """Hooks implemented by plugins registered at runtime (pluggy is only
-    imported once some plugin implements a pre- or post-loss hook)."""
-    if "losses_core._manager" not in sys.modules:
-        return []
-    from losses_core._manager import MANAGER
-
-    return sorted(
-        {
-            caller.name
-            for name, plugin in MANAGER.list_name_plugin()
-            if name not in exclude
-            for caller in (MANAGER.get_hookcallers(plugin) or [])
-        }
-    )
-
-
 def _losses_of(provider: str) -> tuple[str, ...]:
     return tuple(sorted(e.name for e in REGISTRY.entries() if e.provider == provider))
 
@@ -106,7 +88,6 @@ def list_plugins() -> list[PluginInfo]:
     """losses-core itself, every entry-point plugin (loaded, failed or
     skipped), runtime registrations and runtime hook plugins."""
     ensure_loaded()
-    from losses_core._version import __version__
 
     infos = [PluginInfo(CORE_PROVIDER, __version__, "builtin", losses=_losses_of(CORE_PROVIDER))]
     failures: dict[str, PluginFailure] = {f.distribution: f for f in LOADER.failures}
@@ -129,7 +110,7 @@ def list_plugins() -> list[PluginInfo]:
             )
         )
     runtime_losses = _losses_of(RUNTIME_PROVIDER)
-    runtime_hooks = _runtime_hook_plugins(seen_plugins)
+    runtime_hooks = runtime_hook_names(seen_plugins)
     if runtime_losses or runtime_hooks:
         infos.append(
             PluginInfo(RUNTIME_PROVIDER, None, "runtime", losses=runtime_losses, hooks=tuple(runtime_hooks))

@@ -1,15 +1,24 @@
-"""``LOSSES``: the read-only, live mapping from loss name to loss."""
+"""``LOSSES``: the read-only, live mapping from loss name to loss.
+
+This module is also the namespace that handles are published in: a handle
+pickles by reference as ``losses_core._mapping.<name@provider>`` (this
+module's ``__getattr__`` looks the name up again in the unpickling process),
+and a lookup made under ``torch.compile`` is read back as a module attribute.
+"""
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import ItemsView, Iterator, KeysView, ValuesView
 from typing import Any, NoReturn
 
-from losses_core import _compiled_handles
+from losses_core._call import RegisteredLoss, make_handle
 from losses_core._errors import LossConflictError, UnknownLossError
-from losses_core._handle import RegisteredLoss, make_handle
-from losses_core._registry import LossEntry
-from losses_core._runtime import REGISTRY, ensure_loaded, lookup
+from losses_core._plugins import ensure_loaded, lookup
+from losses_core._registry import QUALIFIER, REGISTRY, LossEntry
+
+_DOT = "\u00b7"  # stands for "." in a handle's __qualname__, which pickle splits on "."
 
 
 class LossMapping(dict[str, RegisteredLoss]):
@@ -33,6 +42,7 @@ class LossMapping(dict[str, RegisteredLoss]):
         super().__init__()
         self._handles: dict[LossEntry, RegisteredLoss] = {}
         self._stale = False
+        self._lock = threading.Lock()
         REGISTRY.on_change(self._clear)
 
     # -- cache ---------------------------------------------------------------
@@ -42,20 +52,25 @@ class LossMapping(dict[str, RegisteredLoss]):
         self._stale = True
 
     def __missing__(self, name: str) -> RegisteredLoss:
-        handle: RegisteredLoss = getattr(_compiled_handles, _cache_handle(name))
+        handle: RegisteredLoss = getattr(_NAMESPACE, _cache_handle(name))
         return handle
 
     def handle(self, entry: LossEntry) -> RegisteredLoss:
         """The handle of a registry entry; the same object for as long as the
         entry is registered (pickling by reference relies on it)."""
         handle = self._handles.get(entry)
-        if handle is None:
-            if self._stale and len(self._handles) > 64:
-                live = set(REGISTRY.entries())
-                self._handles = {e: h for e, h in self._handles.items() if e in live}
-                self._stale = False
-            handle = self._handles[entry] = make_handle(entry)
-        return handle
+        if handle is not None:
+            return handle
+        with self._lock:  # concurrent first lookups get the same object
+            handle = self._handles.get(entry)
+            if handle is None:
+                if self._stale and len(self._handles) > 64:
+                    live = set(REGISTRY.entries())
+                    self._handles = {e: h for e, h in self._handles.items() if e in live}
+                    self._stale = False
+                qualname = entry.qualified_name.replace(".", _DOT)
+                handle = self._handles[entry] = make_handle(entry, __name__, qualname)
+            return handle
 
     # -- reading -------------------------------------------------------------
     def __contains__(self, name: object) -> bool:
@@ -133,12 +148,16 @@ class LossMapping(dict[str, RegisteredLoss]):
 
 def _cache_eagerly(name: str) -> str:
     """Look ``name`` up (discovering plugins on first use), cache its handle in
-    ``LOSSES``'s own storage and publish it in :mod:`losses_core._compiled_handles`;
-    return the attribute it is published under."""
+    ``LOSSES``'s own storage and publish it in this module; return the
+    attribute it is published under.
+
+    torch.compile reads module attributes live (and can guard on them), while
+    it snapshots a dict's contents, so a handle cached during tracing is only
+    visible to the trace through the module."""
     handle = LOSSES.handle(lookup(name))
     dict.__setitem__(LOSSES, name, handle)
     attribute = f"loss:{name}"
-    setattr(_compiled_handles, attribute, handle)
+    setattr(_NAMESPACE, attribute, handle)
     return attribute
 
 
@@ -156,4 +175,13 @@ def _trace_constant(fn: Any) -> Any:
 
 _cache_handle = _trace_constant(_cache_eagerly)
 
+_NAMESPACE = sys.modules[__name__]
+
 LOSSES = LossMapping()
+
+
+def __getattr__(attribute: str) -> Any:
+    """Unpickle a handle: ``losses_core._mapping.<name@provider>``."""
+    if QUALIFIER not in attribute:
+        raise AttributeError(f"module {__name__!r} has no attribute {attribute!r}")
+    return LOSSES[attribute.replace(_DOT, ".")]

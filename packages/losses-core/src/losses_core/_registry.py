@@ -1,24 +1,59 @@
-"""The loss registry: entries, lookup, conflicts and suggestions."""
+"""The loss registry: names, entries, lookup, conflicts and suggestions, and
+``register_loss``, the one way to add a loss to it."""
 
 from __future__ import annotations
 
-import difflib
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from contextvars import ContextVar
+from typing import Any, Protocol, TypeVar, overload
 
+from losses_core._declaration import declaration_of, declare
 from losses_core._errors import LossConflictError, LossRegistrationError, UnknownLossError
-from losses_core._names import (
-    QUALIFIER,
-    RUNTIME_PROVIDER,
-    check_loss_name,
-    fold_loss_name,
-    normalize_distribution,
-)
-from losses_core._declaration import declaration_of
-from losses_core._signature import LossSignature, Validator, inspect_loss_signature
+from losses_core._signature import LossSignature, Validator, close_matches, inspect_loss_signature
 from losses_core.inputs import Input
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+# -- names -------------------------------------------------------------------
+QUALIFIER = "@"
+"""Separates a loss name from its provider: ``"focal@losses-foo"``. It cannot
+appear in a ``"package.module:attr"`` dotted path, so the two never mix."""
+
+RUNTIME_PROVIDER = "runtime"
+"""The provider of losses registered from code at runtime."""
+
+CORE_PROVIDER = "losses-core"
+"""The provider of the built-in losses."""
+
+_DIST_SEPARATORS = re.compile(r"[-_.]+")
+
+
+def fold_loss_name(name: str) -> str:
+    """The case-insensitive form of a loss name, with ``-`` and ``_`` folded."""
+    return name.casefold().replace("-", "_")
+
+
+def normalize_distribution(name: str) -> str:
+    """PEP 503 normalisation of a distribution name (``Losses_Foo`` → ``losses-foo``)."""
+    return _DIST_SEPARATORS.sub("-", name).lower()
+
+
+def check_loss_name(name: object) -> str:
+    """Return ``name`` if it is a valid loss name, else raise ``ValueError``."""
+    if not isinstance(name, str) or not name or name != name.strip():
+        raise ValueError(f"a loss name must be a non-empty string without surrounding spaces, got {name!r}")
+    for forbidden in (QUALIFIER, ":"):
+        if forbidden in name:
+            raise ValueError(
+                f"a loss name cannot contain {forbidden!r} (reserved for 'name@provider' and "
+                f"'module:attr' specs), got {name!r}"
+            )
+    return name
+
+
+# -- entries and the registry ---------------------------------------------------
 ExampleInputs = Callable[..., Any]
 """A factory ``(batch_size=4, dtype=torch.float32) -> (model_output, targets,
 params)`` that builds valid example inputs for a loss."""
@@ -33,6 +68,7 @@ class LossEntry:
 
     __slots__ = (
         "aliases",
+        "declared",
         "example_inputs",
         "function",
         "inputs",
@@ -57,6 +93,8 @@ class LossEntry:
     ) -> None:
         self.name = name
         self.inputs = inputs
+        self.declared = declaration_of(function) is not None
+        """Whether the loss declares its inputs (and checks its own parameters)."""
         self.function = function
         self.provider = provider
         self.version = version
@@ -77,11 +115,6 @@ class LossEntry:
     def provider_label(self) -> str:
         """The provider with its version, for messages."""
         return f"{self.provider} {self.version}" if self.version else self.provider
-
-    @property
-    def declared(self) -> bool:
-        """Whether the loss declares its inputs (and checks its own parameters)."""
-        return declaration_of(self.function) is not None
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -342,7 +375,7 @@ class Registry:
         with self._lock:
             keys = list(self._by_key)
         bare = name.rpartition(QUALIFIER)[0] or name
-        close = difflib.get_close_matches(bare, keys, n=5, cutoff=0.6)
+        close = close_matches(bare, keys, n=5, cutoff=0.6)
         folded = fold_loss_name(bare)
         close += [k for k in keys if folded in fold_loss_name(k) and k not in close][:3]
         parts = [f"unknown loss {name!r}."]
@@ -369,3 +402,171 @@ def _conflict_message(name: str, found: Sequence[LossEntry]) -> str:
         f"Choose one with a qualified name ({choices}), or uninstall or disable one "
         f"provider (LOSSES_DISABLE_PLUGINS)."
     )
+
+
+REGISTRY = Registry()
+"""The process-wide registry."""
+
+LOADING: ContextVar[tuple[str, str | None] | None] = ContextVar("losses_loading", default=None)
+"""The (distribution, version) being loaded, for attributing import-time
+``@register_loss`` calls to their distribution."""
+
+
+def make_registrar(provider: str, version: str | None) -> LossRegistrar:
+    """A ``register`` callable that attributes losses to ``provider``."""
+
+    def register(
+        name: str | None,
+        loss: Callable[..., Any],
+        *,
+        inputs: Sequence[Input] | None = None,
+        aliases: Sequence[str] = (),
+        example_inputs: ExampleInputs | None = None,
+        validators: Mapping[str, Validator] | None = None,
+        override: bool = False,
+    ) -> Callable[..., Any]:
+        if name is None:
+            name = getattr(loss, "__name__", None) or type(loss).__name__
+        if inputs is not None:
+            loss = declare(name, loss, inputs, validators)
+            validators = None
+        entry = REGISTRY.create_entry(
+            name,
+            loss,
+            provider=provider,
+            version=version,
+            aliases=aliases,
+            example_inputs=example_inputs,
+            validators=validators,
+            override=override,
+        )
+        REGISTRY.add(entry)
+        return loss
+
+    return register
+
+
+@overload
+def register_loss(name: F, /) -> F: ...
+
+
+@overload
+def register_loss(
+    name: str | None = None,
+    loss: None = None,
+    *,
+    inputs: Sequence[Input] | None = None,
+    aliases: Sequence[str] = (),
+    example_inputs: ExampleInputs | None = None,
+    validators: Mapping[str, Validator] | None = None,
+    override: bool = False,
+) -> Callable[[F], F]: ...
+
+
+@overload
+def register_loss(
+    name: str | None,
+    loss: F,
+    *,
+    inputs: Sequence[Input] | None = None,
+    aliases: Sequence[str] = (),
+    example_inputs: ExampleInputs | None = None,
+    validators: Mapping[str, Validator] | None = None,
+    override: bool = False,
+) -> F: ...
+
+
+def register_loss(
+    name: Any = None,
+    loss: Callable[..., Any] | None = None,
+    *,
+    inputs: Sequence[Input] | None = None,
+    aliases: Sequence[str] = (),
+    example_inputs: ExampleInputs | None = None,
+    validators: Mapping[str, Validator] | None = None,
+    override: bool = False,
+) -> Any:
+    """Register a loss; use as a decorator or a call.
+
+    Forms: ``@register_loss("MyLoss")`` and ``@register_loss`` (the name is
+    the function's name) decorate a protocol function
+    ``fn(model_output, targets, **params)``; ``register_loss("focal_loss",
+    FocalLoss())`` registers a function or callable instance directly.
+
+    With ``inputs=[Input(...), ...]`` the decorated function is a function of
+    tensors, ``fn(<inputs>, *, <parameters>)``: its positional parameters are
+    the declared inputs and its keyword-only parameters the loss's
+    parameters. The decorator returns the protocol function built around it
+    (inputs fetched and checked, the caller's ``keys`` mapped, parameters
+    checked against their annotations); ``fn`` stays reachable as
+    ``loss.compute``. See :mod:`losses_core.inputs`.
+
+    Losses registered while a plugin distribution is being loaded belong to
+    that distribution; any other call registers under the provider
+    ``runtime``. Registering a different loss under a name that the same
+    provider already uses raises; re-registering the same definition (a
+    re-run notebook cell) replaces it. ``override=True`` replaces an existing
+    registration of the same provider and makes this loss win bare-name
+    lookups against other providers.
+
+    :param inputs: the declared inputs (see :class:`losses_core.Input`).
+    :param aliases: further names for the same loss.
+    :param example_inputs: a factory ``(batch_size=4, dtype=torch.float32)
+        -> (model_output, targets, params)`` for the conformance checker.
+    :param validators: ``{parameter: validator}``; each validator raises
+        ``ValueError`` or ``TypeError`` for a bad value (see
+        :mod:`losses_core.params`).
+    :returns: the registered loss (the decorated function, or the protocol
+        function built around it when ``inputs`` are declared).
+    """
+    if callable(name) and not isinstance(name, str):
+        if loss is not None:
+            raise LossRegistrationError("register_loss(fn) takes the loss alone; pass the name first")
+        return register_loss(
+            None,
+            name,
+            inputs=inputs,
+            aliases=aliases,
+            example_inputs=example_inputs,
+            validators=validators,
+            override=override,
+        )
+    if loss is None:
+
+        def decorator(fn: F) -> F:
+            return register_loss(  # type: ignore[no-any-return]
+                name,
+                fn,
+                inputs=inputs,
+                aliases=aliases,
+                example_inputs=example_inputs,
+                validators=validators,
+                override=override,
+            )
+
+        return decorator
+    provider, version = LOADING.get() or (RUNTIME_PROVIDER, None)
+    return make_registrar(provider, version)(
+        name,
+        loss,
+        inputs=inputs,
+        aliases=aliases,
+        example_inputs=example_inputs,
+        validators=validators,
+        override=override,
+    )
+
+
+def claim_preimported_losses(package: str, distribution: str, version: str | None) -> None:
+    """Attribute to ``distribution`` the losses its ``package`` registered with
+    ``@register_loss`` before discovery (user code imported the plugin module
+    first, so the import-time registrations ran outside the loader and were
+    filed under ``runtime``)."""
+
+    def belongs(entry: LossEntry) -> bool:
+        fn = entry.function
+        module = getattr(fn, "__module__", None) or type(fn).__module__
+        return entry.provider == RUNTIME_PROVIDER and (module or "").partition(".")[0] == package
+
+    REGISTRY.reattribute(belongs, distribution, version)
+

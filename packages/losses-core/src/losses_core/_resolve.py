@@ -1,17 +1,20 @@
 """``resolve_loss``: from a name, callable or dotted path to a callable that
-always returns a :class:`LossReturn`."""
+always returns a :class:`LossReturn`; and the weighted sum of several
+resolved losses that config builds."""
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from losses_core._call import bad_parameters, call_with_hooks
+import torch
+
+from losses_core._call import call_resolved
 from losses_core._errors import LossParameterError, UnknownLossError
-from losses_core._names import RUNTIME_PROVIDER
-from losses_core._registry import LossEntry
-from losses_core._runtime import REGISTRY, lookup
+from losses_core._plugins import lookup
+from losses_core._registry import REGISTRY, RUNTIME_PROVIDER, LossEntry
+from losses_core._signature import LossSignature
 from losses_core._types import LossReturn
 
 
@@ -51,62 +54,20 @@ def entry_for_spec(spec: str | Callable[..., Any]) -> LossEntry:
     )
 
 
-def check_parameters(entry: LossEntry, params: Mapping[str, Any], *, strict: bool = True) -> None:
-    """Check parameter names (when ``strict``) and simple types against the loss.
-
-    A loss with named keyword parameters rejects names it does not declare,
-    even if it also takes ``**kwargs``; a loss whose only parameters are
-    ``**kwargs`` accepts any name. Values are checked against the type of the
-    parameter's default when that is a bool, int, float or str.
+def check_parameters(entry: LossEntry, params: Mapping[str, Any]) -> None:
+    """Check ``params`` against the loss's parameters: names (unknown ones
+    get a did-you-mean), required parameters, values against the annotations
+    and the loss's validators.
 
     :raises LossParameterError: listing every problem found.
     """
-    problems = parameter_problems(entry, params, strict=strict)
-    if problems:
-        raise LossParameterError("; ".join(problems))
+    entry.signature.check(entry.name, params)
 
 
-def parameter_problems(entry: LossEntry, params: Mapping[str, Any], *, strict: bool = True) -> list[str]:
-    """Every problem :func:`check_parameters` would report, as messages."""
-    problems: list[str] = []
-    signature = entry.signature
-    if strict and signature.checks_names:
-        unknown = [p for p in params if p not in signature.parameters]
-        if unknown:
-            try:
-                bad_parameters(entry.name, signature, unknown)
-            except LossParameterError as exc:
-                problems.append(str(exc))
-    for pname, value in params.items():
-        param = signature.parameters.get(pname)
-        if param is None:
-            continue
-        problem = type_mismatch(param.default, value)
-        if problem:
-            problems.append(f"loss {entry.name!r}: parameter {pname!r} {problem}")
-    return problems
-
-
-def type_mismatch(default: Any, value: Any) -> str | None:
-    """Why ``value`` cannot stand in for a parameter whose default is ``default``."""
-    if default is None or value is None:
-        return None
-    expected: tuple[type, ...]
-    if isinstance(default, bool):
-        expected, label = (bool,), "a bool"
-    elif isinstance(default, int):
-        expected, label = (int,), "an int"
-    elif isinstance(default, float):
-        expected, label = (int, float), "a number"
-    elif isinstance(default, str):
-        expected, label = (str,), "a string"
-    else:
-        return None
-    if isinstance(value, bool) and bool not in expected:
-        return f"expects {label} (default {default!r}), got bool {value!r}"
-    if not isinstance(value, expected):
-        return f"expects {label} (default {default!r}), got {type(value).__name__} {value!r}"
-    return None
+def parameter_problems(entry: LossEntry, params: Mapping[str, Any], *, check_names: bool = True) -> list[str]:
+    """Every problem :func:`check_parameters` would report, as messages
+    (without unknown names when ``check_names`` is false)."""
+    return entry.signature.problems(entry.name, params, check_names=check_names)
 
 
 class ResolvedLoss:
@@ -146,11 +107,7 @@ class ResolvedLoss:
         self, model_output: Mapping[str, Any], targets: Mapping[str, Any], /, **overrides: Any
     ) -> LossReturn:
         params = {**self.defaults, **overrides} if overrides else dict(self.defaults)
-        entry = self._entry
-        result, _ = call_with_hooks(
-            entry.name, entry.provider, entry.function, entry.signature, model_output, targets, params
-        )
-        return result
+        return call_resolved(self._entry, model_output, targets, params)
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.defaults.items())
@@ -182,3 +139,58 @@ def resolve_loss(spec: str | Callable[..., Any], /, **defaults: Any) -> Resolved
     entry = entry_for_spec(spec)
     check_parameters(entry, defaults)
     return ResolvedLoss(spec, entry, dict(defaults))
+
+
+class CompositeLoss:
+    r"""A weighted sum of losses: :math:`L = \sum_i w_i L_i`.
+
+    Each term is a :class:`ResolvedLoss` with its weight and a label. The
+    result's ``metrics`` hold each term's (unweighted, detached) value as
+    ``"<label>/loss"`` and its metrics as ``"<label>/<metric>"``; its
+    ``auxiliary`` maps each label to the term's auxiliary dict. Per-call
+    keyword arguments go to every term that accepts them; one that no term
+    accepts raises.
+    """
+
+    def __init__(self, terms: Sequence[tuple[str, float, ResolvedLoss]]) -> None:
+        if not terms:
+            raise ValueError("a composite loss needs at least one term")
+        self.terms = tuple(terms)
+
+    def __call__(
+        self, model_output: Mapping[str, Any], targets: Mapping[str, Any], /, **overrides: Any
+    ) -> LossReturn:
+        if overrides:
+            self._check_overrides(overrides)
+        total: torch.Tensor | None = None
+        metrics: dict[str, Any] = {}
+        auxiliary: dict[str, Any] = {}
+        for label, weight, term in self.terms:
+            accepted = {k: v for k, v in overrides.items() if _accepts(term.entry.signature, k)}
+            result = term(model_output, targets, **accepted)
+            weighted = weight * result["loss"]
+            total = weighted if total is None else total + weighted
+            metrics[f"{label}/loss"] = result["loss"].detach()
+            for key, value in result["metrics"].items():
+                metrics[f"{label}/{key}"] = value
+            auxiliary[label] = result["auxiliary"]
+        assert total is not None
+        return {"loss": total, "metrics": metrics, "auxiliary": auxiliary}
+
+    def _check_overrides(self, overrides: Mapping[str, Any]) -> None:
+        for key in overrides:
+            if not any(_accepts(term.entry.signature, key) for _, _, term in self.terms):
+                accepted = sorted({p for _, _, term in self.terms for p in term.entry.signature.parameters})
+                labels = ", ".join(label for label, _, _ in self.terms)
+                raise LossParameterError(
+                    f"composite loss ({labels}): no term accepts parameter {key!r}; "
+                    f"the terms accept: {', '.join(accepted) or 'no parameters'}"
+                )
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{w} * {label}" for label, w, _ in self.terms)
+        return f"CompositeLoss({inner})"
+
+
+def _accepts(signature: LossSignature, key: str) -> bool:
+    return key in signature.parameters or not signature.checks_names

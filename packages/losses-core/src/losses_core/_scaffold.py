@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from string import Template
 
-from losses_core._names import normalize_distribution
+from losses_core._registry import normalize_distribution
 from losses_core._version import __version__
 
 _FILES: dict[str, str] = {
@@ -30,22 +30,61 @@ classifiers = [
   "Framework :: Pytest",
   "Programming Language :: Python :: 3",
   "Topic :: Scientific/Engineering :: Artificial Intelligence",
+  "Typing :: Typed",
 ]
 
 [project.optional-dependencies]
-test = ["pytest"]
+test = ["pytest", "ruff"]
 
+# losses-core imports this package on the first lookup of any loss; importing
+# it imports every loss module, and each registers its loss.
 [project.entry-points."losses.plugins"]
-$dist = "$module._plugin"
+$dist = "$module"
 
 [tool.hatch.build.targets.wheel]
 packages = ["src/$module"]
+
+[tool.ruff]
+line-length = 110
+target-version = "py310"
+
+[tool.ruff.lint]
+select = ["E", "F", "W", "I", "B", "UP", "TID251"]
+
+# Only losses-core's public API is stable (losses_core, losses_core.inputs,
+# .params, .reduction, .results, .testing, .config, .hookspecs, .builtin_hooks,
+# .losses); its private modules (losses_core._*) may change in any release.
+[tool.ruff.lint.flake8-tidy-imports.banned-api]
+"losses_core._call".msg = "private to losses-core; import from its public API"
+"losses_core._cli".msg = "private to losses-core; import from its public API"
+"losses_core._compiled_handles".msg = "private to losses-core; import from its public API"
+"losses_core._composite".msg = "private to losses-core; import from its public API"
+"losses_core._declaration".msg = "private to losses-core; import from its public API"
+"losses_core._discovery".msg = "private to losses-core; import from its public API"
+"losses_core._environment".msg = "private to losses-core; import from its public API"
+"losses_core._errors".msg = "private to losses-core; import from its public API"
+"losses_core._handle".msg = "private to losses-core; import from its public API"
+"losses_core._hookstate".msg = "private to losses-core; import from its public API"
+"losses_core._listing".msg = "private to losses-core; import from its public API"
+"losses_core._manager".msg = "private to losses-core; import from its public API"
+"losses_core._mapping".msg = "private to losses-core; import from its public API"
+"losses_core._markers".msg = "private to losses-core; import from its public API"
+"losses_core._names".msg = "private to losses-core; import from its public API"
+"losses_core._registry".msg = "private to losses-core; import from its public API"
+"losses_core._resolve".msg = "private to losses-core; import from its public API"
+"losses_core._result".msg = "private to losses-core; import from its public API"
+"losses_core._runtime".msg = "private to losses-core; import from its public API"
+"losses_core._scaffold".msg = "private to losses-core; import from its public API"
+"losses_core._signature".msg = "private to losses-core; import from its public API"
+"losses_core._types".msg = "private to losses-core; import from its public API"
+"losses_core._version".msg = "private to losses-core; import from its public API"
+"losses_core.losses._precision".msg = "private to losses-core; import from its public API"
 """,
     "README.md": """\
 # $dist
 
 A plugin for [losses](https://github.com/losses-dev/losses): installing it
-adds its losses to `losses_core.LOSSES`.
+adds its losses to `losses_core.LOSSES`, `resolve_loss` and config files.
 
 ```bash
 pip install $dist
@@ -57,104 +96,130 @@ losses list '${short}_*'
 | `${short}_huber` | Huber loss, mean over elements (equals `torch.nn.functional.huber_loss`) |
 
 ```python
-from losses_core import LOSSES
-loss = LOSSES["${short}_huber"]({"predictions": pred}, {"target": target}, delta=1.0)
+from losses_core import LOSSES, resolve_loss
+
+loss = LOSSES["${short}_huber"]({"predictions": pred}, {"target": target}, delta=1.0)  # 0-dim tensor
+result = resolve_loss("${short}_huber", delta=1.0)({"predictions": pred}, {"target": target})
+print(result["loss"], result["metrics"]["mae"])
 ```
 
-Run the tests, including the losses conformance checks: `pip install -e .[test] && pytest`.
+Develop with `pip install -e '.[test]'`, then run `pytest` (value tests and
+the losses conformance checks) and `ruff check .` (which also rejects imports
+of losses-core's private modules).
 """,
     "src/$module/__init__.py": '''\
-"""$dist: losses for the losses ecosystem."""
+"""$dist: losses for the losses ecosystem.
 
-from $module.huber import huber
+The ``losses.plugins`` entry point names this package. Importing it imports
+every loss module, and each module registers its loss with ``@register_loss``.
+"""
 
-__all__ = ["huber"]
+from $module.${short}_huber import ${short}_huber
+
+__all__ = ["${short}_huber"]
 __version__ = "0.1.0"
 ''',
     "src/$module/py.typed": "",
-    "src/$module/_plugin.py": '''\
-"""Registers this package's losses with losses-core (entry point ``losses.plugins``)."""
+    "src/$module/${short}_huber.py": '''\
+"""``${short}_huber``: the Huber loss."""
 
 from __future__ import annotations
 
-from losses_core import LossRegistrar, hookimpl
-
-from $module._examples import huber_example
-from $module.huber import huber
-
-
-@hookimpl
-def losses_register(register: LossRegistrar) -> None:
-    register("${short}_huber", huber, example_inputs=huber_example)
-''',
-    "src/$module/huber.py": '''\
-"""Huber loss."""
-
-from __future__ import annotations
-
-from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import torch
+from losses_core import Input, LossReturn, Range, register_loss
+from losses_core.reduction import Reduction, reduce
+from losses_core.results import loss_result
 
-from losses_core import LossParameterError
-from losses_core.inputs import check_same_shape, require_tensor
-
-
-def huber(
-    model_output: Mapping[str, Any],
-    targets: Mapping[str, Any],
-    *,
-    delta: float = 1.0,
-    prediction_key: str = "predictions",
-    target_key: str = "target",
-) -> dict[str, Any]:
-    r"""Huber loss, registered as ``${short}_huber``, mean over all elements.
-
-    With :math:`e = \\hat y - y`: :math:`\\ell = \\tfrac12 e^2` where
-    :math:`|e| \\le \\delta`, else :math:`\\delta(|e| - \\tfrac12\\delta)`.
-    Equals ``torch.nn.functional.huber_loss(pred, target, delta=delta)``.
-    """
-    if delta <= 0:
-        raise LossParameterError(f"loss '${short}_huber': delta must be > 0, got {delta!r}")
-    name = "${short}_huber"
-    pred = require_tensor(model_output, prediction_key, loss=name, source="model_output", floating=True)
-    target = require_tensor(targets, target_key, loss=name, source="targets")
-    check_same_shape(pred, target, loss=name, names=(prediction_key, target_key))
-    error = (pred - target).abs()
-    quadratic = torch.clamp(error, max=delta)
-    loss = (0.5 * quadratic.square() + delta * (error - quadratic)).mean()
-    return {"loss": loss, "metrics": {"mae": error.mean().detach()}}
-''',
-    "src/$module/_examples.py": '''\
-"""Example inputs for the conformance checker."""
-
-from __future__ import annotations
-
-from typing import Any
-
-import torch
+__all__ = ["${short}_huber", "${short}_huber_example"]
 
 
-def huber_example(
+def ${short}_huber_example(
     batch_size: int = 4, dtype: torch.dtype = torch.float32
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Example inputs for the conformance checker: ``[B, 3]`` predictions and targets."""
     pred = torch.randn(batch_size, 3, dtype=dtype, requires_grad=True)
     return {"predictions": pred}, {"target": torch.randn(batch_size, 3, dtype=dtype)}, {"delta": 0.5}
+
+
+@register_loss(
+    inputs=[
+        Input("predictions", "model_output", shape="B ...", dtype="float", doc="predictions, any shape"),
+        Input("target", "targets", like="predictions", dtype="float", doc="targets, the predictions' shape"),
+    ],
+    example_inputs=${short}_huber_example,
+)
+def ${short}_huber(
+    predictions: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    delta: Annotated[float, Range(gt=0)] = 1.0,
+    reduction: Reduction = "mean",
+) -> LossReturn:
+    r"""Huber loss: quadratic for small errors, linear for large ones.
+
+    With :math:`e = |\\hat y - y|` per element and :math:`\\delta` = ``delta``
+    (default 1.0): :math:`\\ell = \\tfrac12 e^2` where :math:`e \\le \\delta`,
+    else :math:`\\delta(e - \\tfrac12\\delta)`. ``reduction="mean"`` (default)
+    averages over all elements, ``"sum"`` sums them and ``"none"`` returns them
+    (for direct calls of the function). Equals
+    ``torch.nn.functional.huber_loss``.
+
+    Metrics: ``mae``, the mean absolute error.
+    """
+    error = (predictions - target).abs()
+    quadratic = torch.clamp(error, max=delta)
+    per_element = 0.5 * quadratic.square() + delta * (error - quadratic)
+    return loss_result(reduce(per_element, reduction), metrics={"mae": error.mean()})
+''',
+    "tests/conftest.py": '''\
+"""Every test runs in an isolated registry: the losses and hook plugins a test
+registers are removed when it ends."""
+
+import pytest
+from losses_core.testing import isolated_registry
+
+
+@pytest.fixture(autouse=True)
+def _isolated_registry():
+    with isolated_registry():
+        yield
 ''',
     "tests/test_${module}.py": """\
 import pytest
 import torch
 import torch.nn.functional as F
-
-from losses_core import LOSSES
+from losses_core import LOSSES, LossParameterError, MissingInputError, resolve_loss
 from losses_core.testing import assert_conforms, loss_names
 
 
-def test_huber_matches_torch():
+def test_${short}_huber_matches_torch():
     pred, target = torch.randn(5, 3), torch.randn(5, 3)
-    out = LOSSES["${short}_huber"]({"predictions": pred}, {"target": target}, delta=0.7)
-    torch.testing.assert_close(out["loss"], F.huber_loss(pred, target, delta=0.7))
+    loss = LOSSES["${short}_huber"]({"predictions": pred}, {"target": target}, delta=0.7)
+    torch.testing.assert_close(loss, F.huber_loss(pred, target, delta=0.7))
+
+
+def test_${short}_huber_metrics_keys_and_reduction():
+    pred, target = torch.randn(5, 3), torch.randn(5, 3)
+    loss_fn = resolve_loss("${short}_huber", keys={"predictions": "reconstruction"})
+    result = loss_fn({"reconstruction": pred}, {"target": target})
+    torch.testing.assert_close(result["loss"], F.huber_loss(pred, target))
+    torch.testing.assert_close(result["metrics"]["mae"], (pred - target).abs().mean())
+    # per-element values come from calling the function itself
+    direct = LOSSES["${short}_huber"].function({"predictions": pred}, {"target": target}, reduction="none")
+    torch.testing.assert_close(direct["loss"], F.huber_loss(pred, target, reduction="none"))
+
+
+def test_${short}_huber_rejects_bad_parameters_and_inputs():
+    with pytest.raises(LossParameterError, match="delta"):
+        resolve_loss("${short}_huber", delta=0.0)
+    with pytest.raises(MissingInputError, match="predictions"):
+        LOSSES["${short}_huber"]({}, {"target": torch.zeros(2, 3)})
+
+
+def test_the_losses_belong_to_this_distribution():
+    assert LOSSES["${short}_huber"].provider == "$dist"
 
 
 @pytest.mark.parametrize("name", loss_names(distribution="$dist"))

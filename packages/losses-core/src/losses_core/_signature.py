@@ -3,7 +3,6 @@ the comparison of a call's parameters with them."""
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import typing
 from collections.abc import Callable, Mapping
@@ -69,12 +68,14 @@ class LossSignature:
             text += f" = {param.default!r}"
         return text
 
-    def problems(self, loss: str, params: Mapping[str, Any], *, complete: bool = True) -> list[str]:
-        """Every problem with ``params``: unknown names (with suggestions),
-        missing required parameters (when ``complete``), wrong types and
-        values rejected by a validator."""
+    def problems(
+        self, loss: str, params: Mapping[str, Any], *, complete: bool = True, check_names: bool = True
+    ) -> list[str]:
+        """Every problem with ``params``: unknown names (with suggestions;
+        unless ``check_names`` is false), missing required parameters (when
+        ``complete``), wrong types and values rejected by a validator."""
         found: list[str] = []
-        if self.checks_names:
+        if check_names and self.checks_names:
             unknown = [p for p in params if p not in self.parameters]
             if unknown:
                 found.append(unknown_message(loss, self, unknown))
@@ -88,7 +89,7 @@ class LossSignature:
         for pname, value in params.items():
             checker = self.checkers.get(pname)
             problem = checker(value) if checker is not None else None
-            if problem is None and pname in self.validators:
+            if problem is None and value is not None and pname in self.validators:
                 try:
                     self.validators[pname](value)
                 except (ValueError, TypeError) as exc:
@@ -113,7 +114,7 @@ def unknown_message(loss: str, signature: LossSignature, unknown: list[str]) -> 
     accepted = sorted(signature.parameters)
     parts = []
     for param in unknown:
-        close = difflib.get_close_matches(param, accepted, n=1)
+        close = close_matches(param, accepted, n=1)
         parts.append(f"{param!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
     return (
         f"loss {loss!r} does not accept parameter(s) {', '.join(parts)}; it accepts: "
@@ -189,7 +190,9 @@ def inspect_loss_signature(
 
 
 def _annotations(fn: Callable[..., Any], keyword: Mapping[str, inspect.Parameter]) -> dict[str, Any]:
-    """The resolved annotations of the keyword parameters (unresolvable ones are left out)."""
+    """The resolved annotations of the keyword parameters; an unannotated
+    parameter whose default is a bool, int, float or str takes its default's
+    type; unresolvable annotations are left out (anything passes)."""
     target: Any = inspect.unwrap(fn, stop=lambda f: hasattr(f, "__signature__"))
     if not (inspect.isfunction(target) or inspect.ismethod(target)):
         target = getattr(type(target), "__call__", None)
@@ -203,12 +206,26 @@ def _annotations(fn: Callable[..., Any], keyword: Mapping[str, inspect.Parameter
     for pname, param in keyword.items():
         if pname in hints:
             found[pname] = hints[pname]
-        elif param.annotation is not inspect.Parameter.empty and not isinstance(param.annotation, str):
-            found[pname] = param.annotation
+        elif param.annotation is not inspect.Parameter.empty:
+            if not isinstance(param.annotation, str):
+                found[pname] = param.annotation
+        elif type(param.default) in _INFERRED:
+            # an unannotated parameter: its default's type (a float accepts an int)
+            found[pname] = _INFERRED[type(param.default)]
     return found
+
+
+_INFERRED: dict[type, Any] = {bool: bool, int: int, float: float, str: str}
 
 
 def describe_callable(fn: Callable[..., Any]) -> str:
     """``module.qualname`` of a function or callable instance."""
     qualname = getattr(fn, "__qualname__", None) or type(fn).__qualname__
     return f"{getattr(fn, '__module__', None) or type(fn).__module__}.{qualname}"
+
+
+def close_matches(word: str, possibilities: list[str], n: int = 3, cutoff: float = 0.6) -> list[str]:
+    """``difflib.get_close_matches``, imported only when a message needs it."""
+    import difflib
+
+    return difflib.get_close_matches(word, possibilities, n=n, cutoff=cutoff)

@@ -1,4 +1,4 @@
-"""Types of the loss-function protocol."""
+"""Types and constants of the loss-function protocol."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ from typing import Any, Protocol, TypeAlias, TypedDict, Union, runtime_checkable
 
 import torch
 
-__all__ = ["LossFunction", "LossOutput", "LossReturn"]
+__all__ = ["ENTRY_POINT_GROUP", "PROJECT_NAME", "LossFunction", "LossOutput", "LossReturn"]
+
+PROJECT_NAME = "losses"
+"""The pluggy project name: hook markers write ``losses_impl``/``losses_spec``."""
+
+ENTRY_POINT_GROUP = "losses.plugins"
+"""The entry-point group that installed distributions use to provide plugins."""
 
 
 class LossReturn(TypedDict, total=False):

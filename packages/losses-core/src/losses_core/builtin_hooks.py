@@ -19,7 +19,7 @@ import torch
 
 from losses_core._call import LossCall
 from losses_core._errors import NonFiniteLossError
-from losses_core._markers import hookimpl
+from losses_core._hooks import hookimpl
 
 __all__ = ["MetricsCollector", "NonFiniteGuard"]
 

@@ -3,13 +3,14 @@
 Accepted shapes of the ``loss`` node (at the top level, or under a section
 such as ``train:``/``val:``)::
 
-    loss:                     # seed 000 style
+    loss:                     # class and params
       class: VAELoss
       params: {beta: 1.0}
 
-    loss:                     # seed 002 style
+    loss:                     # type and kwargs (the same thing, other words)
       type: token_ce          # or a dotted path "my_module:custom_loss"
       kwargs: {ignore_index: -100}
+      keys: {logits: lm_logits}   # optional: where the loss's inputs live
 
     loss: mse                 # a bare name, no parameters
 
@@ -18,10 +19,16 @@ such as ``train:``/``val:``)::
         - {class: VAELoss, params: {beta: 4.0}, weight: 1.0}
         - {type: mse, weight: 0.1, name: aux_mse}
 
+``keys`` maps the loss's declared input names onto the keys of your
+``model_output``/``targets`` dicts (see :mod:`losses_core.inputs`).
+
 Validation is strict by default: an unknown loss, a parameter the loss does
 not declare (``betta`` for ``beta``, even when the loss takes ``**kwargs``), a
-value whose type does not match the parameter's default, a missing section or
-a malformed node raises :class:`ConfigError` naming the file and key path.
+missing required parameter, a value that does not fit the parameter's
+annotation (see :mod:`losses_core.params`) or the loss's validator (a
+misspelt key inside a schedule), an input name in ``keys`` the loss does not
+declare, a missing section or a malformed node raises :class:`ConfigError`
+naming the file and key path.
 
 A dotted path imports and runs code from the named module. It is allowed by
 default; pass ``allow_import=False`` or set ``LOSSES_CONFIG_ALLOW_IMPORT=0`` to
@@ -44,7 +51,7 @@ __all__ = ["LossConfig", "LossSpec", "load_config", "loss_from_config", "validat
 
 _NAME_KEYS = ("class", "type")
 _PARAM_KEYS = ("params", "kwargs")
-_TERM_KEYS = frozenset({*_NAME_KEYS, *_PARAM_KEYS, "weight", "name"})
+_TERM_KEYS = frozenset({*_NAME_KEYS, *_PARAM_KEYS, "keys", "weight", "name"})
 
 
 @dataclass(frozen=True)
@@ -69,8 +76,7 @@ class LossConfig:
     def build(self) -> Any:
         """A :class:`~losses_core.ResolvedLoss` (one loss) or a
         :class:`~losses_core.config.CompositeLoss` (``terms``)."""
-        from losses_core._composite import CompositeLoss
-        from losses_core._resolve import resolve_loss
+        from losses_core._resolve import CompositeLoss, resolve_loss
 
         if not self.composite:
             spec = self.terms[0]
@@ -243,7 +249,7 @@ def _parse_term(
     if extra:
         problems.append(
             f"{where}: {path}: unexpected key(s) {sorted(map(str, extra))}; expected "
-            f"class/params (or type/kwargs){', weight, name' if composite else ''}"
+            f"class/params (or type/kwargs), keys{', weight, name' if composite else ''}"
         )
     name_keys = [k for k in _NAME_KEYS if k in node]
     param_keys = [k for k in _PARAM_KEYS if k in node]
@@ -256,6 +262,12 @@ def _parse_term(
             f"{where}: {path}.{param_key}: expected a mapping of parameters, got {type(params).__name__}"
         )
         params = {}
+    keys = node.get("keys")
+    if keys is not None:
+        if not isinstance(keys, Mapping):
+            problems.append(f"{where}: {path}.keys: expected a mapping of input names to keys, got {keys!r}")
+        else:
+            params = {**params, "keys": dict(keys)}
     weight = node.get("weight", 1.0)
     if isinstance(weight, bool) or not isinstance(weight, (int, float)):
         problems.append(f"{where}: {path}.weight: expected a number, got {weight!r}")
@@ -292,4 +304,4 @@ def _validate(
         entry = entry_for_spec(name)
     except (UnknownLossError, LossConflictError) as exc:
         return [f"{where}: {name_path}: {exc}"]
-    return [f"{where}: {params_path}: {p}" for p in parameter_problems(entry, params, strict=strict)]
+    return [f"{where}: {params_path}: {p}" for p in parameter_problems(entry, params, check_names=strict)]

@@ -38,11 +38,10 @@ post-loss hook is registered, so they cost nothing until used.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import pluggy
-
-from losses_core._markers import PROJECT_NAME
+from losses_core._types import PROJECT_NAME
 
 if TYPE_CHECKING:
     from losses_core._call import LossCall
@@ -50,7 +49,19 @@ if TYPE_CHECKING:
 
 __all__ = ["losses_post_loss", "losses_pre_loss", "losses_register"]
 
-hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def hookspec(function: _F) -> _F:
+    """Mark a hook specification, exactly as ``pluggy.HookspecMarker("losses")``
+    does (pluggy itself is not imported until some plugin implements a hook)."""
+    setattr(
+        function,
+        f"{PROJECT_NAME}_spec",
+        {"firstresult": False, "historic": False, "warn_on_impl": None, "warn_on_impl_args": None},
+    )
+    return function
+
 
 
 @hookspec

@@ -13,13 +13,22 @@ The checks, in order:
     the loss accepts ``(model_output, targets, **params)`` built by its
     example-input factory and returns a 0-dim floating tensor or a valid
     ``{"loss", "metrics", "auxiliary"}`` mapping, with a finite loss.
+``registry_call``
+    ``LOSSES[name](model_output, targets, **params)`` returns a 0-dim
+    floating tensor (for a registered loss).
+``names``
+    no other installed provider registers the loss's name or one of its
+    aliases (case-insensitive, ``-`` = ``_``): a collision makes bare-name
+    lookups ambiguous for every user who installs both.
 ``gradients``
     ``loss.backward()`` gives finite gradients to every input tensor that
     requires grad (and at least one input requires grad).
 ``missing_key``
     dropping any single key of ``model_output`` or ``targets`` either still
     works (an optional key) or raises a ``KeyError``/``LossInputError`` whose
-    message names the key; any other error fails.
+    message names the key; any other error fails. For a loss that declares
+    its inputs, dropping a required input must raise ``MissingInputError``
+    and dropping an optional one must still work.
 ``batch_size_1``
     the loss works, finite, for a batch of one.
 ``float64``
@@ -46,19 +55,20 @@ from __future__ import annotations
 
 import copy
 import pickle
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import torch
 
-from losses_core._errors import LossError
-from losses_core._names import normalize_distribution
-from losses_core._registry import ExampleInputs, LossEntry
+from losses_core._errors import LossError, MissingInputError
+from losses_core._plugins import ensure_loaded
+from losses_core._registry import REGISTRY, ExampleInputs, LossEntry, normalize_distribution
 from losses_core._resolve import entry_for_spec, resolve_loss
-from losses_core._runtime import REGISTRY, ensure_loaded
 
 __all__ = [
     "CHECKS",
+    "isolated_registry",
     "CheckResult",
     "ConformanceError",
     "ConformanceReport",
@@ -68,7 +78,18 @@ __all__ = [
     "loss_names",
 ]
 
-CHECKS = ("call", "gradients", "missing_key", "batch_size_1", "float64", "bfloat16", "pickle", "compile")
+CHECKS = (
+    "call",
+    "registry_call",
+    "names",
+    "gradients",
+    "missing_key",
+    "batch_size_1",
+    "float64",
+    "bfloat16",
+    "pickle",
+    "compile",
+)
 
 Example = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
 
@@ -113,13 +134,61 @@ class ConformanceReport(NamedTuple):
         return "\n".join(lines)
 
 
+@contextmanager
+def isolated_registry() -> Iterator[None]:
+    """Undo, on exit, every loss registration and hook plugin made inside.
+
+    Losses registered (or removed) and hook plugins registered inside the
+    block are rolled back, so that tests do not leak state into each other.
+    Use it as an autouse fixture in a ``conftest.py``::
+
+        import pytest
+        from losses_core.testing import isolated_registry
+
+        @pytest.fixture(autouse=True)
+        def _isolated_registry():
+            with isolated_registry():
+                yield
+    """
+    from losses_core._hooks import hook_plugins, remove_hook_plugin
+
+    ensure_loaded()
+    entries_before = set(REGISTRY.entries())
+    plugins_before = {id(p) for p in hook_plugins()}
+    try:
+        yield
+    finally:
+        for plugin in hook_plugins():
+            if id(plugin) not in plugins_before:
+                remove_hook_plugin(plugin)
+        for entry in REGISTRY.entries():
+            if entry not in entries_before:
+                REGISTRY.remove_entry(entry)
+        current = set(REGISTRY.entries())
+        for entry in entries_before:
+            if entry not in current:
+                REGISTRY.add(entry)
+
+
 def loss_names(*, distribution: str | None = None, pattern: str = "*") -> list[str]:
     """Qualified names (``name@provider``) of registered losses, optionally
-    only those of one distribution, for ``pytest.mark.parametrize``."""
+    only those of one distribution, for ``pytest.mark.parametrize``.
+
+    :raises LookupError: ``distribution`` provides no loss (a misspelt or
+        uninstalled distribution must not silently skip a test suite).
+    """
     from losses_core._listing import list_losses
 
     wanted = normalize_distribution(distribution) if distribution else None
-    return [info.qualified_name for info in list_losses(pattern) if wanted is None or info.provider == wanted]
+    names = [info.qualified_name for info in list_losses(pattern) if wanted is None or info.provider == wanted]
+    if wanted is not None and not names:
+        providers = sorted({info.provider for info in list_losses()})
+        raise LookupError(
+            f"distribution {distribution!r} provides no registered loss"
+            f"{f' matching {pattern!r}' if pattern != '*' else ''}; providers with losses: "
+            f"{', '.join(providers)} (is it installed, and is its name spelt right?)"
+        )
+    return names
 
 
 def check_distribution(distribution: str, **options: Any) -> list[ConformanceReport]:
@@ -180,13 +249,17 @@ def check_loss(
         return dict(model_output), dict(targets), dict(params)
 
     spec: str | Callable[..., Any] = loss if isinstance(loss, str) else entry.function
+    registered = entry in REGISTRY.entries()
     results: list[CheckResult] = []
     for check in CHECKS:
         if check in skipped:
             results.append(CheckResult(check, "skipped", "skipped on request"))
             continue
+        if check in ("registry_call", "names") and not registered:
+            results.append(CheckResult(check, "skipped", "not a registered loss"))
+            continue
         try:
-            message = _CHECKS[check](spec, make)
+            message = _CHECKS[check](entry, spec, make)
         except Exception as exc:
             results.append(CheckResult(check, "failed", f"{type(exc).__name__}: {exc}"))
         else:
@@ -219,12 +292,12 @@ def _leaves(example: Example) -> list[torch.Tensor]:
     return [t for t in tensors if t.requires_grad and t.is_leaf]
 
 
-def _check_call(spec: Spec, make: Maker) -> str:
+def _check_call(entry: LossEntry, spec: Spec, make: Maker) -> str:
     loss = _run(spec, make())
     return f"loss {loss.item():.6g}"
 
 
-def _check_gradients(spec: Spec, make: Maker) -> str:
+def _check_gradients(entry: LossEntry, spec: Spec, make: Maker) -> str:
     example = make()
     leaves = _leaves(example)
     if not leaves:
@@ -242,7 +315,9 @@ def _check_gradients(spec: Spec, make: Maker) -> str:
     return f"{len(leaves)} input(s) with finite gradients"
 
 
-def _check_missing_key(spec: Spec, make: Maker) -> str:
+def _check_missing_key(entry: LossEntry, spec: Spec, make: Maker) -> str:
+    if entry.inputs:
+        return _check_missing_inputs(entry, spec, make)
     model_output, targets, params = make()
     required = []
     for source, mapping in (("model_output", model_output), ("targets", targets)):
@@ -268,24 +343,50 @@ def _check_missing_key(spec: Spec, make: Maker) -> str:
     return "required: " + (", ".join(required) or "none")
 
 
-def _check_batch_size_1(spec: Spec, make: Maker) -> str:
+def _check_missing_inputs(entry: LossEntry, spec: Spec, make: Maker) -> str:
+    required = []
+    for declared in entry.inputs:
+        model_output, targets, params = make()
+        keys = params.get("keys") or {}
+        key = keys.get(declared.name, declared.default_key)
+        mapping = model_output if declared.source == "model_output" else targets
+        if key not in mapping:
+            if declared.optional:
+                continue
+            raise AssertionError(f"the example inputs lack the required input {declared.name!r} ({key!r})")
+        del mapping[key]
+        try:
+            _run(spec, (model_output, targets, params))
+        except MissingInputError as exc:
+            if declared.optional:
+                raise AssertionError(f"dropping optional input {declared.name!r} raised: {exc}") from exc
+            if declared.name not in str(exc):
+                raise AssertionError(f"dropping input {declared.name!r} raised without naming it: {exc}") from exc
+            required.append(declared.name)
+        else:
+            if not declared.optional:
+                raise AssertionError(f"dropping required input {declared.name!r} raised nothing")
+    return "required: " + (", ".join(required) or "none")
+
+
+def _check_batch_size_1(entry: LossEntry, spec: Spec, make: Maker) -> str:
     _run(spec, make(batch_size=1))
     return ""
 
 
-def _check_float64(spec: Spec, make: Maker) -> str:
+def _check_float64(entry: LossEntry, spec: Spec, make: Maker) -> str:
     loss = _run(spec, make(dtype=torch.float64))
     if loss.dtype != torch.float64:
         raise AssertionError(f"float64 inputs gave a {loss.dtype} loss")
     return ""
 
 
-def _check_bfloat16(spec: Spec, make: Maker) -> str:
+def _check_bfloat16(entry: LossEntry, spec: Spec, make: Maker) -> str:
     loss = _run(spec, make(dtype=torch.bfloat16))
     return f"loss dtype {loss.dtype}"
 
 
-def _check_pickle(spec: Spec, make: Maker) -> str:
+def _check_pickle(entry: LossEntry, spec: Spec, make: Maker) -> str:
     model_output, targets, params = make()
     resolved = resolve_loss(spec, **params)
     restored = pickle.loads(pickle.dumps(resolved))
@@ -295,7 +396,7 @@ def _check_pickle(spec: Spec, make: Maker) -> str:
     return ""
 
 
-def _check_compile(spec: Spec, make: Maker) -> str:
+def _check_compile(entry: LossEntry, spec: Spec, make: Maker) -> str:
     model_output, targets, params = make()
     resolved = resolve_loss(spec, **params)
 
@@ -310,8 +411,32 @@ def _check_compile(spec: Spec, make: Maker) -> str:
     return ""
 
 
-_CHECKS: dict[str, Callable[[Spec, Maker], str]] = {
+def _check_registry_call(entry: LossEntry, spec: Spec, make: Maker) -> str:
+    from losses_core._mapping import LOSSES
+
+    model_output, targets, params = make()
+    value = LOSSES[entry.qualified_name](model_output, targets, **params)
+    if not isinstance(value, torch.Tensor) or value.ndim != 0 or not value.is_floating_point():
+        raise AssertionError(f"LOSSES[{entry.qualified_name!r}] returned {type(value).__name__}, not a 0-dim tensor")
+    return ""
+
+
+def _check_names(entry: LossEntry, spec: Spec, make: Maker) -> str:
+    clashes = [
+        f"{key!r} is also registered by {other.provider_label} (as {other.name!r})"
+        for key in entry.keys
+        for other in REGISTRY.candidates(key)
+        if other.provider != entry.provider
+    ]
+    if clashes:
+        raise AssertionError("; ".join(dict.fromkeys(clashes)))
+    return ""
+
+
+_CHECKS: dict[str, Callable[[LossEntry, Spec, Maker], str]] = {
     "call": _check_call,
+    "registry_call": _check_registry_call,
+    "names": _check_names,
     "gradients": _check_gradients,
     "missing_key": _check_missing_key,
     "batch_size_1": _check_batch_size_1,

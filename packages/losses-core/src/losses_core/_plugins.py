@@ -1,7 +1,9 @@
-"""Lazy, deterministic, failure-tolerant loading of ``losses.plugins`` entry points."""
+"""Plugins: lazy, deterministic, failure-tolerant discovery and loading of the
+``losses.plugins`` entry points and of the built-in losses."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import threading
@@ -10,8 +12,17 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from losses_core._environment import PluginControls
-from losses_core._markers import ENTRY_POINT_GROUP
-from losses_core._names import normalize_distribution
+from losses_core._hooks import add_hook_plugin, get_hook_plugin, hook_implementations, register_plugin_losses, remove_hook_plugin
+from losses_core._registry import (
+    CORE_PROVIDER,
+    LOADING,
+    REGISTRY,
+    LossEntry,
+    claim_preimported_losses,
+    normalize_distribution,
+)
+from losses_core._types import ENTRY_POINT_GROUP
+from losses_core._version import __version__
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
@@ -255,3 +266,66 @@ class PluginLoader:
             return ""
         listed = "; ".join(f.describe() for f in self.failures)
         return f"These plugins failed to load and may provide it: {listed}."
+
+
+def _load_builtins() -> None:
+    """Import the built-in losses (their ``@register_loss`` decorators register
+    them under losses-core), claiming any registered by an earlier import."""
+    version = __version__
+    preimported = "losses_core.losses" in sys.modules
+    token = LOADING.set((CORE_PROVIDER, version))
+    try:
+        importlib.import_module("losses_core.losses")
+    finally:
+        LOADING.reset(token)
+    if preimported:
+        claim_preimported_losses("losses_core", CORE_PROVIDER, version)
+
+
+def _load_entry_point(distribution: str, version: str | None, entry_point: Any) -> LoadResult:
+    """Import one plugin, register its losses, and hand it to pluggy only if
+    it implements hooks beyond registration (pluggy is imported only then)."""
+    before = {id(e) for e in REGISTRY.entries_of(distribution)}
+    token = LOADING.set((distribution, version))
+    registered_name: str | None = None
+    try:
+        package = entry_point.value.partition(":")[0].partition(".")[0]
+        preimported = package in sys.modules
+        plugin = entry_point.load()
+        if preimported:
+            claim_preimported_losses(package, distribution, version)
+        implementations = hook_implementations(plugin)
+        if LOADER.controls.trace and "losses_register" in implementations:
+            sys.stderr.write(f"losses: calling losses_register of {distribution}\n")
+        register_plugin_losses(
+            plugin, provider=distribution, version=version, implementations=implementations
+        )
+        if set(implementations) - {"losses_register"}:
+            taken = get_hook_plugin(distribution) is not None
+            registered_name = add_hook_plugin(
+                plugin, name=f"{distribution}:{entry_point.name}" if taken else distribution
+            )
+    except BaseException:
+        for entry in REGISTRY.entries_of(distribution):
+            if id(entry) not in before:
+                REGISTRY.remove_entry(entry)
+        if registered_name is not None:
+            remove_hook_plugin(name=registered_name)
+        raise
+    finally:
+        LOADING.reset(token)
+    return LoadResult(registered_name, tuple(sorted(implementations)))
+
+
+LOADER = PluginLoader(_load_builtins, _load_entry_point)
+
+
+def ensure_loaded() -> None:
+    """Load built-in losses and installed plugins, once per process."""
+    LOADER.ensure_loaded()
+
+
+def lookup(name: str) -> LossEntry:
+    """The entry ``name`` denotes, after loading plugins."""
+    LOADER.ensure_loaded()
+    return REGISTRY.lookup(name, unknown_hint=LOADER.failure_hint())

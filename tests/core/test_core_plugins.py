@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from losses_core import _discovery
-from losses_core._discovery import LoadResult, PluginLoader, _Candidate
+from losses_core import _plugins as _discovery
+from losses_core._plugins import LoadResult, PluginLoader, _Candidate
 from losses_core._environment import PluginControls
 
 
@@ -107,7 +107,7 @@ def test_import_time_register_loss_is_attributed_to_loading_distribution():
     import torch
 
     from losses_core import LOSSES, register_loss
-    from losses_core._runtime import _LOADING
+    from losses_core._registry import LOADING as _LOADING
 
     token = _LOADING.set(("losses-fake", "9.9"))
     try:
@@ -127,7 +127,7 @@ def test_hookimpl_marker_is_pluggy_compatible():
     import pluggy
 
     from losses_core import hookimpl
-    from losses_core._markers import hook_implementations
+    from losses_core._hooks import hook_implementations
 
     class Plugin:
         @hookimpl(tryfirst=True)
@@ -170,7 +170,7 @@ def test_losses_registered_before_discovery_are_claimed_by_their_distribution():
     import types
 
     from losses_core import LOSSES, register_loss
-    from losses_core._runtime import _load_entry_point
+    from losses_core._plugins import _load_entry_point
 
     module = types.ModuleType("losses_prefab._plugin")
 
