@@ -108,11 +108,6 @@ def test_losses_core_alone_provides_the_builtins(core_alone):
         assert core_alone["resolved"][name] == ["Tensor", 0, True], name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core issue: a registry call LOSSES[name](...) still returns the loss's mapping for losses "
-    "that return one (token_ce, margin_ranking, contrastive) instead of the 0-dim loss tensor",
-)
 def test_losses_core_alone_registry_calls_return_a_0_dim_tensor(core_alone):
     for name in BUILTINS:
         assert core_alone["registry"][name] == ["Tensor", 0], name

@@ -81,12 +81,6 @@ def test_softmax_formula_with_per_class_alpha():
     torch.testing.assert_close(overridden["loss"], expected)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=LossParameterError,
-    reason="core issue: resolve_loss checks a bound value against the type of the parameter's default "
-    "(0.25, a float), not against its annotation float | Sequence[float] | None",
-)
 def test_resolve_loss_binds_a_per_class_alpha():
     logits, labels = torch.randn(6, 4, generator=gen(9)), torch.randint(0, 4, (6,), generator=gen(10))
     alpha = [0.1, 0.2, 0.3, 0.4]
