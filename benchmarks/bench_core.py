@@ -341,7 +341,7 @@ if mode == "entry_points":
     from importlib.metadata import entry_points
     entry_points(group="losses.plugins")
 elif mode == "find_entry_points":
-    from losses_core._discovery import find_entry_points
+    from losses_core._plugins import find_entry_points
     find_entry_points()
 elif mode == "import_modules":
     for i in range(int(sys.argv[2])):

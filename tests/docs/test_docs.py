@@ -297,21 +297,10 @@ GUIDES = ["quickstart.md", "protocol.md", "config.md", "hooks.md", "faq-reductio
 @pytest.fixture
 def clean_registry():
     """Undo the runtime registrations and hook plugins a page's code makes."""
-    from losses_core._manager import MANAGER
-    from losses_core._runtime import REGISTRY, ensure_loaded
+    from losses_core.testing import isolated_registry
 
-    ensure_loaded()
-    entries = set(REGISTRY.entries())
-    plugins = {id(p) for p in MANAGER.get_plugins()}
-    yield
-    for entry in REGISTRY.entries():
-        if entry not in entries:
-            REGISTRY.remove_entry(entry)
-    for plugin in list(MANAGER.get_plugins()):
-        if id(plugin) not in plugins:
-            MANAGER.unregister(plugin)
-    for entry in entries - set(REGISTRY.entries()):
-        REGISTRY.add(entry)
+    with isolated_registry():
+        yield
 
 
 @pytest.mark.parametrize("page", GUIDES)

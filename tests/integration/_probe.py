@@ -52,7 +52,7 @@ importlib.metadata.distributions = _counting_distributions
 
 # losses-core reads *.dist-info/entry_points.txt itself (falling back to
 # importlib.metadata); count its scans too. Importing the module scans nothing.
-import losses_core._discovery as _discovery  # noqa: E402
+import losses_core._plugins as _discovery  # noqa: E402
 
 _real_scan = _discovery._scan_path_entries
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from losses_core import LossParameterError, LossReturn
-from losses_core._runtime import register_loss
+from losses_core._registry import register_loss
 from losses_core.inputs import Input
 from losses_core.losses._precision import at_least_float32
 from losses_core.params import Range

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from losses_core import LossInputError, LossParameterError
-from losses_core._runtime import register_loss
+from losses_core._registry import register_loss
 from losses_core.inputs import Input
 from losses_core.params import Range
 from losses_core.reduction import Reduction, reduce

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from losses_core import LossReturn
-from losses_core._runtime import register_loss
+from losses_core._registry import register_loss
 from losses_core.inputs import Input
 from losses_core.losses._precision import at_least_float32
 from losses_core.reduction import Reduction, reduce
