@@ -12,12 +12,17 @@ Hooks
     Called once for each plugin when it is loaded (at discovery for plugins
     from the ``losses.plugins`` entry-point group, at
     :func:`losses_core.register_hooks` for plugins registered at runtime).
-    The plugin calls ``register(name, loss, aliases=(), example_inputs=None)``
-    for each loss it provides; each loss is attributed to the plugin's
-    distribution and version.
+    The plugin calls ``register(name, loss, inputs=..., aliases=(),
+    example_inputs=None, validators=None)`` for each loss it provides; each
+    loss is attributed to the plugin's distribution and version. Most plugins
+    do not need it: a ``@register_loss`` decorator next to each loss registers
+    it when the entry point's module is imported. The hook is the dynamic
+    path, for losses known only at import time (for example, only when an
+    optional dependency is installed).
 
 ``losses_pre_loss(call)``
-    Called before every loss call made through ``LOSSES`` or a resolved loss.
+    Called before every loss call made through ``LOSSES`` or a resolved loss
+    (not for a loss function called directly).
     ``call`` is a :class:`losses_core.LossCall`: it carries ``name``,
     ``provider``, ``model_output``, ``targets`` and ``params``. An
     implementation may replace any of ``call.model_output``, ``call.targets``
@@ -30,7 +35,14 @@ Hooks
     :class:`losses_core.LossReturn` (``loss``, ``metrics``, ``auxiliary``).
     An implementation may replace ``call.result`` (for example scale the
     loss) or augment it (add metrics), or raise (for example on a non-finite
-    loss). The new result is validated again.
+    loss). The result is validated again after each implementation; an
+    invalid one is reported with the hook's plugin.
+
+An exception raised by an implementation names the hook and its plugin: a
+:class:`~losses_core.HookError` chained to the original, or the original
+:class:`~losses_core.LossError` with a note. Plain implementations are called
+directly from a cached list in pluggy's order; when some implementation is a
+``wrapper``/``hookwrapper``, the call goes through pluggy's hook caller.
 
 Hook calls are skipped entirely while no implementation of the pre- or
 post-loss hook is registered, so they cost nothing until used.
@@ -68,12 +80,14 @@ def hookspec(function: _F) -> _F:
 def losses_register(register: LossRegistrar) -> None:
     """Register the losses this plugin provides.
 
-    :param register: call ``register(name, loss, *, aliases=(),
-        example_inputs=None, override=False)`` once per loss. ``loss`` is a
-        function or callable instance following the loss protocol
-        ``loss(model_output, targets, **params)``. ``example_inputs`` is an
-        optional factory ``(batch_size, dtype) -> (model_output, targets,
-        params)`` used by the conformance checker.
+    :param register: call ``register(name, loss, *, inputs=None, aliases=(),
+        example_inputs=None, validators=None, override=False)`` once per
+        loss, with the arguments of :func:`losses_core.register_loss`.
+        ``loss`` is a function or callable instance following the loss
+        protocol ``loss(model_output, targets, **params)``, or, with
+        ``inputs``, a function of the declared input tensors.
+        ``example_inputs`` is an optional factory ``(batch_size, dtype) ->
+        (model_output, targets, params)`` used by the conformance checker.
     """
 
 
