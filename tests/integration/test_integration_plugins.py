@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-BUILTINS = {"mse", "token_ce", "focal"}
+BUILTINS = {"mse", "token_ce", "focal", "margin_ranking", "contrastive"}
 ALPHA = "losses-fixture-alpha"
 BETA = "losses-fixture-beta"
 BROKEN = "losses-fixture-broken"

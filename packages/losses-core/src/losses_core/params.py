@@ -108,12 +108,25 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
+_SHOWN = (str, int, float, bool, type(None))
+
+
+def _shown(value: Any) -> str:
+    """``float 0.5``: the type, and the value when it is a plain scalar (a
+    tensor's repr would read its data, which also breaks a compiled graph)."""
+    if isinstance(value, _SHOWN):
+        return f"{_type_name(value)} {value!r}"
+    if isinstance(value, (list, tuple)) and len(value) <= 8 and all(isinstance(v, _SHOWN) for v in value):
+        return f"{_type_name(value)} {value!r}"
+    return _type_name(value)
+
+
 def annotation_checker(annotation: Any) -> Checker:
     """Compile ``annotation`` into a :data:`Checker`."""
     if annotation is Any or annotation is typing.Any or isinstance(annotation, (str, typing.ForwardRef)):
         return _accept
     if annotation is None or annotation is type(None):
-        return lambda v: None if v is None else f"expects None, got {_type_name(v)} {v!r}"
+        return lambda v: None if v is None else f"expects None, got {_shown(v)}"
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin is typing.Annotated:
@@ -157,7 +170,7 @@ def _accept(value: Any) -> None:
 
 
 def _expected(label: str, value: Any) -> str:
-    return f"expects {label}, got {_type_name(value)} {value!r}"
+    return f"expects {label}, got {_shown(value)}"
 
 
 def _float(value: Any) -> str | None:
@@ -188,7 +201,7 @@ def _literal(choices: tuple[Any, ...]) -> Checker:
         for choice in choices:
             if value == choice and type(value) is type(choice):
                 return None
-        return f"must be one of {text}, got {value!r}"
+        return f"must be one of {text}, got {_shown(value)}"
 
     return check
 
