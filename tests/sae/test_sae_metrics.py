@@ -1,4 +1,4 @@
-"""Metrics of losses_sae.metrics and the DeadLatentTracker, against loop references."""
+"""losses_sae.metrics against loop references, and their edge cases."""
 
 from __future__ import annotations
 
@@ -6,14 +6,9 @@ import math
 
 import pytest
 import torch
+from sae_references import rand
 
-from losses_sae import DeadLatentTracker, metrics
-
-
-def _rand(*shape, seed=0, dtype=torch.float64):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(*shape, generator=g, dtype=dtype)
-
+from losses_sae import metrics
 
 # ---- loop references (written from the definitions) ---------------------------------------------
 
@@ -54,9 +49,9 @@ def ref_l0(f):
 
 
 def test_metrics_match_loop_references():
-    x = _rand(7, 5, seed=1)
-    xh = x + 0.3 * _rand(7, 5, seed=2)
-    f = torch.relu(_rand(7, 11, seed=3))
+    x = rand(7, 5, seed=1)
+    xh = x + 0.3 * rand(7, 5, seed=2)
+    f = torch.relu(rand(7, 11, seed=3))
     assert metrics.fvu(x, xh).item() == pytest.approx(ref_fvu(x, xh), rel=1e-12)
     assert metrics.explained_variance(x, xh).item() == pytest.approx(1 - ref_fvu(x, xh), rel=1e-12)
     cos, ratio = ref_cos_l2(x, xh)
@@ -77,7 +72,7 @@ def test_metrics_match_loop_references():
 
 
 def test_fvu_of_mean_predictor_is_one_and_of_perfect_reconstruction_is_zero():
-    x = _rand(32, 6, seed=4) * 3 + 5
+    x = rand(32, 6, seed=4) * 3 + 5
     mean_predictor = x.mean(dim=0, keepdim=True).expand_as(x)
     assert metrics.fvu(x, mean_predictor).item() == pytest.approx(1.0, abs=1e-12)
     assert metrics.explained_variance(x, mean_predictor).item() == pytest.approx(0.0, abs=1e-12)
@@ -98,16 +93,16 @@ def test_fvu_is_ratio_of_sums_not_mean_of_ratios_nor_variance_about_zero():
 
 
 def test_relative_reconstruction_bias_measures_shrinkage():
-    x = _rand(20, 4, seed=5)
+    x = rand(20, 4, seed=5)
     assert metrics.relative_reconstruction_bias(x, 0.7 * x).item() == pytest.approx(0.7, rel=1e-12)
     assert metrics.l2_ratio(x, 0.7 * x).item() == pytest.approx(0.7, rel=1e-12)
     assert metrics.cosine_similarity(x, 0.7 * x).item() == pytest.approx(1.0, rel=1e-12)
 
 
 def test_metrics_flatten_leading_dims_and_are_detached():
-    x = _rand(2, 3, 5, seed=6).requires_grad_(True)
+    x = rand(2, 3, 5, seed=6).requires_grad_(True)
     xh = x.detach() + 0.1
-    f = torch.relu(_rand(2, 3, 8, seed=7))
+    f = torch.relu(rand(2, 3, 8, seed=7))
     flat = metrics.reconstruction_metrics(x.detach().reshape(6, 5), xh.reshape(6, 5), f.reshape(6, 8))
     nested = metrics.reconstruction_metrics(x, xh, f)
     for key, value in nested.items():
@@ -128,7 +123,7 @@ def test_metrics_zero_denominators_give_zero_not_nan():
 
 
 def test_half_precision_metrics_are_float32():
-    x = _rand(6, 4, seed=8, dtype=torch.float32)
+    x = rand(6, 4, seed=8, dtype=torch.float32)
     out = metrics.reconstruction_metrics(x.bfloat16(), (x + 0.1).bfloat16(), torch.relu(x).bfloat16())
     assert {v.dtype for v in out.values()} == {torch.float32}
     assert metrics.fvu(x.bfloat16(), x.bfloat16()).dtype == torch.float32
@@ -140,61 +135,21 @@ def test_min_positive_activation():
 
 
 def test_metrics_compile_fullgraph():
-    x = _rand(5, 3, seed=9, dtype=torch.float32)
+    x = rand(5, 3, seed=9, dtype=torch.float32)
     xh = x + 0.2
-    f = torch.relu(_rand(5, 7, seed=10, dtype=torch.float32))
+    f = torch.relu(rand(5, 7, seed=10, dtype=torch.float32))
     compiled = torch.compile(metrics.reconstruction_metrics, fullgraph=True, backend="aot_eager")
     got, want = compiled(x, xh, f), metrics.reconstruction_metrics(x, xh, f)
     for key in want:
         torch.testing.assert_close(got[key], want[key])
 
 
-# ---- dead-latent tracker ------------------------------------------------------------------------
-
-
-def test_dead_latent_tracker_matches_token_counting_reference():
-    n, window = 5, 7
-    tracker = DeadLatentTracker(n, window=window)
-    since = [0] * n
-    batches = [
-        torch.tensor([[1.0, 0, 0, 0, 0], [0, 0, 0, 0, 0]]),  # 2 tokens, latent 0 fires
-        torch.tensor([[0.0, 0, 2, 0, 0]] * 3),  # 3 tokens, latent 2 fires
-        torch.zeros(1, 2, n),  # 2 tokens (leading dims flattened), nothing fires
-        torch.tensor([[0.0, 0, 0, 0, -0.5]]),  # negative activations fire too
-    ]
-    for batch in batches:
-        flat = batch.reshape(-1, n)
-        for i in range(n):
-            fired = any(float(flat[t, i]) != 0 for t in range(flat.shape[0]))
-            since[i] = 0 if fired else since[i] + flat.shape[0]
-        tracker.update(batch)
-        assert tracker.tokens_since_fired.tolist() == since
-        assert tracker.dead_mask.tolist() == [s >= window for s in since]
-    assert tracker.dead_mask.dtype == torch.bool and tracker.dead_mask.shape == (n,)
-    assert tracker.dead_fraction.item() == pytest.approx(sum(s >= window for s in since) / n)
-
-
-def test_dead_latent_tracker_state_threshold_and_errors():
-    tracker = DeadLatentTracker(3, window=2, fire_threshold=0.5)
-    tracker.update(torch.tensor([[0.4, 0.6, 0.0], [0.0, 0.0, 0.0]]))
-    assert tracker.tokens_since_fired.tolist() == [2, 0, 2]
-    assert tracker.dead_mask.tolist() == [True, False, True]
-    restored = DeadLatentTracker(3, window=2)
-    restored.load_state_dict(tracker.state_dict())
-    assert restored.tokens_since_fired.tolist() == [2, 0, 2]
-    tracker.reset()
-    assert not tracker.dead_mask.any()
-    assert DeadLatentTracker(4).window == 10_000_000
-    with pytest.raises(ValueError, match="expected latents of shape"):
-        tracker.update(torch.zeros(2, 4))
-    with pytest.raises(ValueError, match="window"):
-        DeadLatentTracker(3, window=0)
-
-
-def test_dead_latent_tracker_update_compiles_without_host_sync():
-    tracker = DeadLatentTracker(4, window=3)
-    compiled = torch.compile(tracker.update, fullgraph=True, backend="aot_eager")
-    compiled(torch.tensor([[1.0, 0, 0, 0], [0, 0, 0, 0]]))
-    compiled(torch.tensor([[0.0, 0, 0, 1.0], [0, 0, 0, 0]]))
-    assert tracker.tokens_since_fired.tolist() == [2, 4, 4, 0]
-    assert tracker.dead_mask.tolist() == [False, True, True, False]
+def test_fvu_of_a_batch_without_variance_is_zero_and_explained_variance_one():
+    # every token the same vector: the fraction is undefined (e / 0); 0 is returned, never NaN
+    x = torch.tensor([[1.0, -2.0, 0.5]] * 5, dtype=torch.float64)
+    wrong = x + 1.0
+    assert metrics.fvu(x, wrong).item() == 0.0
+    assert metrics.explained_variance(x, wrong).item() == 1.0
+    together = metrics.reconstruction_metrics(x, wrong)
+    assert together["fvu"].item() == 0.0 and together["explained_variance"].item() == 1.0
+    assert metrics.fvu(x[:1], wrong[:1]).item() == 0.0  # a single token

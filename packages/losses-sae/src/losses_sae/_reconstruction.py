@@ -12,31 +12,34 @@ With :math:`e_t = \\sum_j (\\hat x_{tj} - x_{tj})^2` the squared error of token
 - ``"fvu"`` (EleutherAI sparsify): :math:`\\ell_t = T e_t / \\sum_{s}\\lVert x_s -
   \\bar x\\rVert^2`, so that the token mean is the fraction of variance
   unexplained :math:`\\sum_t e_t / \\sum_t \\lVert x_t - \\bar x\\rVert^2`
-  (:math:`\\bar x` the per-feature batch mean); 0 when the batch has no
-  variance (e.g. a single token).
+  (:math:`\\bar x` the per-feature batch mean).
+
+Zero total variance under ``"fvu"``: when every token of the batch is the
+same vector (a batch of one token, or a constant batch), the denominator is 0
+and the fraction is undefined (:math:`0/0`, or :math:`e/0` for a wrong
+reconstruction). The term is then 0, still connected to the autograd graph,
+with a zero gradient: such a batch adds nothing to the loss and trains
+nothing, instead of making the loss NaN or infinite (sparsify divides
+unguarded). Use ``"sum_mean"`` where single-token batches are expected.
 """
 
 from __future__ import annotations
 
+from typing import Literal, TypeAlias
+
 import torch
 
 from losses_core.reduction import safe_divide
-from losses_sae._params import check_choice
 
 __all__ = [
-    "RECONSTRUCTIONS",
-    "check_reconstruction",
+    "ReconstructionConvention",
     "reconstruction_per_token",
     "squared_error",
     "total_variance",
 ]
 
-RECONSTRUCTIONS = ("sum_mean", "mean", "normalized", "fvu")
-
-
-def check_reconstruction(loss: str, reconstruction: object) -> str:
-    """Raise :class:`losses_core.LossParameterError` for an unknown convention."""
-    return check_choice(loss, "reconstruction", reconstruction, RECONSTRUCTIONS)
+ReconstructionConvention: TypeAlias = Literal["sum_mean", "mean", "normalized", "fvu"]
+"""The ``reconstruction`` parameter of the SAE losses."""
 
 
 def total_variance(x: torch.Tensor) -> torch.Tensor:
@@ -50,7 +53,11 @@ def squared_error(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
 
 
 def reconstruction_per_token(
-    x: torch.Tensor, x_hat: torch.Tensor, convention: str, *, error: torch.Tensor | None = None
+    x: torch.Tensor,
+    x_hat: torch.Tensor,
+    convention: ReconstructionConvention,
+    *,
+    error: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The per-token reconstruction term :math:`\\ell_t` (``[tokens]``) of ``convention``.
 

@@ -2,36 +2,109 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Annotated
 
-from losses_sae._topk_core import AuxKConfig, Keys, topk_family_loss
+import torch
 
-__all__ = ["batch_topk"]
+from losses_core import Input, LossReturn, Range, register_loss
+from losses_sae._auxk import AuxKConfig, AuxKNormalization
+from losses_sae._reconstruction import ReconstructionConvention
+from losses_sae._topk_core import topk_family_loss
+from losses_sae._toy_sae import Example, dead_mask, model_output, toy_sae
+from losses_sae.activations import batch_topk_relu
+
+__all__ = ["batch_topk", "batch_topk_example"]
 
 NAME = "batch_topk"
 
 
+def batch_topk_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) -> Example:
+    """Example inputs for the conformance checker: a BatchTopK (k=4) SAE with
+    every third latent dead."""
+    sae = toy_sae(batch_size)
+    grad = ("reconstruction", "pre_activations", "decoder_weight")
+    out = model_output(sae, batch_topk_relu(sae.pre, 4), dtype, grad)
+    return out, {"activations": sae.x.to(dtype), "dead_mask": dead_mask()}, {"k_aux": 3}
+
+
+@register_loss(
+    NAME,
+    aliases=("batch_topk_sae",),
+    inputs=[
+        Input(
+            "x_hat",
+            "model_output",
+            key="reconstruction",
+            shape="B ... D",
+            dtype="float",
+            doc="the reconstruction x_hat [..., d_in]",
+        ),
+        Input(
+            "latents",
+            "model_output",
+            shape="B ... N",
+            dtype="float",
+            doc="the BatchTopK codes f [..., n_latents], the activations' leading dimensions",
+        ),
+        Input(
+            "pre_activations",
+            "model_output",
+            like="latents",
+            dtype="float",
+            doc="the encoder outputs h before BatchTopK, the latents' shape",
+        ),
+        Input(
+            "decoder_weight",
+            "model_output",
+            shape="_ _",
+            dtype="float",
+            doc="W_dec [n_latents, d_in], one row per latent",
+        ),
+        Input(
+            "activations",
+            "targets",
+            like="x_hat",
+            dtype="float",
+            doc="the input activations x [..., d_in]",
+        ),
+        Input(
+            "dead_mask",
+            "targets",
+            shape="N",
+            dtype="bool",
+            doc="True for dead latents [n_latents]",
+        ),
+        Input(
+            "decoder_bias",
+            "model_output",
+            shape="D",
+            dtype="float",
+            optional=True,
+            doc="b_dec [d_in] (used only with include_bias)",
+        ),
+    ],
+    example_inputs=batch_topk_example,
+)
 def batch_topk(
-    model_output: Mapping[str, Any],
-    targets: Mapping[str, Any],
+    x_hat: torch.Tensor,
+    latents: torch.Tensor,
+    pre_activations: torch.Tensor,
+    decoder_weight: torch.Tensor,
+    activations: torch.Tensor,
+    dead_mask: torch.Tensor,
+    decoder_bias: torch.Tensor | None = None,
     *,
-    alpha: float = 1 / 32,
-    k_aux: int | None = None,
-    normalize: str = "residual_var",
+    alpha: Annotated[float, Range(ge=0)] = 1 / 32,
+    k_aux: Annotated[int, Range(ge=1)] | None = None,
+    normalize: AuxKNormalization = "residual_var",
     include_bias: bool = False,
     dead_scale: bool = False,
-    reconstruction: str = "sum_mean",
-    reconstruction_key: str = "reconstruction",
-    latents_key: str = "latents",
-    pre_activations_key: str = "pre_activations",
-    decoder_weight_key: str = "decoder_weight",
-    decoder_bias_key: str | None = "decoder_bias",
-    activations_key: str = "activations",
-    dead_mask_key: str = "dead_mask",
-) -> dict[str, Any]:
-    r"""BatchTopK SAE loss, registered as ``batch_topk`` (Bussmann, Leask and
-    Nanda 2024, "BatchTopK Sparse Autoencoders"; dictionary_learning
+    reconstruction: ReconstructionConvention = "sum_mean",
+) -> LossReturn:
+    r"""BatchTopK SAE loss: reconstruction plus AuxK; reports the batch threshold.
+
+    Registered as ``batch_topk`` (alias ``batch_topk_sae``; Bussmann, Leask
+    and Nanda 2024, "BatchTopK Sparse Autoencoders"; dictionary_learning
     ``BatchTopKTrainer``).
 
     The model keeps the :math:`kT` largest of :math:`\mathrm{ReLU}(h)` over
@@ -43,9 +116,11 @@ def batch_topk(
 
         L = \frac1T\sum_t \ell_t + \alpha\,\mathrm{AuxK}
 
-    with the same parameters and defaults (``alpha=1/32``,
+    with the same inputs, parameters and defaults (``alpha=1/32``,
     ``normalize="residual_var"``, ``k_aux=d_in // 2``, no bias in the AuxK
-    decode; ``alpha=0`` disables AuxK and its inputs).
+    decode; ``alpha=0`` leaves the AuxK term out; see
+    :func:`losses_sae.topk_auxk` for the dead-latent scale and signed
+    pre-activations).
 
     At inference BatchTopK uses a fixed threshold: an exponential moving
     average of the smallest positive activation of each training batch
@@ -54,24 +129,26 @@ def batch_topk(
     ``min_positive_activation`` (0 if nothing fired); keep the average in
     your training loop or model, e.g. ``thr.lerp_(m, 1 - 0.999)``.
 
-    :returns: metrics ``reconstruction``, ``auxk``, ``dead_fraction`` (when
-        ``alpha > 0``), ``min_positive_activation`` and the reconstruction
-        metrics.
+    :param alpha: the AuxK weight, default 1/32; 0 leaves the AuxK term out.
+    :param k_aux: dead latents decoded per token by AuxK; default ``d_in // 2``.
+    :param normalize: AuxK's normalisation, default ``"residual_var"``.
+    :param include_bias: add ``decoder_bias`` to AuxK's reconstruction.
+    :param dead_scale: multiply AuxK by :math:`\min(n_{dead}/k_{aux}, 1)`.
+    :param reconstruction: the reconstruction convention, default ``"sum_mean"``.
+    :returns: metrics ``reconstruction``, ``auxk`` (when ``alpha > 0``),
+        ``dead_fraction``, ``min_positive_activation`` and the reconstruction
+        metrics. The loss is a mean over tokens.
     """
     return topk_family_loss(
         NAME,
-        model_output,
-        targets,
+        x_hat,
+        latents,
+        pre_activations,
+        decoder_weight,
+        decoder_bias,
+        activations,
+        dead_mask,
         reconstruction=reconstruction,
         auxk=AuxKConfig(alpha, k_aux, normalize, include_bias, dead_scale),
-        keys=Keys(
-            reconstruction_key,
-            latents_key,
-            pre_activations_key,
-            decoder_weight_key,
-            decoder_bias_key,
-            activations_key,
-            dead_mask_key,
-        ),
         batch_threshold=True,
     )

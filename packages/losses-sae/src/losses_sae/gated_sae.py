@@ -2,39 +2,94 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Annotated
 
 import torch
 
-from losses_sae._inputs import fetch_codes, fetch_decoder_bias, fetch_decoder_weight, fetch_reconstruction
-from losses_sae._params import check_nonnegative
-from losses_sae._reconstruction import check_reconstruction, reconstruction_per_token
-from losses_sae._result import build_result
+from losses_core import Input, LossReturn, Range, register_loss
+from losses_core.results import loss_result
+from losses_sae._reconstruction import ReconstructionConvention, reconstruction_per_token
+from losses_sae._tokens import check_decoder_weight, check_leading_dims, tokens
+from losses_sae._toy_sae import SEQ, Example, model_output, toy_sae
+from losses_sae.metrics import reconstruction_metrics
 
-__all__ = ["gated_sae"]
+__all__ = ["gated_sae", "gated_sae_example"]
 
 NAME = "gated_sae"
 
 
+def gated_sae_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) -> Example:
+    """Example inputs for the conformance checker: a Gated SAE whose gate
+    pre-activations are the toy pre-activations."""
+    sae = toy_sae(batch_size)
+    magnitude = torch.randn(batch_size, SEQ, sae.pre.shape[-1])
+    latents = (sae.pre > 0).float() * magnitude.relu()
+    out = model_output(sae, latents, dtype, ("reconstruction", "pre_activations"))
+    return out, {"activations": sae.x.to(dtype)}, {"sparsity_weight": 0.01}
+
+
+@register_loss(
+    aliases=("gated_sae_loss",),
+    inputs=[
+        Input(
+            "x_hat",
+            "model_output",
+            key="reconstruction",
+            shape="B ... D",
+            dtype="float",
+            doc="the reconstruction x_hat [..., d_in]",
+        ),
+        Input(
+            "latents",
+            "model_output",
+            shape="B ... N",
+            dtype="float",
+            doc="the gated codes f [..., n_latents], the activations' leading dimensions",
+        ),
+        Input(
+            "pre_activations",
+            "model_output",
+            like="latents",
+            dtype="float",
+            doc="the gate pre-activations pi_gate, the latents' shape",
+        ),
+        Input(
+            "decoder_weight",
+            "model_output",
+            shape="_ _",
+            dtype="float",
+            doc="W_dec [n_latents, d_in], one row per latent",
+        ),
+        Input(
+            "activations",
+            "targets",
+            like="x_hat",
+            dtype="float",
+            doc="the input activations x [..., d_in]",
+        ),
+        Input("decoder_bias", "model_output", shape="D", dtype="float", optional=True, doc="b_dec [d_in]"),
+    ],
+    example_inputs=gated_sae_example,
+)
 def gated_sae(
-    model_output: Mapping[str, Any],
-    targets: Mapping[str, Any],
+    x_hat: torch.Tensor,
+    latents: torch.Tensor,
+    pre_activations: torch.Tensor,
+    decoder_weight: torch.Tensor,
+    activations: torch.Tensor,
+    decoder_bias: torch.Tensor | None = None,
     *,
-    sparsity_weight: float = 0.01,
-    aux_weight: float = 1.0,
+    sparsity_weight: Annotated[float, Range(ge=0)] = 0.01,
+    aux_weight: Annotated[float, Range(ge=0)] = 1.0,
     detach_decoder: bool = True,
     decoder_norm_weighted: bool = False,
-    reconstruction: str = "sum_mean",
-    reconstruction_key: str = "reconstruction",
-    latents_key: str = "latents",
-    pre_activations_key: str = "pre_activations",
-    decoder_weight_key: str = "decoder_weight",
-    decoder_bias_key: str | None = "decoder_bias",
-    activations_key: str = "activations",
-) -> dict[str, Any]:
-    r"""Gated SAE loss, registered as ``gated_sae`` (Rajamanoharan et al.
-    2024a, "Improving Dictionary Learning with Gated Sparse Autoencoders", eq. 8).
+    reconstruction: ReconstructionConvention = "sum_mean",
+) -> LossReturn:
+    r"""Gated SAE loss: reconstruction, gate L1 and the frozen-decoder gate term.
+
+    Registered as ``gated_sae`` (alias ``gated_sae_loss``; Rajamanoharan et
+    al. 2024a, "Improving Dictionary Learning with Gated Sparse
+    Autoencoders", eq. 8).
 
     The model computes :math:`\pi_{gate} = W_{gate}(x - b_{dec}) + b_{gate}`,
     :math:`\pi_{mag} = (e^{r_{mag}}\odot W_{gate})(x - b_{dec}) + b_{mag}`,
@@ -56,51 +111,38 @@ def gated_sae(
     W_{dec,i}\rVert_2` as SAELens does (the paper keeps decoder rows at unit
     norm instead). :math:`\ell` is the ``reconstruction`` convention (default
     ``"sum_mean"``, see :func:`losses_sae.sae_loss`) for both reconstruction
-    terms; :math:`\mu` = ``aux_weight`` (1 in the paper).
+    terms.
 
-    :param model_output: ``reconstruction`` ``[..., d_in]``, ``latents`` (the
-        gated codes :math:`f`) and ``pre_activations`` (:math:`\pi_{gate}`)
-        ``[..., n_latents]``, ``decoder_weight`` ``[n_latents, d_in]``,
-        optional ``decoder_bias`` ``[d_in]``.
-    :param targets: ``activations`` ``[..., d_in]``.
+    Inputs: ``model_output`` ``reconstruction`` (input ``x_hat``) ``[...,
+    d_in]``, ``latents`` (the gated codes :math:`f`) and ``pre_activations``
+    (:math:`\pi_{gate}`) ``[..., n_latents]``, ``decoder_weight``
+    ``[n_latents, d_in]``, optional ``decoder_bias`` ``[d_in]``; ``targets``
+    ``activations`` ``[..., d_in]``.
+
+    :param sparsity_weight: :math:`\lambda`, default 0.01.
+    :param aux_weight: :math:`\mu`, default 1 (the paper's).
+    :param detach_decoder: freeze the decoder in the auxiliary term (default ``True``).
+    :param decoder_norm_weighted: weight the gate L1 by the decoder-row norms
+        (default ``False``).
+    :param reconstruction: the reconstruction convention, default ``"sum_mean"``.
     :returns: metrics ``reconstruction``, ``l1_gate`` (unweighted),
         ``aux_reconstruction`` and the reconstruction metrics. The loss is a
         mean over tokens.
     """
-    weight = check_nonnegative(NAME, "sparsity_weight", sparsity_weight)
-    aux = check_nonnegative(NAME, "aux_weight", aux_weight)
-    check_reconstruction(NAME, reconstruction)
-    rec = fetch_reconstruction(
-        model_output,
-        targets,
-        loss=NAME,
-        reconstruction_key=reconstruction_key,
-        activations_key=activations_key,
-    )
-    latents = fetch_codes(model_output, latents_key, loss=NAME, lead_shape=rec.lead_shape)
-    n_latents, d_in = latents.shape[-1], rec.x.shape[-1]
-    gate_pre = fetch_codes(
-        model_output, pre_activations_key, loss=NAME, lead_shape=rec.lead_shape, n_latents=n_latents
-    )
-    decoder = fetch_decoder_weight(
-        model_output, decoder_weight_key, loss=NAME, n_latents=n_latents, d_in=d_in
-    )
-    bias = fetch_decoder_bias(model_output, decoder_bias_key, loss=NAME, d_in=d_in)
-    gate = gate_pre.relu()
+    check_leading_dims(NAME, activations, latents=latents, pre_activations=pre_activations)
+    x, x_hat_t, codes = tokens(activations), tokens(x_hat), tokens(latents)
+    decoder = check_decoder_weight(NAME, decoder_weight, n_latents=codes.shape[-1], d_in=x.shape[-1])
+    gate = tokens(pre_activations).relu()
     if decoder_norm_weighted:
         l1_gate = (gate @ torch.linalg.vector_norm(decoder, dim=1).to(gate.dtype)).mean()
     else:
         l1_gate = torch.linalg.vector_norm(gate, ord=1, dim=-1).mean()
     frozen_w = decoder.detach() if detach_decoder else decoder
     via_gate = gate.to(frozen_w.dtype) @ frozen_w
-    if bias is not None:
-        via_gate = via_gate + (bias.detach() if detach_decoder else bias)
-    recon = reconstruction_per_token(rec.x, rec.x_hat, reconstruction).mean()
-    aux_recon = reconstruction_per_token(rec.x, via_gate.to(rec.x.dtype), reconstruction).mean()
-    return build_result(
-        recon + weight * l1_gate + aux * aux_recon,
-        {"reconstruction": recon, "l1_gate": l1_gate, "aux_reconstruction": aux_recon},
-        x=rec.x,
-        x_hat=rec.x_hat,
-        latents=latents,
-    )
+    if decoder_bias is not None:
+        via_gate = via_gate + (decoder_bias.detach() if detach_decoder else decoder_bias)
+    recon = reconstruction_per_token(x, x_hat_t, reconstruction).mean()
+    aux_recon = reconstruction_per_token(x, via_gate.to(x.dtype), reconstruction).mean()
+    metrics = {"reconstruction": recon, "l1_gate": l1_gate, "aux_reconstruction": aux_recon}
+    metrics.update(reconstruction_metrics(x, x_hat_t, codes))
+    return loss_result(recon + sparsity_weight * l1_gate + aux_weight * aux_recon, metrics=metrics)

@@ -3,43 +3,91 @@ January 2024). Legacy: superseded by AuxK, removed from SAELens v6."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Annotated
 
 import torch
 
-from losses_sae._inputs import (
-    fetch_codes,
-    fetch_dead_mask,
-    fetch_decoder_weight,
-    fetch_reconstruction,
-)
-from losses_sae._params import check_nonnegative
-from losses_sae._reconstruction import check_reconstruction, reconstruction_per_token, squared_error
-from losses_sae._result import build_result
+from losses_core import Input, LossReturn, Range, register_loss
+from losses_core.results import loss_result
+from losses_sae._reconstruction import ReconstructionConvention, reconstruction_per_token, squared_error
+from losses_sae._tokens import check_decoder_weight, check_leading_dims, tokens
+from losses_sae._toy_sae import Example, dead_mask, model_output, toy_sae
+from losses_sae.metrics import reconstruction_metrics
 
-__all__ = ["ghost_grads"]
+__all__ = ["ghost_grads", "ghost_grads_example"]
 
 NAME = "ghost_grads"
 _EPS = 1e-6
 
 
+def ghost_grads_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) -> Example:
+    """Example inputs for the conformance checker: a ReLU SAE with every third
+    latent dead."""
+    sae = toy_sae(batch_size)
+    grad = ("reconstruction", "latents", "pre_activations", "decoder_weight")
+    out = model_output(sae, sae.pre.relu(), dtype, grad)
+    return out, {"activations": sae.x.to(dtype), "dead_mask": dead_mask()}, {"sparsity_weight": 0.01}
+
+
+@register_loss(
+    aliases=("ghost_grads_sae",),
+    inputs=[
+        Input(
+            "x_hat",
+            "model_output",
+            key="reconstruction",
+            shape="B ... D",
+            dtype="float",
+            doc="the reconstruction x_hat [..., d_in]",
+        ),
+        Input(
+            "latents",
+            "model_output",
+            shape="B ... N",
+            dtype="float",
+            doc="the post-activation codes f [..., n_latents], the activations' leading dimensions",
+        ),
+        Input(
+            "pre_activations",
+            "model_output",
+            like="latents",
+            dtype="float",
+            doc="the encoder outputs h before the ReLU, the latents' shape",
+        ),
+        Input(
+            "decoder_weight",
+            "model_output",
+            shape="_ _",
+            dtype="float",
+            doc="W_dec [n_latents, d_in], one row per latent",
+        ),
+        Input(
+            "activations",
+            "targets",
+            like="x_hat",
+            dtype="float",
+            doc="the input activations x [..., d_in]",
+        ),
+        Input("dead_mask", "targets", shape="N", dtype="bool", doc="True for dead latents [n_latents]"),
+    ],
+    example_inputs=ghost_grads_example,
+)
 def ghost_grads(
-    model_output: Mapping[str, Any],
-    targets: Mapping[str, Any],
+    x_hat: torch.Tensor,
+    latents: torch.Tensor,
+    pre_activations: torch.Tensor,
+    decoder_weight: torch.Tensor,
+    activations: torch.Tensor,
+    dead_mask: torch.Tensor,
     *,
-    sparsity_weight: float = 0.01,
-    ghost_weight: float = 1.0,
-    reconstruction: str = "sum_mean",
-    reconstruction_key: str = "reconstruction",
-    latents_key: str = "latents",
-    pre_activations_key: str = "pre_activations",
-    decoder_weight_key: str = "decoder_weight",
-    activations_key: str = "activations",
-    dead_mask_key: str = "dead_mask",
-) -> dict[str, Any]:
-    r"""``SAELoss`` plus the ghost-grads term, registered as ``ghost_grads``
-    (Anthropic, "Circuits Updates - January 2024"; SAELens < v6
+    sparsity_weight: Annotated[float, Range(ge=0)] = 0.01,
+    ghost_weight: Annotated[float, Range(ge=0)] = 1.0,
+    reconstruction: ReconstructionConvention = "sum_mean",
+) -> LossReturn:
+    r"""``SAELoss`` plus the ghost-grads term for dead latents (legacy).
+
+    Registered as ``ghost_grads`` (alias ``ghost_grads_sae``; Anthropic,
+    "Circuits Updates - January 2024"; SAELens < v6
     ``calculate_ghost_grad_loss``). **Legacy**: AuxK (``topk_auxk``) has
     replaced it; kept to reproduce older runs.
 
@@ -68,48 +116,30 @@ def ghost_grads(
     With no dead latent the ghost term is an exact, graph-connected 0 (SAELens
     skips it).
 
-    :param model_output: ``reconstruction`` ``[..., d_in]``, ``latents`` and
-        ``pre_activations`` :math:`h` ``[..., n_latents]``, ``decoder_weight``
-        ``[n_latents, d_in]``.
-    :param targets: ``activations`` ``[..., d_in]``, ``dead_mask`` bool
-        ``[n_latents]``.
-    :param ghost_weight: :math:`\mu` (1).
-    :returns: metrics ``reconstruction``, ``l1``, ``ghost`` (unweighted),
-        ``dead_fraction`` and the reconstruction metrics.
-    """
-    weight = check_nonnegative(NAME, "sparsity_weight", sparsity_weight)
-    ghost_w = check_nonnegative(NAME, "ghost_weight", ghost_weight)
-    check_reconstruction(NAME, reconstruction)
-    rec = fetch_reconstruction(
-        model_output,
-        targets,
-        loss=NAME,
-        reconstruction_key=reconstruction_key,
-        activations_key=activations_key,
-    )
-    latents = fetch_codes(model_output, latents_key, loss=NAME, lead_shape=rec.lead_shape)
-    n_latents, d_in = latents.shape[-1], rec.x.shape[-1]
-    pre = fetch_codes(
-        model_output, pre_activations_key, loss=NAME, lead_shape=rec.lead_shape, n_latents=n_latents
-    )
-    decoder = fetch_decoder_weight(
-        model_output, decoder_weight_key, loss=NAME, n_latents=n_latents, d_in=d_in
-    )
-    dead = fetch_dead_mask(targets, dead_mask_key, loss=NAME, n_latents=n_latents)
+    Inputs: ``model_output`` ``reconstruction`` (input ``x_hat``) ``[...,
+    d_in]``, ``latents`` and ``pre_activations`` :math:`h` ``[...,
+    n_latents]``, ``decoder_weight`` ``[n_latents, d_in]``; ``targets``
+    ``activations`` ``[..., d_in]``, ``dead_mask`` bool ``[n_latents]``.
 
-    sq = squared_error(rec.x, rec.x_hat)
-    recon_t = reconstruction_per_token(rec.x, rec.x_hat, reconstruction, error=sq)
+    :param sparsity_weight: :math:`\lambda`, default 0.01.
+    :param ghost_weight: :math:`\mu`, default 1.
+    :param reconstruction: the reconstruction convention, default ``"sum_mean"``.
+    :returns: metrics ``reconstruction``, ``l1``, ``ghost`` (unweighted),
+        ``dead_fraction`` and the reconstruction metrics. The loss is a mean
+        over tokens.
+    """
+    check_leading_dims(NAME, activations, latents=latents, pre_activations=pre_activations)
+    x, x_hat_t, codes, pre = tokens(activations), tokens(x_hat), tokens(latents), tokens(pre_activations)
+    decoder = check_decoder_weight(NAME, decoder_weight, n_latents=codes.shape[-1], d_in=x.shape[-1])
+    sq = squared_error(x, x_hat_t)
+    recon_t = reconstruction_per_token(x, x_hat_t, reconstruction, error=sq)
     recon = recon_t.mean()
-    l1 = torch.linalg.vector_norm(latents, ord=1, dim=-1).mean()
-    ghost = _ghost_term(rec.x, rec.x_hat, pre, decoder, dead, recon_t.detach())
-    return build_result(
-        recon + weight * l1 + ghost_w * ghost,
-        {"reconstruction": recon, "l1": l1, "ghost": ghost},
-        x=rec.x,
-        x_hat=rec.x_hat,
-        latents=latents,
-        dead_mask=dead,
-    )
+    l1 = torch.linalg.vector_norm(codes, ord=1, dim=-1).mean()
+    ghost = _ghost_term(x, x_hat_t, pre, decoder, dead_mask, recon_t.detach())
+    metrics = {"reconstruction": recon, "l1": l1, "ghost": ghost}
+    metrics.update(reconstruction_metrics(x, x_hat_t, codes))
+    metrics["dead_fraction"] = dead_mask.to(metrics["fvu"].dtype).mean()
+    return loss_result(recon + sparsity_weight * l1 + ghost_weight * ghost, metrics=metrics)
 
 
 def _ghost_term(

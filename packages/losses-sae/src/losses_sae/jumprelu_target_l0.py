@@ -3,37 +3,90 @@ target L0 (dictionary_learning ``JumpReluTrainer``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Annotated
 
+import torch
+
+from losses_core import Input, LossReturn, Range, register_loss
+from losses_core.results import loss_result
 from losses_sae._jumprelu_autograd import apply_step
-from losses_sae._jumprelu_common import fetch_jumprelu_inputs
-from losses_sae._params import check_nonnegative, check_positive
-from losses_sae._reconstruction import check_reconstruction, reconstruction_per_token
-from losses_sae._result import build_result
+from losses_sae._reconstruction import ReconstructionConvention, reconstruction_per_token
+from losses_sae._tokens import check_leading_dims, tokens
+from losses_sae._toy_sae import Example, jumprelu_model_output, toy_sae
+from losses_sae.metrics import reconstruction_metrics
 
-__all__ = ["jumprelu_target_l0"]
+__all__ = ["jumprelu_target_l0", "jumprelu_target_l0_example"]
 
 NAME = "jumprelu_target_l0"
 
 
+def jumprelu_target_l0_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) -> Example:
+    """Example inputs for the conformance checker: a JumpReLU SAE with
+    threshold 0.5 and bandwidth 0.5, aiming at an L0 of 4."""
+    sae = toy_sae(batch_size)
+    params = {"bandwidth": 0.5, "target_l0": 4.0}
+    return jumprelu_model_output(sae, dtype), {"activations": sae.x.to(dtype)}, params
+
+
+@register_loss(
+    aliases=("jumprelu_sae_target_l0",),
+    inputs=[
+        Input(
+            "x_hat",
+            "model_output",
+            key="reconstruction",
+            shape="B ... D",
+            dtype="float",
+            doc="the reconstruction x_hat [..., d_in]",
+        ),
+        Input(
+            "latents",
+            "model_output",
+            shape="B ... N",
+            dtype="float",
+            doc="the JumpReLU codes f [..., n_latents], the activations' leading dimensions",
+        ),
+        Input(
+            "pre_activations",
+            "model_output",
+            like="latents",
+            dtype="float",
+            doc="the encoder outputs h before the JumpReLU, the latents' shape",
+        ),
+        Input(
+            "threshold",
+            "model_output",
+            shape="N |",
+            dtype="float",
+            doc="the JumpReLU threshold theta, [n_latents] or 0-dim",
+        ),
+        Input(
+            "activations",
+            "targets",
+            like="x_hat",
+            dtype="float",
+            doc="the input activations x [..., d_in]",
+        ),
+    ],
+    example_inputs=jumprelu_target_l0_example,
+)
 def jumprelu_target_l0(
-    model_output: Mapping[str, Any],
-    targets: Mapping[str, Any],
+    x_hat: torch.Tensor,
+    latents: torch.Tensor,
+    pre_activations: torch.Tensor,
+    threshold: torch.Tensor,
+    activations: torch.Tensor,
     *,
-    target_l0: float = 20.0,
-    sparsity_weight: float = 1.0,
-    bandwidth: float = 0.001,
-    reconstruction: str = "sum_mean",
-    reconstruction_key: str = "reconstruction",
-    latents_key: str = "latents",
-    pre_activations_key: str = "pre_activations",
-    threshold_key: str = "threshold",
-    activations_key: str = "activations",
-) -> dict[str, Any]:
-    r"""JumpReLU SAE loss with a target-L0 penalty, registered as
-    ``jumprelu_target_l0`` (saprmarks/dictionary_learning ``jumprelu.py``;
-    the L0 estimator of Rajamanoharan et al. 2024b):
+    target_l0: Annotated[float, Range(gt=0)] = 20.0,
+    sparsity_weight: Annotated[float, Range(ge=0)] = 1.0,
+    bandwidth: Annotated[float, Range(gt=0)] = 0.001,
+    reconstruction: ReconstructionConvention = "sum_mean",
+) -> LossReturn:
+    r"""JumpReLU SAE loss with a quadratic penalty pulling the batch L0 to a target.
+
+    Registered as ``jumprelu_target_l0`` (alias ``jumprelu_sae_target_l0``;
+    saprmarks/dictionary_learning ``jumprelu.py``; the L0 estimator of
+    Rajamanoharan et al. 2024b):
 
     .. math::
 
@@ -52,34 +105,24 @@ def jumprelu_target_l0(
     (for :math:`\theta > 0`), and using :math:`h` keeps the pseudo-gradient of
     the paper.
 
-    :param model_output: ``reconstruction`` ``[..., d_in]``, ``latents`` and
-        ``pre_activations`` ``[..., n_latents]``, ``threshold`` ``[n_latents]``.
-    :param targets: ``activations`` ``[..., d_in]``.
+    Inputs: ``model_output`` ``reconstruction`` (input ``x_hat``) ``[...,
+    d_in]``, ``latents`` and ``pre_activations`` ``[..., n_latents]``,
+    ``threshold`` ``[n_latents]`` (or 0-dim); ``targets`` ``activations``
+    ``[..., d_in]``.
+
+    :param target_l0: :math:`L_0^{target}`, default 20.
+    :param sparsity_weight: :math:`\lambda`, default 1.
+    :param bandwidth: :math:`\varepsilon`, default 0.001.
+    :param reconstruction: the reconstruction convention, default ``"sum_mean"``.
     :returns: metrics ``reconstruction``, ``l0_estimate`` (the differentiable
         :math:`L_0`), ``sparsity`` (the unweighted penalty) and the
         reconstruction metrics. The loss is batch-level (a mean over tokens).
     """
-    target = check_positive(NAME, "target_l0", target_l0)
-    weight = check_nonnegative(NAME, "sparsity_weight", sparsity_weight)
-    check_reconstruction(NAME, reconstruction)
-    rec, latents, pre, threshold = fetch_jumprelu_inputs(
-        NAME,
-        model_output,
-        targets,
-        bandwidth=bandwidth,
-        reconstruction_key=reconstruction_key,
-        latents_key=latents_key,
-        pre_activations_key=pre_activations_key,
-        threshold_key=threshold_key,
-        activations_key=activations_key,
-    )
-    recon = reconstruction_per_token(rec.x, rec.x_hat, reconstruction).mean()
-    l0_estimate = apply_step(pre, threshold, float(bandwidth)).sum(dim=-1).mean()
-    penalty = (l0_estimate / target - 1).square()
-    return build_result(
-        recon + weight * penalty,
-        {"reconstruction": recon, "l0_estimate": l0_estimate, "sparsity": penalty},
-        x=rec.x,
-        x_hat=rec.x_hat,
-        latents=latents,
-    )
+    check_leading_dims(NAME, activations, latents=latents, pre_activations=pre_activations)
+    x, x_hat_t, codes = tokens(activations), tokens(x_hat), tokens(latents)
+    recon = reconstruction_per_token(x, x_hat_t, reconstruction).mean()
+    l0_estimate = apply_step(tokens(pre_activations), threshold, float(bandwidth)).sum(dim=-1).mean()
+    penalty = (l0_estimate / target_l0 - 1).square()
+    metrics = {"reconstruction": recon, "l0_estimate": l0_estimate, "sparsity": penalty}
+    metrics.update(reconstruction_metrics(x, x_hat_t, codes))
+    return loss_result(recon + sparsity_weight * penalty, metrics=metrics)

@@ -3,19 +3,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Annotated
 
 import torch
 
-from losses_core import LossParameterError
-from losses_sae._auxk import auxk_term, check_auxk_params, fetch_auxk_inputs
-from losses_sae._inputs import fetch_activations, fetch_codes, fetch_decoder_bias, fetch_decoder_weight
-from losses_sae._params import check_nonnegative
-from losses_sae._reconstruction import check_reconstruction, reconstruction_per_token
-from losses_sae._result import build_result
+from losses_core import Input, LossParameterError, LossReturn, Range, register_loss
+from losses_core.results import loss_result
+from losses_sae._auxk import AuxKConfig, AuxKNormalization, auxk_term
+from losses_sae._reconstruction import ReconstructionConvention, reconstruction_per_token
+from losses_sae._tokens import check_decoder_weight, check_leading_dims, require, tokens
+from losses_sae._toy_sae import Example, model_output, toy_sae
+from losses_sae.activations import topk_relu
+from losses_sae.metrics import reconstruction_metrics
 
-__all__ = ["default_group_sizes", "matryoshka"]
+__all__ = ["default_group_sizes", "matryoshka", "matryoshka_example"]
 
 NAME = "matryoshka"
 
@@ -27,66 +29,102 @@ def default_group_sizes(n_latents: int) -> list[int]:
     return [end - start for start, end in zip([0, *ends[:-1]], ends, strict=True)]
 
 
-def _check_groups(
+def _groups(
     n_latents: int, group_sizes: Sequence[int] | None, group_weights: Sequence[float] | None
 ) -> tuple[list[int], list[float]]:
-    if group_sizes is None:
-        sizes = default_group_sizes(n_latents)
-    else:
-        if isinstance(group_sizes, (str, bytes)) or not isinstance(group_sizes, Sequence) or not group_sizes:
-            raise LossParameterError(
-                f"loss {NAME!r}: parameter 'group_sizes' must be a non-empty list of ints, "
-                f"got {group_sizes!r}"
-            )
-        sizes = list(group_sizes)
-        if any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
-            raise LossParameterError(
-                f"loss {NAME!r}: parameter 'group_sizes' must contain ints >= 1, got {group_sizes!r}"
-            )
-        if sum(sizes) != n_latents:
-            raise LossParameterError(
-                f"loss {NAME!r}: parameter 'group_sizes' must sum to n_latents = {n_latents}, "
-                f"got {group_sizes!r} (sum {sum(sizes)})"
-            )
+    """The group sizes and weights, checked against ``n_latents`` and each other."""
+    sizes = default_group_sizes(n_latents) if group_sizes is None else list(group_sizes)
+    if sum(sizes) != n_latents:
+        raise LossParameterError(
+            f"loss {NAME!r}: parameter 'group_sizes' must sum to n_latents = {n_latents}, "
+            f"got {group_sizes!r} (sum {sum(sizes)})"
+        )
     if group_weights is None:
-        weights = [1.0 / len(sizes)] * len(sizes)
-    else:
-        if isinstance(group_weights, (str, bytes)) or not isinstance(group_weights, Sequence):
-            raise LossParameterError(
-                f"loss {NAME!r}: parameter 'group_weights' must be a list of numbers, got {group_weights!r}"
-            )
-        if len(group_weights) != len(sizes):
-            raise LossParameterError(
-                f"loss {NAME!r}: parameter 'group_weights' needs one weight per group ({len(sizes)}), "
-                f"got {len(group_weights)}"
-            )
-        weights = [check_nonnegative(NAME, "group_weights", w) for w in group_weights]
-    return sizes, weights
+        return sizes, [1.0 / len(sizes)] * len(sizes)
+    if len(group_weights) != len(sizes):
+        raise LossParameterError(
+            f"loss {NAME!r}: parameter 'group_weights' needs one weight per group ({len(sizes)}), "
+            f"got {len(group_weights)}"
+        )
+    return sizes, [float(w) for w in group_weights]
 
 
+def matryoshka_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) -> Example:
+    """Example inputs for the conformance checker: a TopK (k=4) SAE's latents
+    and decoder, in groups of 2, 2, 4 and 8 latents."""
+    sae = toy_sae(batch_size)
+    out = model_output(sae, topk_relu(sae.pre, 4), dtype, ("latents", "decoder_weight", "decoder_bias"))
+    del out["reconstruction"]
+    return out, {"activations": sae.x.to(dtype)}, {"group_sizes": [2, 2, 4, 8]}
+
+
+@register_loss(
+    aliases=("matryoshka_sae",),
+    inputs=[
+        Input(
+            "latents",
+            "model_output",
+            shape="B ... N",
+            dtype="float",
+            doc="the codes f [..., n_latents], the activations' leading dimensions",
+        ),
+        Input(
+            "decoder_weight",
+            "model_output",
+            shape="_ _",
+            dtype="float",
+            doc="W_dec [n_latents, d_in], one row per latent",
+        ),
+        Input(
+            "activations",
+            "targets",
+            shape="B ... D",
+            dtype="float",
+            doc="the input activations x [..., d_in]",
+        ),
+        Input("decoder_bias", "model_output", shape="D", dtype="float", optional=True, doc="b_dec [d_in]"),
+        Input(
+            "pre_activations",
+            "model_output",
+            like="latents",
+            dtype="float",
+            optional=True,
+            doc="the encoder outputs h, the latents' shape (needed when alpha > 0)",
+        ),
+        Input(
+            "dead_mask",
+            "targets",
+            shape="N",
+            dtype="bool",
+            optional=True,
+            doc="True for dead latents [n_latents] (needed when alpha > 0)",
+        ),
+    ],
+    example_inputs=matryoshka_example,
+)
 def matryoshka(
-    model_output: Mapping[str, Any],
-    targets: Mapping[str, Any],
+    latents: torch.Tensor,
+    decoder_weight: torch.Tensor,
+    activations: torch.Tensor,
+    decoder_bias: torch.Tensor | None = None,
+    pre_activations: torch.Tensor | None = None,
+    dead_mask: torch.Tensor | None = None,
     *,
-    group_sizes: Sequence[int] | None = None,
-    group_weights: Sequence[float] | None = None,
-    sparsity_weight: float = 0.0,
-    alpha: float = 0.0,
-    k_aux: int | None = None,
-    normalize: str = "residual_var",
+    group_sizes: Sequence[Annotated[int, Range(ge=1)]] | None = None,
+    group_weights: Sequence[Annotated[float, Range(ge=0)]] | None = None,
+    sparsity_weight: Annotated[float, Range(ge=0)] = 0.0,
+    alpha: Annotated[float, Range(ge=0)] = 0.0,
+    k_aux: Annotated[int, Range(ge=1)] | None = None,
+    normalize: AuxKNormalization = "residual_var",
     include_bias: bool = False,
     dead_scale: bool = False,
-    reconstruction: str = "sum_mean",
-    latents_key: str = "latents",
-    pre_activations_key: str = "pre_activations",
-    decoder_weight_key: str = "decoder_weight",
-    decoder_bias_key: str | None = "decoder_bias",
-    activations_key: str = "activations",
-    dead_mask_key: str = "dead_mask",
-) -> dict[str, Any]:
-    r"""Matryoshka SAE loss, registered as ``matryoshka`` (Bussmann, Nabeshima,
-    Karvonen and Nanda 2025, "Learning Multi-Level Features with Matryoshka
-    Sparse Autoencoders"; Nabeshima 2024; dictionary_learning
+    reconstruction: ReconstructionConvention = "sum_mean",
+) -> LossReturn:
+    r"""Matryoshka SAE loss: weighted reconstructions of nested latent prefixes.
+
+    Registered as ``matryoshka`` (alias ``matryoshka_sae``; Bussmann,
+    Nabeshima, Karvonen and Nanda 2025, "Learning Multi-Level Features with
+    Matryoshka Sparse Autoencoders"; Nabeshima 2024; dictionary_learning
     ``MatryoshkaBatchTopKTrainer``).
 
     The latents are split into consecutive groups :math:`G_1, \dots, G_M`
@@ -110,88 +148,69 @@ def matryoshka(
     read ``model_output["reconstruction"]``. Optional terms, off by default:
     an L1 penalty (``sparsity_weight``, for ReLU Matryoshka SAEs) and AuxK on
     the full reconstruction's residual (``alpha`` and the other AuxK
-    parameters as in ``topk_auxk``; dictionary_learning uses ``alpha=1/32``
+    parameters as in ``topk_auxk``, including its dead-latent scale and the
+    ReLU of signed pre-activations; dictionary_learning uses ``alpha=1/32``
     with BatchTopK).
 
-    :param group_sizes: consecutive group sizes summing to ``n_latents``;
-        ``None``: prefixes ending at ``n/8, n/4, n/2, n``.
-    :param group_weights: one non-negative weight per group; ``None``: ``1/M``.
-    :param model_output: ``latents`` ``[..., n_latents]``, ``decoder_weight``
-        ``[n_latents, d_in]``, optional ``decoder_bias``; ``pre_activations``
-        when ``alpha > 0``.
-    :param targets: ``activations`` ``[..., d_in]``; ``dead_mask`` when
-        ``alpha > 0``.
-    :returns: metrics ``reconstruction`` (the weighted prefix sum),
-        ``reconstruction_full`` (last prefix), ``l1``, ``auxk`` (when on) and
-        the reconstruction metrics of the full reconstruction; auxiliary
-        ``prefix_reconstruction`` (``[M]``, detached) and
-        ``reconstruction`` (the full :math:`\hat x`, ``[..., d_in]``, with its graph).
-    """
-    l1_weight = check_nonnegative(NAME, "sparsity_weight", sparsity_weight)
-    aux_alpha = check_auxk_params(NAME, alpha=alpha, k_aux=k_aux, normalize=normalize)
-    check_reconstruction(NAME, reconstruction)
-    x, lead_shape = fetch_activations(targets, loss=NAME, activations_key=activations_key)
-    latents = fetch_codes(model_output, latents_key, loss=NAME, lead_shape=lead_shape)
-    n_latents, d_in = latents.shape[-1], x.shape[-1]
-    decoder = fetch_decoder_weight(
-        model_output, decoder_weight_key, loss=NAME, n_latents=n_latents, d_in=d_in
-    )
-    bias = fetch_decoder_bias(model_output, decoder_bias_key, loss=NAME, d_in=d_in)
-    sizes, weights = _check_groups(n_latents, group_sizes, group_weights)
+    Inputs: ``model_output`` ``latents`` ``[..., n_latents]``,
+    ``decoder_weight`` ``[n_latents, d_in]``, optional ``decoder_bias``
+    ``[d_in]``, ``pre_activations`` when ``alpha > 0``; ``targets``
+    ``activations`` ``[..., d_in]``, ``dead_mask`` when ``alpha > 0``.
 
+    :param group_sizes: consecutive group sizes (each >= 1) summing to
+        ``n_latents``; ``None``: prefixes ending at ``n/8, n/4, n/2, n``.
+    :param group_weights: one non-negative weight per group; ``None``: ``1/M``.
+    :param sparsity_weight: :math:`\lambda`, default 0 (off).
+    :param alpha: the AuxK weight, default 0 (off).
+    :param k_aux: dead latents decoded per token by AuxK; default ``d_in // 2``.
+    :param normalize: AuxK's normalisation, default ``"residual_var"``.
+    :param include_bias: add ``decoder_bias`` to AuxK's reconstruction.
+    :param dead_scale: multiply AuxK by :math:`\min(n_{dead}/k_{aux}, 1)`.
+    :param reconstruction: the reconstruction convention, default ``"sum_mean"``.
+    :returns: metrics ``reconstruction`` (the weighted prefix sum),
+        ``reconstruction_full`` (last prefix), ``l1``, ``auxk`` and
+        ``dead_fraction`` (when on) and the reconstruction metrics of the
+        full reconstruction; auxiliary ``prefix_reconstruction`` (``[M]``,
+        detached) and ``reconstruction`` (the full :math:`\hat x`, ``[...,
+        d_in]``, with its graph).
+    """
+    check_leading_dims(NAME, activations, latents=latents, pre_activations=pre_activations)
+    x, codes = tokens(activations), tokens(latents)
+    n_latents, d_in = codes.shape[-1], x.shape[-1]
+    decoder = check_decoder_weight(NAME, decoder_weight, n_latents=n_latents, d_in=d_in)
+    sizes, weights = _groups(n_latents, group_sizes, group_weights)
+
+    bias = decoder_bias
     running = torch.zeros_like(x, dtype=decoder.dtype) if bias is None else bias.expand_as(x)
     prefix_terms = []
-    groups = zip(torch.split(latents, sizes, dim=-1), torch.split(decoder, sizes, dim=0), strict=True)
-    for codes, rows in groups:
-        running = running + codes.to(rows.dtype) @ rows
+    groups = zip(torch.split(codes, sizes, dim=-1), torch.split(decoder, sizes, dim=0), strict=True)
+    for group_codes, rows in groups:
+        running = running + group_codes.to(rows.dtype) @ rows
         prefix_terms.append(reconstruction_per_token(x, running.to(x.dtype), reconstruction).mean())
     prefixes = torch.stack(prefix_terms)
     recon = (prefixes * torch.tensor(weights, dtype=prefixes.dtype, device=prefixes.device)).sum()
     x_hat = running.to(x.dtype)
     total = recon
-    components = {"reconstruction": recon, "reconstruction_full": prefix_terms[-1]}
-    if l1_weight > 0:
-        l1 = torch.linalg.vector_norm(latents, ord=1, dim=-1).mean()
-        total = total + l1_weight * l1
+    if sparsity_weight > 0:
+        l1 = torch.linalg.vector_norm(codes, ord=1, dim=-1).mean()
+        total = total + sparsity_weight * l1
     else:
         with torch.no_grad():
-            l1 = torch.linalg.vector_norm(latents, ord=1, dim=-1).mean()
-    components["l1"] = l1
-    dead_mask = None
-    if aux_alpha > 0:
-        inputs = fetch_auxk_inputs(
-            model_output,
-            targets,
-            loss=NAME,
-            lead_shape=lead_shape,
-            n_latents=n_latents,
-            d_in=d_in,
-            pre_activations_key=pre_activations_key,
-            decoder_weight_key=decoder_weight_key,
-            decoder_bias_key=decoder_bias_key,
-            dead_mask_key=dead_mask_key,
-        )
-        dead_mask = inputs.dead_mask
-        aux = auxk_term(
-            x,
-            x_hat,
-            inputs,
-            k_aux=k_aux,
-            normalize=normalize,
-            include_bias=include_bias,
-            dead_scale=dead_scale,
-        )
-        total = total + aux_alpha * aux
-        components["auxk"] = aux
-    return build_result(
-        total,
-        components,
-        x=x,
-        x_hat=x_hat,
-        latents=latents,
-        dead_mask=dead_mask,
-        auxiliary={
-            "prefix_reconstruction": prefixes.detach(),
-            "reconstruction": x_hat.reshape(*lead_shape, d_in),
-        },
-    )
+            l1 = torch.linalg.vector_norm(codes, ord=1, dim=-1).mean()
+    metrics = {"reconstruction": recon, "reconstruction_full": prefix_terms[-1], "l1": l1}
+    dead = None
+    if alpha > 0:
+        pre = tokens(require(NAME, pre_activations, "pre_activations", "model_output", "when alpha > 0"))
+        dead = require(NAME, dead_mask, "dead_mask", "targets", "when alpha > 0")
+        config = AuxKConfig(alpha, k_aux, normalize, include_bias, dead_scale)
+        aux = auxk_term(x, x_hat, pre, decoder, decoder_bias, dead, config)
+        total = total + alpha * aux
+        metrics["auxk"] = aux
+    metrics.update(reconstruction_metrics(x, x_hat, codes))
+    if dead is not None:
+        metrics["dead_fraction"] = dead.to(metrics["fvu"].dtype).mean()
+    auxiliary = {
+        "prefix_reconstruction": prefixes.detach(),
+        "reconstruction": x_hat.reshape(activations.shape),
+    }
+    return loss_result(total, metrics=metrics, auxiliary=auxiliary)

@@ -11,8 +11,10 @@ denominator is 0 are 0, never NaN.
 - :func:`fvu`: fraction of variance unexplained, the ratio of batch sums
   :math:`\\sum_t \\lVert x_t - \\hat x_t\\rVert^2 / \\sum_t \\lVert x_t - \\bar
   x\\rVert^2` with :math:`\\bar x` the per-feature batch mean (not the mean of
-  per-token ratios, not the variance about zero).
-- :func:`explained_variance`: :math:`1 - \\mathrm{FVU}`.
+  per-token ratios, not the variance about zero). 0 when the batch has zero
+  total variance (see :func:`fvu`).
+- :func:`explained_variance`: :math:`1 - \\mathrm{FVU}` (so 1 on a batch
+  with zero total variance).
 - :func:`cosine_similarity`: :math:`\\frac1T\\sum_t \\cos(x_t, \\hat x_t)`.
 - :func:`l2_ratio`: :math:`\\frac1T\\sum_t \\lVert\\hat x_t\\rVert /
   \\lVert x_t\\rVert`.
@@ -63,14 +65,24 @@ def l0(latents: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def fvu(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
-    """Fraction of variance unexplained: ratio of batch sums around the batch mean."""
+    """Fraction of variance unexplained: ratio of batch sums around the batch mean.
+
+    Zero total variance: when every token of the batch is the same vector (a
+    batch of one token, or a constant batch), the denominator is 0 and the
+    fraction is undefined (:math:`0/0`, or :math:`e/0` for a wrong
+    reconstruction). The result is then 0, never NaN or infinity, the value
+    the ``"fvu"`` reconstruction convention of the losses also uses (so a
+    loss never turns NaN on such a batch); read it as "no variance to
+    explain", not as a perfect reconstruction, and compare the squared error
+    itself on such batches.
+    """
     x2, xh2 = _pair(x, x_hat)
     return safe_divide((xh2 - x2).square().sum(), (x2 - x2.mean(dim=0)).square().sum())
 
 
 @torch.no_grad()
 def explained_variance(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
-    """:math:`1 - \\mathrm{FVU}` (see :func:`fvu`)."""
+    """:math:`1 - \\mathrm{FVU}` (see :func:`fvu`; 1 on a batch with zero total variance)."""
     return 1 - fvu(x, x_hat)
 
 

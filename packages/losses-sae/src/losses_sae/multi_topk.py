@@ -2,78 +2,152 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Annotated
 
-from losses_sae._params import check_nonnegative, check_positive_int
-from losses_sae._topk_core import AuxKConfig, Keys, MultiTopK, topk_family_loss
+import torch
 
-__all__ = ["multi_topk"]
+from losses_core import Input, LossReturn, Range, register_loss
+from losses_sae._auxk import AuxKConfig, AuxKNormalization
+from losses_sae._reconstruction import ReconstructionConvention
+from losses_sae._topk_core import MultiTopK, topk_family_loss
+from losses_sae._toy_sae import Example, dead_mask, model_output, toy_sae
+from losses_sae.activations import topk_relu
+
+__all__ = ["multi_topk", "multi_topk_example"]
 
 NAME = "multi_topk"
 
 
+def multi_topk_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) -> Example:
+    """Example inputs for the conformance checker: a TopK (k=2) SAE with every
+    third latent dead."""
+    sae = toy_sae(batch_size)
+    grad = ("reconstruction", "pre_activations", "decoder_weight", "decoder_bias")
+    out = model_output(sae, topk_relu(sae.pre, 2), dtype, grad)
+    return out, {"activations": sae.x.to(dtype), "dead_mask": dead_mask()}, {"k": 2, "k_aux": 3}
+
+
+@register_loss(
+    NAME,
+    aliases=("multi_topk_sae",),
+    inputs=[
+        Input(
+            "x_hat",
+            "model_output",
+            key="reconstruction",
+            shape="B ... D",
+            dtype="float",
+            doc="the model's TopK-k reconstruction x_hat [..., d_in]",
+        ),
+        Input(
+            "latents",
+            "model_output",
+            shape="B ... N",
+            dtype="float",
+            doc="the TopK codes f [..., n_latents], the activations' leading dimensions",
+        ),
+        Input(
+            "pre_activations",
+            "model_output",
+            like="latents",
+            dtype="float",
+            doc="the encoder outputs h before TopK, the latents' shape",
+        ),
+        Input(
+            "decoder_weight",
+            "model_output",
+            shape="_ _",
+            dtype="float",
+            doc="W_dec [n_latents, d_in], one row per latent",
+        ),
+        Input(
+            "activations",
+            "targets",
+            like="x_hat",
+            dtype="float",
+            doc="the input activations x [..., d_in]",
+        ),
+        Input(
+            "dead_mask",
+            "targets",
+            shape="N",
+            dtype="bool",
+            doc="True for dead latents [n_latents]",
+        ),
+        Input(
+            "decoder_bias",
+            "model_output",
+            shape="D",
+            dtype="float",
+            optional=True,
+            doc="b_dec [d_in], added to the Multi-TopK reconstruction",
+        ),
+    ],
+    example_inputs=multi_topk_example,
+)
 def multi_topk(
-    model_output: Mapping[str, Any],
-    targets: Mapping[str, Any],
+    x_hat: torch.Tensor,
+    latents: torch.Tensor,
+    pre_activations: torch.Tensor,
+    decoder_weight: torch.Tensor,
+    activations: torch.Tensor,
+    dead_mask: torch.Tensor,
+    decoder_bias: torch.Tensor | None = None,
     *,
-    k: int = 32,
-    multi_k: int | None = None,
-    multi_weight: float = 1 / 8,
-    alpha: float = 1 / 32,
-    k_aux: int | None = None,
-    normalize: str = "residual_var",
+    k: Annotated[int, Range(ge=1)] = 32,
+    multi_k: Annotated[int, Range(ge=1)] | None = None,
+    multi_weight: Annotated[float, Range(ge=0)] = 1 / 8,
+    alpha: Annotated[float, Range(ge=0)] = 1 / 32,
+    k_aux: Annotated[int, Range(ge=1)] | None = None,
+    normalize: AuxKNormalization = "residual_var",
     include_bias: bool = False,
     dead_scale: bool = False,
-    reconstruction: str = "sum_mean",
-    reconstruction_key: str = "reconstruction",
-    latents_key: str = "latents",
-    pre_activations_key: str = "pre_activations",
-    decoder_weight_key: str = "decoder_weight",
-    decoder_bias_key: str | None = "decoder_bias",
-    activations_key: str = "activations",
-    dead_mask_key: str = "dead_mask",
-) -> dict[str, Any]:
-    r"""Multi-TopK loss, registered as ``multi_topk`` (Gao et al. 2024, sec. 5.3;
-    sparsify ``multi_topk``):
+    reconstruction: ReconstructionConvention = "sum_mean",
+) -> LossReturn:
+    r"""Multi-TopK SAE loss: the TopK-k reconstruction plus a down-weighted TopK-4k one.
+
+    Registered as ``multi_topk`` (alias ``multi_topk_sae``; Gao et al. 2024,
+    sec. 5.3; sparsify ``multi_topk``):
 
     .. math::
 
         L = L(k) + w\,L(k_m) + \alpha\,\mathrm{AuxK}, \qquad k_m = 4k,\ w = 1/8
 
     :math:`L(k)` is the reconstruction term of the model's own TopK-``k``
-    reconstruction (``model_output["reconstruction"]``); :math:`L(k_m)` is the
-    same ``reconstruction`` convention applied to :math:`\sum_{i \in
-    \mathrm{TopK}_{k_m}(h_t)} \mathrm{ReLU}(h_{ti}) W_{dec,i} + b_{dec}`, which
-    the loss decodes sparsely from ``pre_activations``, ``decoder_weight`` and
-    the optional ``decoder_bias``. AuxK is that of ``topk_auxk`` (same
-    parameters and defaults; ``alpha=0`` disables it and its inputs).
+    reconstruction (``model_output["reconstruction"]``, input ``x_hat``);
+    :math:`L(k_m)` is the same ``reconstruction`` convention applied to
+    :math:`\sum_{i \in \mathrm{TopK}_{k_m}(h_t)} \mathrm{ReLU}(h_{ti})
+    W_{dec,i} + b_{dec}`, which the loss decodes sparsely from
+    ``pre_activations``, ``decoder_weight`` and the optional
+    ``decoder_bias``. Both are means over tokens. AuxK is that of
+    ``topk_auxk``, with the same inputs, parameters and defaults (``alpha=0``
+    leaves it out; see :func:`losses_sae.topk_auxk` for the dead-latent scale
+    and signed pre-activations).
 
     :param k: the model's TopK ``k`` (OpenAI's released config: 32).
     :param multi_k: the second ``k``; ``None`` means ``4 * k``. Capped at
         ``n_latents``.
-    :param multi_weight: :math:`w`, the weight of :math:`L(k_m)` (1/8).
+    :param multi_weight: :math:`w`, the weight of :math:`L(k_m)`, default 1/8.
+    :param alpha: the AuxK weight, default 1/32.
+    :param k_aux: dead latents decoded per token by AuxK; default ``d_in // 2``.
+    :param normalize: AuxK's normalisation, default ``"residual_var"``.
+    :param include_bias: add ``decoder_bias`` to AuxK's reconstruction.
+    :param dead_scale: multiply AuxK by :math:`\min(n_{dead}/k_{aux}, 1)`.
+    :param reconstruction: the reconstruction convention, default ``"sum_mean"``.
     :returns: metrics ``reconstruction``, ``multi_topk_reconstruction``,
-        ``auxk``, ``dead_fraction`` (when ``alpha > 0``) and the reconstruction
-        metrics of the model's reconstruction.
+        ``auxk`` (when ``alpha > 0``), ``dead_fraction`` and the
+        reconstruction metrics of the model's reconstruction.
     """
-    k = check_positive_int(NAME, "k", k)
-    k_multi = 4 * k if multi_k is None else check_positive_int(NAME, "multi_k", multi_k)
-    weight = check_nonnegative(NAME, "multi_weight", multi_weight)
     return topk_family_loss(
         NAME,
-        model_output,
-        targets,
+        x_hat,
+        latents,
+        pre_activations,
+        decoder_weight,
+        decoder_bias,
+        activations,
+        dead_mask,
         reconstruction=reconstruction,
         auxk=AuxKConfig(alpha, k_aux, normalize, include_bias, dead_scale),
-        keys=Keys(
-            reconstruction_key,
-            latents_key,
-            pre_activations_key,
-            decoder_weight_key,
-            decoder_bias_key,
-            activations_key,
-            dead_mask_key,
-        ),
-        multi=MultiTopK(k_multi, weight),
+        multi=MultiTopK(4 * k if multi_k is None else multi_k, multi_weight),
     )

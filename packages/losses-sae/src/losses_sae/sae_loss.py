@@ -1,97 +1,131 @@
-"""``SAELoss``: reconstruction plus an L1 penalty on the latents (seed 000)."""
+"""``SAELoss``: reconstruction plus an L1 penalty on the latents."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Annotated
 
 import torch
 
-from losses_sae._inputs import fetch_codes, fetch_reconstruction
-from losses_sae._params import check_nonnegative, check_reduction
-from losses_sae._reconstruction import check_reconstruction, reconstruction_per_token, squared_error
-from losses_sae._result import build_result, reduce_tokens
+from losses_core import Input, LossReturn, Range, register_loss
+from losses_core.reduction import Reduction, reduce
+from losses_core.results import loss_result
+from losses_sae._reconstruction import ReconstructionConvention, reconstruction_per_token, squared_error
+from losses_sae._tokens import check_leading_dims, tokens
+from losses_sae._toy_sae import Example, model_output, toy_sae
+from losses_sae.metrics import reconstruction_metrics
 
-__all__ = ["sae_loss"]
+__all__ = ["sae_loss", "sae_loss_example"]
 
 NAME = "SAELoss"
 
 
+def sae_loss_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) -> Example:
+    """Example inputs for the conformance checker: a tiny ReLU SAE forward pass."""
+    sae = toy_sae(batch_size)
+    out = model_output(sae, sae.pre.relu(), dtype, ("reconstruction", "latents"))
+    return out, {"activations": sae.x.to(dtype)}, {"sparsity_weight": 0.01}
+
+
+@register_loss(
+    NAME,
+    aliases=("sae_loss", "sae_l1"),
+    inputs=[
+        Input(
+            "x_hat",
+            "model_output",
+            key="reconstruction",
+            shape="B ... D",
+            dtype="float",
+            doc="the reconstruction x_hat [..., d_in]",
+        ),
+        Input(
+            "latents",
+            "model_output",
+            shape="B ... N",
+            dtype="float",
+            doc="the post-activation codes f [..., n_latents], the activations' leading dimensions",
+        ),
+        Input(
+            "activations",
+            "targets",
+            like="x_hat",
+            dtype="float",
+            doc="the input activations x [..., d_in]",
+        ),
+    ],
+    example_inputs=sae_loss_example,
+)
 def sae_loss(
-    model_output: Mapping[str, Any],
-    targets: Mapping[str, Any],
+    x_hat: torch.Tensor,
+    latents: torch.Tensor,
+    activations: torch.Tensor,
     *,
-    sparsity_weight: float = 0.01,
-    reconstruction: str = "sum_mean",
-    reduction: str = "mean",
-    reconstruction_key: str = "reconstruction",
-    latents_key: str = "latents",
-    activations_key: str = "activations",
-) -> dict[str, Any] | torch.Tensor:
-    r"""Sparse-autoencoder loss, registered as ``SAELoss``: reconstruction plus
-    ``sparsity_weight`` times the L1 norm of the latents (Bricken et al. 2023,
-    "Towards Monosemanticity"; Cunningham et al. 2023).
+    sparsity_weight: Annotated[float, Range(ge=0)] = 0.01,
+    reconstruction: ReconstructionConvention = "sum_mean",
+    reduction: Reduction = "mean",
+) -> LossReturn | torch.Tensor:
+    r"""Sparse-autoencoder loss: reconstruction plus an L1 penalty on the latents.
+
+    Registered as ``SAELoss`` (aliases ``sae_loss``, ``sae_l1``): the
+    reconstruction term plus ``sparsity_weight`` times the L1 norm of the
+    latents (Bricken et al. 2023, "Towards Monosemanticity"; Cunningham et
+    al. 2023).
 
     .. math::
 
         L = \frac1T \sum_t \Big( \ell_t + \lambda \lVert f_t \rVert_1 \Big)
 
-    over the :math:`T` tokens, with :math:`\ell_t` the per-token reconstruction
-    term of the ``reconstruction`` convention (:math:`e_t = \lVert \hat x_t -
-    x_t\rVert^2`):
+    over the :math:`T` tokens (leading dimensions of the inputs flattened),
+    with :math:`\ell_t` the per-token reconstruction term of the
+    ``reconstruction`` convention (:math:`e_t = \lVert \hat x_t - x_t\rVert^2`):
 
     - ``"sum_mean"`` (default; SAELens, dictionary_learning): :math:`\ell_t = e_t`,
       i.e. squared error summed over ``d_in`` and averaged over tokens.
     - ``"mean"``: :math:`e_t / d_{in}`, the per-element mean (``F.mse_loss``).
-    - ``"normalized"`` (OpenAI): :math:`e_t / \lVert x_t\rVert^2`.
+    - ``"normalized"`` (OpenAI): :math:`e_t / \lVert x_t\rVert^2` (0 for a zero
+      :math:`x_t`).
     - ``"fvu"`` (sparsify): :math:`T e_t / \sum_s \lVert x_s - \bar x\rVert^2`,
-      whose token mean is the fraction of variance unexplained.
+      whose token mean is the fraction of variance unexplained. When the
+      batch has zero total variance (one token, or identical tokens) the
+      fraction is undefined; the term is then 0, graph-connected with a zero
+      gradient, so the loss is :math:`\lambda` times the L1 term alone and
+      never NaN or infinite (sparsify would divide by zero). Use
+      ``"sum_mean"`` where such batches occur.
 
     The paper pairs this loss with unit-norm decoder rows (otherwise the L1
     can be shrunk by growing the decoder); see ``sae_l1_decoder_norm`` for the
     unconstrained April-2024 variant.
 
-    :param model_output: ``reconstruction`` :math:`\hat x` ``[..., d_in]`` and
-        ``latents`` :math:`f` ``[..., n_latents]`` (post-activation codes);
-        leading dimensions are flattened to tokens.
-    :param targets: ``activations`` :math:`x` ``[..., d_in]``.
-    :param sparsity_weight: :math:`\lambda` (seed default 0.01).
-    :param reconstruction: ``"sum_mean"``, ``"mean"``, ``"normalized"`` or ``"fvu"``.
+    Inputs: ``model_output["reconstruction"]`` :math:`\hat x` ``[..., d_in]``
+    (input ``x_hat``), ``model_output["latents"]`` :math:`f` ``[...,
+    n_latents]`` (post-activation codes), ``targets["activations"]`` :math:`x`
+    ``[..., d_in]``; map other keys with ``keys={"x_hat": ...}``.
+
+    :param sparsity_weight: :math:`\lambda`, default 0.01.
+    :param reconstruction: ``"sum_mean"`` (default), ``"mean"``,
+        ``"normalized"`` or ``"fvu"``.
     :param reduction: ``"mean"`` over tokens (default), ``"sum"`` over tokens,
         or ``"none"``: the bare per-token losses :math:`\ell_t + \lambda\lVert
-        f_t\rVert_1` in the activations' leading shape (for direct calls; the
-        registry accepts only scalars).
+        f_t\rVert_1` in the activations' leading shape, a tensor (for direct
+        calls; registry calls need a 0-dim loss).
     :returns: ``{"loss", "metrics", "auxiliary"}``; metrics ``reconstruction``,
         ``l1`` (unweighted), and ``l0``, ``fvu``, ``explained_variance``,
         ``cosine_similarity``, ``l2_ratio``, ``relative_reconstruction_bias``
         (see :mod:`losses_sae.metrics`), all detached.
     """
-    weight = check_nonnegative(NAME, "sparsity_weight", sparsity_weight)
-    check_reconstruction(NAME, reconstruction)
-    check_reduction(NAME, reduction)
-    rec = fetch_reconstruction(
-        model_output,
-        targets,
-        loss=NAME,
-        reconstruction_key=reconstruction_key,
-        activations_key=activations_key,
-    )
-    latents = fetch_codes(model_output, latents_key, loss=NAME, lead_shape=rec.lead_shape)
-    error = squared_error(rec.x, rec.x_hat)
-    recon_t = reconstruction_per_token(rec.x, rec.x_hat, reconstruction, error=error)
+    check_leading_dims(NAME, activations, latents=latents)
+    x, x_hat_t, codes = tokens(activations), tokens(x_hat), tokens(latents)
+    error = squared_error(x, x_hat_t)
+    recon_t = reconstruction_per_token(x, x_hat_t, reconstruction, error=error)
     if reduction == "none":
-        l1_t = torch.linalg.vector_norm(latents, ord=1, dim=-1)
-        return reduce_tokens(recon_t + weight * l1_t, reduction, rec.lead_shape)
-    recon = reduce_tokens(recon_t, reduction, rec.lead_shape)
+        l1_t = torch.linalg.vector_norm(codes, ord=1, dim=-1)
+        per_token: torch.Tensor = recon_t + sparsity_weight * l1_t
+        return per_token.reshape(activations.shape[:-1])
+    recon = reduce(recon_t, reduction)
     # one reduction over every element: cheaper than per-token norms, same value
-    l1 = torch.linalg.vector_norm(latents, ord=1)
+    l1 = torch.linalg.vector_norm(codes, ord=1)
     if reduction == "mean":
-        l1 = l1 / latents.shape[0]
-    return build_result(
-        recon + weight * l1,
-        {"reconstruction": recon, "l1": l1},
-        x=rec.x,
-        x_hat=rec.x_hat,
-        latents=latents,
-        squared_error=error,
-    )
+        l1 = l1 / codes.shape[0]
+    metrics = {"reconstruction": recon, "l1": l1}
+    metrics.update(reconstruction_metrics(x, x_hat_t, codes, squared_error=error))
+    return loss_result(recon + sparsity_weight * l1, metrics=metrics)

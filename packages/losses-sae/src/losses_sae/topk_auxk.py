@@ -2,36 +2,109 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Annotated
 
-from losses_sae._topk_core import AuxKConfig, Keys, topk_family_loss
+import torch
 
-__all__ = ["topk_auxk"]
+from losses_core import Input, LossReturn, Range, register_loss
+from losses_sae._auxk import AuxKConfig, AuxKNormalization
+from losses_sae._reconstruction import ReconstructionConvention
+from losses_sae._topk_core import topk_family_loss
+from losses_sae._toy_sae import Example, dead_mask, model_output, toy_sae
+from losses_sae.activations import topk_relu
+
+__all__ = ["topk_auxk", "topk_auxk_example"]
 
 NAME = "topk_auxk"
 
 
+def topk_auxk_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) -> Example:
+    """Example inputs for the conformance checker: a TopK (k=4) SAE with every
+    third latent dead."""
+    sae = toy_sae(batch_size)
+    grad = ("reconstruction", "pre_activations", "decoder_weight")
+    out = model_output(sae, topk_relu(sae.pre, 4), dtype, grad)
+    return out, {"activations": sae.x.to(dtype), "dead_mask": dead_mask()}, {"k_aux": 3}
+
+
+@register_loss(
+    NAME,
+    aliases=("topk_sae", "auxk"),
+    inputs=[
+        Input(
+            "x_hat",
+            "model_output",
+            key="reconstruction",
+            shape="B ... D",
+            dtype="float",
+            doc="the reconstruction x_hat [..., d_in]",
+        ),
+        Input(
+            "latents",
+            "model_output",
+            shape="B ... N",
+            dtype="float",
+            doc="the TopK codes f [..., n_latents], the activations' leading dimensions",
+        ),
+        Input(
+            "pre_activations",
+            "model_output",
+            like="latents",
+            dtype="float",
+            doc="the encoder outputs h before TopK, the latents' shape",
+        ),
+        Input(
+            "decoder_weight",
+            "model_output",
+            shape="_ _",
+            dtype="float",
+            doc="W_dec [n_latents, d_in], one row per latent",
+        ),
+        Input(
+            "activations",
+            "targets",
+            like="x_hat",
+            dtype="float",
+            doc="the input activations x [..., d_in]",
+        ),
+        Input(
+            "dead_mask",
+            "targets",
+            shape="N",
+            dtype="bool",
+            doc="True for dead latents [n_latents]",
+        ),
+        Input(
+            "decoder_bias",
+            "model_output",
+            shape="D",
+            dtype="float",
+            optional=True,
+            doc="b_dec [d_in] (used only with include_bias)",
+        ),
+    ],
+    example_inputs=topk_auxk_example,
+)
 def topk_auxk(
-    model_output: Mapping[str, Any],
-    targets: Mapping[str, Any],
+    x_hat: torch.Tensor,
+    latents: torch.Tensor,
+    pre_activations: torch.Tensor,
+    decoder_weight: torch.Tensor,
+    activations: torch.Tensor,
+    dead_mask: torch.Tensor,
+    decoder_bias: torch.Tensor | None = None,
     *,
-    alpha: float = 1 / 32,
-    k_aux: int | None = None,
-    normalize: str = "residual_var",
+    alpha: Annotated[float, Range(ge=0)] = 1 / 32,
+    k_aux: Annotated[int, Range(ge=1)] | None = None,
+    normalize: AuxKNormalization = "residual_var",
     include_bias: bool = False,
     dead_scale: bool = False,
-    reconstruction: str = "sum_mean",
-    reconstruction_key: str = "reconstruction",
-    latents_key: str = "latents",
-    pre_activations_key: str = "pre_activations",
-    decoder_weight_key: str = "decoder_weight",
-    decoder_bias_key: str | None = "decoder_bias",
-    activations_key: str = "activations",
-    dead_mask_key: str = "dead_mask",
-) -> dict[str, Any]:
-    r"""TopK SAE loss with the AuxK auxiliary loss, registered as ``topk_auxk``
-    (Gao et al. 2024, "Scaling and evaluating sparse autoencoders").
+    reconstruction: ReconstructionConvention = "sum_mean",
+) -> LossReturn:
+    r"""TopK SAE loss with the AuxK auxiliary loss for dead latents.
+
+    Registered as ``topk_auxk`` (aliases ``topk_sae``, ``auxk``; Gao et al.
+    2024, "Scaling and evaluating sparse autoencoders").
 
     The model computes :math:`f = \mathrm{ReLU}(\mathrm{TopK}_k(h))` with
     :math:`h = W_{enc}(x - b_{pre}) + b_{enc}` (see
@@ -54,38 +127,56 @@ def topk_auxk(
     (default; the paper / OpenAI ``normalized_mse`` / dictionary_learning):
     :math:`\sum_t\lVert e_t - \bar e\rVert^2`; ``"total_var"`` (sparsify):
     :math:`\sum_t\lVert x_t - \bar x\rVert^2`; ``"none"`` (SAELens): :math:`T`.
-    :math:`s = \min(n_{dead}/k_{aux}, 1)` when ``dead_scale`` (sparsify,
-    SAELens), else 1. ``k_aux`` defaults to ``d_in // 2`` (sparsify,
-    dictionary_learning, SAELens; OpenAI's released config uses 256 for
-    ``d_in=768``); it is capped at ``n_latents``. :math:`\alpha = 1/32` is the
-    paper's. With no dead latent AuxK is an exact, graph-connected 0 (never
-    NaN), and the selection never synchronises with the host.
 
-    :param model_output: ``reconstruction`` ``[..., d_in]``, ``latents`` and
-        ``pre_activations`` ``[..., n_latents]``, ``decoder_weight``
-        ``[n_latents, d_in]``, optional ``decoder_bias`` ``[d_in]`` (used only
-        with ``include_bias``).
-    :param targets: ``activations`` ``[..., d_in]`` and ``dead_mask`` bool
-        ``[n_latents]`` (e.g. from :class:`losses_sae.DeadLatentTracker`).
-        ``pre_activations``, ``decoder_weight`` and ``dead_mask`` are needed
-        only when ``alpha > 0``.
-    :returns: metrics ``reconstruction``, ``auxk`` (unweighted),
+    Dead-latent scale: :math:`s = \min(n_{dead}/k_{aux}, 1)` when
+    ``dead_scale`` (sparsify, SAELens), else 1, with :math:`k_{aux}` the
+    requested value *before* the cap at ``n_latents`` below, as in both
+    references (so an undercomplete dictionary, with fewer than
+    :math:`d_{in}/2` latents, gets :math:`n_{dead}/(d_{in}//2)`, not 1).
+
+    ``k_aux`` defaults to ``d_in // 2`` (sparsify, dictionary_learning,
+    SAELens; OpenAI's released config uses 256 for ``d_in=768``) and is
+    capped at ``n_latents`` for the selection. :math:`\alpha = 1/32` is the
+    paper's.
+
+    Signed pre-activations: the selected dead pre-activations pass through a
+    ReLU, as in OpenAI's code, sparsify and dictionary_learning (whose
+    auxiliary codes are post-ReLU); SAELens decodes the raw values, so a
+    negative pre-activation lowers its auxiliary reconstruction where ours
+    contributes 0. The two agree for non-negative pre-activations.
+
+    With no dead latent AuxK is an exact, graph-connected 0 (never NaN), and
+    the selection never synchronises with the host.
+
+    Inputs: ``model_output`` ``reconstruction`` (input ``x_hat``) ``[...,
+    d_in]``, ``latents`` and ``pre_activations`` ``[..., n_latents]``,
+    ``decoder_weight`` ``[n_latents, d_in]``, optional ``decoder_bias``
+    ``[d_in]`` (used only with ``include_bias``); ``targets``
+    ``activations`` ``[..., d_in]`` and ``dead_mask`` bool ``[n_latents]``
+    (e.g. from :class:`losses_sae.DeadLatentTracker`). All but
+    ``decoder_bias`` are required, also with ``alpha=0`` (a weight that a
+    schedule may set to 0 for a while); for a TopK loss without AuxK and its
+    inputs, use ``SAELoss`` with ``sparsity_weight=0``.
+
+    :param alpha: the AuxK weight, default 1/32; 0 leaves the AuxK term out.
+    :param k_aux: the number of dead latents decoded per token; default ``d_in // 2``.
+    :param normalize: ``"residual_var"`` (default), ``"total_var"`` or ``"none"``.
+    :param include_bias: add ``decoder_bias`` to the auxiliary reconstruction.
+    :param dead_scale: multiply AuxK by :math:`\min(n_{dead}/k_{aux}, 1)`.
+    :param reconstruction: the reconstruction convention, default ``"sum_mean"``.
+    :returns: metrics ``reconstruction``, ``auxk`` (unweighted, when ``alpha > 0``),
         ``dead_fraction`` and the reconstruction metrics. No ``reduction``:
         AuxK's normalisation is batch-level; the loss is a mean over tokens.
     """
     return topk_family_loss(
         NAME,
-        model_output,
-        targets,
+        x_hat,
+        latents,
+        pre_activations,
+        decoder_weight,
+        decoder_bias,
+        activations,
+        dead_mask,
         reconstruction=reconstruction,
         auxk=AuxKConfig(alpha, k_aux, normalize, include_bias, dead_scale),
-        keys=Keys(
-            reconstruction_key,
-            latents_key,
-            pre_activations_key,
-            decoder_weight_key,
-            decoder_bias_key,
-            activations_key,
-            dead_mask_key,
-        ),
     )
