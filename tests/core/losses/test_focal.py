@@ -94,7 +94,7 @@ def test_class_based_focal_semantics():
     logits, labels = torch.randn(8, 3, generator=gen(11)), torch.randint(0, 3, (8,), generator=gen(12))
     ce = F.cross_entropy(logits, labels, reduction="none")
     expected = (0.25 * (1 - torch.exp(-ce)) ** 2.0 * ce).mean()
-    ours = LOSSES["focal_loss"]({"logits": logits}, {"labels": labels}, mode="softmax")
+    ours = LOSSES["focal"]({"logits": logits}, {"labels": labels}, mode="softmax")
     torch.testing.assert_close(ours, expected)
 
 

@@ -39,7 +39,6 @@ def check_alpha(alpha: Any) -> None:
 
 
 @register_loss(
-    aliases=("focal_loss",),
     inputs=[
         Input(
             "logits",
