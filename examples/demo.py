@@ -67,14 +67,15 @@ def main() -> None:
             model.train()
             with use_hooks(train_metrics):
                 for batch in train[torch.randperm(len(train))].split(128):
-                    result = train_loss(model(batch), {"target": batch})
+                    # VAELoss reads the data it reconstructs from targets["predictions"]
+                    result = train_loss(model(batch), {"predictions": batch})
                     optimizer.zero_grad()
                     result["loss"].backward()
                     optimizer.step()
             model.eval()
             with torch.no_grad(), use_hooks(val_metrics):
                 for batch in val.split(256):
-                    val_loss(model(batch), {"target": batch})
+                    val_loss(model(batch), {"predictions": batch})
             print(f"epoch {epoch:2d}  train {_format(train_metrics)}  |  val {_format(val_metrics)}")
             train_metrics.reset()
             val_metrics.reset()
