@@ -1,16 +1,18 @@
-"""YAML config: both seed styles, sections, composites, validation errors."""
+"""YAML config: both styles (class/params, type/kwargs), keys, sections, composites, validation errors."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import textwrap
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from losses_core import ConfigError, load_config, loss_from_config, register_loss
+from losses_core import ConfigError, Input, Range, load_config, loss_from_config, register_loss
 
 LOGITS = torch.randn(6, 4)
 LABELS = torch.tensor([0, 1, 2, 3, 0, -100])
@@ -171,3 +173,64 @@ def test_yaml_not_imported_until_a_file_is_loaded():
     code = "import sys, losses_core; losses_core.LOSSES['mse']; print('yaml' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.fixture
+def structured():
+    def check_schedule(value: Any) -> None:
+        unknown = set(value) - {"warmup_steps"}
+        if unknown:
+            raise ValueError(f"unknown key(s) {sorted(unknown)}; expected warmup_steps")
+
+    @register_loss(
+        inputs=[Input("predictions", "model_output"), Input("target", "targets")],
+        validators={"schedule": check_schedule},
+    )
+    def structured_loss(
+        predictions: torch.Tensor,
+        target: torch.Tensor,
+        *,
+        dataset_size: Annotated[int, Range(ge=1)],
+        weights: Sequence[float] = (1.0,),
+        schedule: Mapping[str, int] | None = None,
+    ) -> torch.Tensor:
+        return (predictions - target).square().mean() * sum(weights) / dataset_size
+
+    return structured_loss
+
+
+def test_check_finds_what_only_the_first_step_would_have(tmp_path, structured):
+    from losses_core.config import validate_config
+
+    path = write(
+        tmp_path,
+        """
+        loss:
+          class: structured_loss
+          params:
+            weights: 0.5
+            schedule: {warmup_step: 10}
+          keys: {prediction: recon}
+        """,
+    )
+    problems = "\n".join(validate_config(path))
+    assert "missing required parameter(s) 'dataset_size'" in problems
+    assert "parameter 'weights' expects Sequence[float], got float 0.5" in problems
+    assert "parameter 'schedule' is invalid: unknown key(s) ['warmup_step']" in problems
+    assert "names no declared input: 'prediction'" in problems
+    assert all(line.startswith(f"{path}: loss.params: ") for line in problems.splitlines())
+
+
+def test_keys_section_maps_inputs(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        loss:
+          type: mse
+          kwargs: {reduction: sum}
+          keys: {predictions: recon, target: x}
+        """,
+    )
+    recon, x = torch.randn(3, 2), torch.randn(3, 2)
+    out = loss_from_config(path)({"recon": recon}, {"x": x})
+    torch.testing.assert_close(out["loss"], F.mse_loss(recon, x, reduction="sum"))

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import functools
 import inspect
-import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from losses_core._errors import LossParameterError, LossRegistrationError
-from losses_core._signature import LossSignature, Validator, describe_callable, inspect_loss_signature
+from losses_core._signature import (
+    LossSignature,
+    Validator,
+    describe_callable,
+    inspect_loss_signature,
+    resolve_annotation,
+)
 from losses_core.inputs import Input, fetch_inputs
 
 KEYS_PARAMETER = "keys"
@@ -133,8 +138,7 @@ def _check_compute(name: str, compute: Callable[..., Any], inputs: tuple[Input, 
 
 
 def _resolved(compute: Callable[..., Any], param: inspect.Parameter) -> Any:
-    try:
-        hints = typing.get_type_hints(compute, include_extras=True)
-    except Exception:
+    if param.annotation is inspect.Parameter.empty:
         return param.annotation
-    return hints.get(param.name, param.annotation)
+    resolved = resolve_annotation(compute, param.annotation)
+    return inspect.Parameter.empty if resolved is None else resolved

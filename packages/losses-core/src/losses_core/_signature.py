@@ -4,7 +4,6 @@ the comparison of a call's parameters with them."""
 from __future__ import annotations
 
 import inspect
-import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -192,27 +191,32 @@ def inspect_loss_signature(
 def _annotations(fn: Callable[..., Any], keyword: Mapping[str, inspect.Parameter]) -> dict[str, Any]:
     """The resolved annotations of the keyword parameters; an unannotated
     parameter whose default is a bool, int, float or str takes its default's
-    type; unresolvable annotations are left out (anything passes)."""
+    type; an annotation that cannot be resolved is left out (anything passes)."""
     target: Any = inspect.unwrap(fn, stop=lambda f: hasattr(f, "__signature__"))
     if not (inspect.isfunction(target) or inspect.ismethod(target)):
         target = getattr(type(target), "__call__", None)
-    hints: dict[str, Any] = {}
-    if target is not None:
-        try:
-            hints = typing.get_type_hints(target, include_extras=True)
-        except Exception:
-            hints = {}
     found: dict[str, Any] = {}
     for pname, param in keyword.items():
-        if pname in hints:
-            found[pname] = hints[pname]
-        elif param.annotation is not inspect.Parameter.empty:
-            if not isinstance(param.annotation, str):
-                found[pname] = param.annotation
+        if param.annotation is not inspect.Parameter.empty:
+            resolved = resolve_annotation(target, param.annotation)
+            if resolved is not None:
+                found[pname] = resolved
         elif type(param.default) in _INFERRED:
             # an unannotated parameter: its default's type (a float accepts an int)
             found[pname] = _INFERRED[type(param.default)]
     return found
+
+
+def resolve_annotation(fn: Any, annotation: Any) -> Any:
+    """``annotation`` evaluated in ``fn``'s module when it is a string
+    (``from __future__ import annotations``); ``None`` if it cannot be."""
+    if not isinstance(annotation, str):
+        return annotation
+    namespace = getattr(inspect.unwrap(fn), "__globals__", None) if fn is not None else None
+    try:
+        return eval(annotation, dict(namespace or {}))  # noqa: S307 - the loss's own annotation
+    except Exception:
+        return None
 
 
 _INFERRED: dict[type, Any] = {bool: bool, int: int, float: float, str: str}
