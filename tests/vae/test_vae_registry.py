@@ -1,45 +1,83 @@
-"""Every losses-vae loss through losses-core: registry, conformance (gradients,
-batch 1, float64, bfloat16, pickling, torch.compile), YAML configs and errors."""
+"""Every losses-vae loss through losses-core: names, aliases, provider, declared
+inputs (no *_key parameters), conformance, YAML configs and errors."""
 
 from __future__ import annotations
+
+import inspect
+from importlib.metadata import entry_points
 
 import pytest
 import torch
 
-from losses_core import LOSSES, ConfigError, LossParameterError, loss_from_config
-from losses_core._runtime import lookup
-from losses_core.testing import assert_conforms, loss_names
+import losses_vae
+from losses_core import LOSSES, ConfigError, LossParameterError, list_losses, loss_from_config
+from losses_core.testing import assert_conforms
 
-NAMES = [
-    "VAELoss",
-    "elbo",
-    "beta_vae",
-    "beta_vae_capacity",
-    "beta_tcvae",
-    "factor_vae",
-    "factor_vae_discriminator",
-    "dip_vae",
-    "info_vae",
-    "vq_vae",
-    "vq_vae_ema",
-    "iwae",
-    "free_bits",
-]
 ALIASES = {
-    "vae_loss": "VAELoss",
-    "BetaVAELoss": "beta_vae",
-    "BetaTCVAELoss": "beta_tcvae",
-    "InfoVAELoss": "info_vae",
-    "mmd_vae": "info_vae",
-    "ELBOLoss": "elbo",
+    "VAELoss": ("vae_loss",),
+    "elbo": ("ELBOLoss", "negative_elbo"),
+    "beta_vae": ("BetaVAELoss",),
+    "beta_vae_capacity": ("BetaVAECapacityLoss", "annealed_vae"),
+    "beta_tcvae": ("BetaTCVAELoss",),
+    "factor_vae": ("FactorVAELoss",),
+    "factor_vae_discriminator": ("FactorVAEDiscriminatorLoss",),
+    "dip_vae": ("DIPVAELoss",),
+    "info_vae": ("InfoVAELoss", "mmd_vae"),
+    "vq_vae": ("VQVAELoss",),
+    "vq_vae_ema": ("VQVAEEMALoss",),
+    "iwae": ("IWAELoss",),
+    "free_bits": ("FreeBitsLoss",),
 }
+NAMES = list(ALIASES)
+# registered name -> (module, function) in losses_vae: they agree, except the contract name VAELoss
+FUNCTIONS = {name: (name, name) for name in NAMES} | {"VAELoss": ("vae_loss", "vae_loss")}
 
 
-def test_the_distribution_registers_exactly_these_losses():
-    registered = {name.split("@")[0] for name in loss_names(distribution="losses-vae")}
-    assert registered == set(NAMES)
-    for alias, name in ALIASES.items():
-        assert lookup(alias).name == name
+def _vae_infos():
+    return {info.name: info for info in list_losses() if info.provider == "losses-vae"}
+
+
+def test_the_distribution_registers_exactly_these_losses_with_their_aliases():
+    infos = _vae_infos()
+    assert set(infos) == set(NAMES)
+    for name, aliases in ALIASES.items():
+        assert infos[name].qualified_name == f"{name}@losses-vae"
+        assert tuple(infos[name].aliases) == aliases
+        for alias in aliases:
+            assert LOSSES[alias].name == name
+            assert LOSSES[alias].provider == "losses-vae"
+
+
+def test_the_entry_point_is_the_package():
+    (ep,) = [ep for ep in entry_points(group="losses.plugins") if ep.name == "losses-vae"]
+    assert ep.value == "losses_vae"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_module_function_and_registered_name_agree(name):
+    module_name, function_name = FUNCTIONS[name]
+    module = __import__(f"losses_vae.{module_name}", fromlist=[function_name])
+    function = getattr(module, function_name)
+    assert LOSSES[name].function is function
+    assert getattr(losses_vae, function_name) is function
+    assert function.__module__ == f"losses_vae.{module_name}"
+    assert LOSSES[name].entry.example_inputs is getattr(module, f"{function_name}_example")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_docstring_summary_fits_losses_list(name):
+    summary, _, body = inspect.getdoc(LOSSES[name].function).partition("\n")
+    assert summary.endswith(".") and "``" not in summary and len(summary) <= 80  # `losses list` width
+    assert body.startswith("\n"), "the summary is one line followed by a blank line"
+    assert _vae_infos()[name].summary == summary  # what `losses list` shows
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_parameter_ends_with_key(name):
+    params = inspect.signature(LOSSES[name].function).parameters
+    assert [p for p in params if p.endswith("_key")] == []
+    assert "keys" in params  # inputs are remapped with keys= instead
+    assert LOSSES[name].entry.inputs, "the loss declares its inputs"
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -52,7 +90,7 @@ def test_conformance(name):
 
 def _example(name, batch_size=3, dtype=torch.float64):
     torch.manual_seed(0)
-    return lookup(name).example_inputs(batch_size=batch_size, dtype=dtype)
+    return LOSSES[name].entry.example_inputs(batch_size=batch_size, dtype=dtype)
 
 
 YAML_PARAMS = {
@@ -89,19 +127,16 @@ def test_yaml_config_both_shapes(name, tmp_path):
         f"val:\n  loss:\n    type: {name}\n    kwargs: {params}\n"
     )
     mo, tg, example_params = _example(name)
-    needs_step = "schedule" in params
-    call_kwargs = {"step": 7} if needs_step else {}
-    train = loss_from_config(path, section="train")
-    val = loss_from_config(path, section="val")
-    got_train = train(mo, tg, **call_kwargs)
-    got_val = val(mo, tg, **call_kwargs)
-    expected = lookup(name).function(mo, tg, **_yaml_params(params), **call_kwargs)
+    call_kwargs = {"step": 7} if "schedule" in params else {}
+    got_train = loss_from_config(path, section="train")(mo, tg, **call_kwargs)
+    got_val = loss_from_config(path, section="val")(mo, tg, **call_kwargs)
+    expected = LOSSES[name].function(mo, tg, **_yaml_params(params), **call_kwargs)
     torch.testing.assert_close(got_train["loss"], expected["loss"])
     torch.testing.assert_close(got_val["loss"], expected["loss"])
     assert torch.isfinite(got_train["loss"])
-    # the YAML parameters changed the value: compare with the defaults
+    # the YAML parameters changed the value: compare with the example's
     if name != "factor_vae_discriminator":
-        default = lookup(name).function(mo, tg, **example_params, **call_kwargs)
+        default = LOSSES[name].function(mo, tg, **example_params, **call_kwargs)
         assert not torch.allclose(default["loss"], expected["loss"])
 
 
@@ -112,7 +147,7 @@ def test_bad_parameter_in_yaml_and_in_code(name, tmp_path):
     with pytest.raises(ConfigError, match="reductoin"):
         loss_from_config(path)
     mo, tg, params = _example(name)
-    with pytest.raises(LossParameterError, match="reductoin"):
+    with pytest.raises(LossParameterError, match=rf"{name}.*reductoin"):
         LOSSES[name](mo, tg, reductoin="sum", **params)
 
 
@@ -139,9 +174,10 @@ def test_extreme_but_finite_inputs_stay_finite(name):
                 extreme[key] = (sign * big).requires_grad_()
         else:
             extreme[key] = value
-    res = LOSSES[name](extreme, tg, **params)
-    assert torch.isfinite(res["loss"]), res
-    res["loss"].backward()
+    loss = LOSSES[name](extreme, tg, **params)  # a registry call returns the 0-dim loss
+    assert isinstance(loss, torch.Tensor) and loss.ndim == 0
+    assert torch.isfinite(loss), loss
+    loss.backward()
     for value in extreme.values():
         if isinstance(value, torch.Tensor) and value.grad is not None:
             assert torch.isfinite(value.grad).all()

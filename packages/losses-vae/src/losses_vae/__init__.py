@@ -1,9 +1,11 @@
 """losses-vae: variational-autoencoder losses for the ``losses`` ecosystem.
 
 Installing the distribution registers every loss with losses-core through the
-``losses.plugins`` entry point (``LOSSES["beta_tcvae"]``, ...); the functions
-are also importable here. ``logvar`` is always clamped to [-30, 20] before
-``exp``. Coefficient schedules live in :mod:`losses_vae.schedules`.
+``losses.plugins`` entry point, which names this package: importing it imports
+every loss module, whose ``@register_loss`` declaration registers the loss
+(``LOSSES["beta_tcvae"]``, ...). The functions are importable here too.
+``logvar`` is always clamped to [-30, 20] before ``exp``. Coefficient
+schedules live in :mod:`losses_vae.schedules`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from losses_vae.free_bits import free_bits
 from losses_vae.info_vae import info_vae
 from losses_vae.iwae import iwae
 from losses_vae.total_correlation import log_importance_weight_matrix
-from losses_vae.vae import vae_loss
+from losses_vae.vae_loss import vae_loss
 from losses_vae.vq_vae import vq_vae
 from losses_vae.vq_vae_ema import vq_vae_ema
 

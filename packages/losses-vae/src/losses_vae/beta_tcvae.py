@@ -3,117 +3,116 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 
-from losses_core import LossParameterError
-from losses_vae._common import full_like_scalar, reduce_per_sample
-from losses_vae._elbo import elbo_terms
-from losses_vae._inputs import same_shape_as
-from losses_vae._params import check_choice, check_int, check_number, check_reduction
-from losses_vae._recon import check_likelihood
-from losses_vae.schedules import scheduled_value
-from losses_vae.total_correlation import ESTIMATORS, kl_decomposition
+from losses_core import Input, LossParameterError, LossReturn, Range, register_loss
+from losses_core.reduction import Reduction, reduce
+from losses_core.results import loss_result
+from losses_vae._elbo_terms import POSTERIOR_INPUTS, RECON_LOGVAR_INPUT, elbo_terms
+from losses_vae._likelihood import Likelihood
+from losses_vae.elbo import elbo_example
+from losses_vae.schedules import check_schedule, scheduled_value
+from losses_vae.total_correlation import Estimator, kl_decomposition
 
-__all__ = ["beta_tcvae"]
+__all__ = ["beta_tcvae", "beta_tcvae_example"]
 
 NAME = "beta_tcvae"
 
 
+def beta_tcvae_example(
+    batch_size: int = 4, dtype: torch.dtype = torch.float32
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Example inputs for the conformance checker: those of ``elbo`` plus a
+    posterior sample ``z``, with ``dataset_size=1000``."""
+    model_output, targets, _ = elbo_example(batch_size, dtype)
+    mu, logvar = model_output["mu"].detach(), model_output["logvar"].detach()
+    z = mu + torch.randn(mu.shape).to(dtype) * torch.exp(0.5 * logvar)
+    model_output["z"] = z.requires_grad_()
+    return model_output, targets, {"dataset_size": 1000}
+
+
+@register_loss(
+    aliases=("BetaTCVAELoss",),
+    inputs=[
+        *POSTERIOR_INPUTS,
+        Input("z", "model_output", like="mu", dtype="float", doc="a posterior sample"),
+        RECON_LOGVAR_INPUT,
+    ],
+    example_inputs=beta_tcvae_example,
+    validators={"beta_schedule": check_schedule},
+)
 def beta_tcvae(
-    model_output: Mapping[str, Any],
-    targets: Mapping[str, Any],
+    predictions: torch.Tensor,
+    target: torch.Tensor,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    z: torch.Tensor,
+    recon_logvar: torch.Tensor | None = None,
     *,
-    dataset_size: int | None = None,
+    dataset_size: Annotated[int, Range(ge=1)],
     alpha: float = 1.0,
     beta: float = 6.0,
     gamma: float = 1.0,
-    estimator: str = "mss",
+    estimator: Estimator = "mss",
     beta_schedule: Mapping[str, Any] | None = None,
-    step: int | torch.Tensor | None = None,
-    likelihood: str = "gaussian",
-    sigma: float = 1.0,
-    reduction: str = "mean",
-    prediction_key: str = "predictions",
-    target_key: str = "target",
-    mu_key: str = "mu",
-    logvar_key: str = "logvar",
-    z_key: str = "z",
-    recon_logvar_key: str = "recon_logvar",
-) -> dict[str, Any] | torch.Tensor:
-    r"""beta-TCVAE (Chen et al. 2018, "Isolating sources of disentanglement in
-    VAEs"), registered as ``beta_tcvae``:
+    step: torch.Tensor | Annotated[float, Range(ge=0)] | None = None,
+    likelihood: Likelihood = "gaussian",
+    sigma: Annotated[float, Range(gt=0)] = 1.0,
+    reduction: Reduction = "mean",
+) -> LossReturn:
+    r"""beta-TCVAE (Chen et al. 2018): weighted MI, total correlation and per-dim KL.
 
     .. math::
         \ell_i = \mathrm{recon}_i + \alpha\,\mathrm{MI}_i + \beta\,\mathrm{TC}_i
         + \gamma\,\mathrm{dimKL}_i
 
-    with the reconstruction NLL of ``elbo`` (summed over data dimensions) and the
-    minibatch estimates of :mod:`losses_vae.total_correlation`, evaluated at the
-    posterior sample ``model_output[z_key]`` (``[B, Z, ...]``, same shape as
-    ``mu``): ``estimator="mss"`` (minibatch-stratified sampling, default, with
-    an importance matrix whose rows sum to 1) or ``"mws"`` (minibatch-weighted
+    ("Isolating sources of disentanglement in VAEs".) The reconstruction NLL is
+    that of ``elbo`` (summed over data dimensions); MI, TC and dimKL are the
+    minibatch estimates of :mod:`losses_vae.total_correlation`, evaluated at
+    the posterior sample ``model_output["z"]`` (shape of ``mu``):
+    ``estimator="mss"`` (minibatch-stratified sampling, default, with an
+    importance matrix whose rows sum to 1) or ``"mws"`` (minibatch-weighted
     sampling). :math:`\mathrm{MI}+\mathrm{TC}+\mathrm{dimKL}` equals
     :math:`\log q(z\mid x) - \log p(z)` per sample, for any batch.
 
     ``dataset_size`` (the number of training examples :math:`N`, at least the
-    batch size) is required. Defaults ``alpha=gamma=1`` (the paper),
-    ``beta=6`` (our choice, AntixK's; pythae uses 1). ``beta`` is scaled by
-    ``beta_schedule`` at ``step`` when given. ``logvar`` is clamped to
-    [-30, 20]. ``reduction``: batch ``"mean"`` (default), ``"sum"``, or
-    ``"none"`` (the bare ``[B]`` tensor, for direct calls).
+    batch size) is **required**: it has no sensible default, and
+    ``resolve_loss``, config loading and ``losses check`` report it missing.
+    Defaults ``alpha=gamma=1`` (the paper), ``beta=6`` (our choice, AntixK's;
+    pythae uses 1). ``beta`` is scaled by ``beta_schedule`` at ``step`` when
+    given. ``logvar`` is clamped to [-30, 20]. ``reduction``: batch
+    ``"mean"`` (default), ``"sum"``, or ``"none"`` (the ``[B]`` per-sample
+    losses, for direct calls).
 
     :returns: ``loss``; metrics ``recon``, ``mi``, ``tc``, ``dimwise_kl`` (batch
         means of the estimates), ``kl`` (batch-mean closed-form KL) and ``beta``;
         auxiliary ``kl_per_dim``.
     """
-    check_reduction(NAME, reduction)
-    check_likelihood(NAME, likelihood, sigma)
-    check_choice(NAME, "estimator", estimator, ESTIMATORS)
-    if dataset_size is None:
-        raise LossParameterError(
-            f"loss {NAME!r}: dataset_size (the number of training examples) is required by the "
-            f"minibatch estimators of the total correlation; pass dataset_size=<int>"
-        )
-    check_int(NAME, "dataset_size", dataset_size, minimum=1)
-    alpha = check_number(NAME, "alpha", alpha)
-    gamma = check_number(NAME, "gamma", gamma)
-    beta = scheduled_value(check_number(NAME, "beta", beta), beta_schedule, step, loss=NAME, name="beta")
-    terms = elbo_terms(
-        model_output,
-        targets,
-        loss=NAME,
-        likelihood=likelihood,
-        sigma=sigma,
-        prediction_key=prediction_key,
-        target_key=target_key,
-        mu_key=mu_key,
-        logvar_key=logvar_key,
-        recon_logvar_key=recon_logvar_key,
-    )
-    batch = terms.mu.shape[0]
+    beta = scheduled_value(beta, beta_schedule, step, loss=NAME, name="beta")
+    batch = mu.shape[0]
     if dataset_size < batch:
         raise LossParameterError(
-            f"loss {NAME!r}: dataset_size ({dataset_size}) must be at least the batch size ({batch})"
+            f"loss {NAME!r}: parameter 'dataset_size' ({dataset_size}) must be at least the batch "
+            f"size ({batch})"
         )
-    mu_raw = model_output[mu_key]
-    z = same_shape_as(model_output, z_key, mu_raw, f"model_output[{mu_key!r}]", loss=NAME).flatten(1)
-    mi, tc, dim_kl = kl_decomposition(
-        z, terms.mu, terms.logvar, dataset_size=dataset_size, estimator=estimator
+    terms = elbo_terms(
+        NAME, predictions, target, mu, logvar, recon_logvar, likelihood=likelihood, sigma=sigma
     )
-    out = reduce_per_sample(terms.recon + alpha * mi + beta * tc + gamma * dim_kl, reduction)
-    if reduction == "none":
-        return out
-    return {
-        "loss": out,
-        "metrics": {
-            "recon": terms.recon.mean().detach(),
-            "mi": mi.mean().detach(),
-            "tc": tc.mean().detach(),
-            "dimwise_kl": dim_kl.mean().detach(),
-            "kl": terms.kl.mean().detach(),
-            "beta": full_like_scalar(beta, out).detach(),
+    mi, tc, dim_kl = kl_decomposition(
+        z.flatten(1), terms.mu, terms.logvar, dataset_size=dataset_size, estimator=estimator
+    )
+    out = reduce(terms.recon + alpha * mi + beta * tc + gamma * dim_kl, reduction)
+    return loss_result(
+        out,
+        metrics={
+            "recon": terms.recon.mean(),
+            "mi": mi.mean(),
+            "tc": tc.mean(),
+            "dimwise_kl": dim_kl.mean(),
+            "kl": terms.kl.mean(),
+            "beta": torch.as_tensor(beta, dtype=out.dtype, device=out.device),
         },
-        "auxiliary": {"kl_per_dim": terms.kl_per_dim.mean(0).detach()},
-    }
+        auxiliary={"kl_per_dim": terms.kl_per_dim.mean(0).detach()},
+    )

@@ -2,121 +2,124 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import torch
 
-from losses_core import LossInputError, LossParameterError
-from losses_core.inputs import optional_tensor
-from losses_vae._common import reduce_per_sample
-from losses_vae._elbo import elbo_terms
-from losses_vae._inputs import same_shape_as
-from losses_vae._params import check_choice, check_number, check_reduction
-from losses_vae._recon import check_likelihood
-from losses_vae.mmd import KERNELS, mmd_unbiased
+from losses_core import Input, LossInputError, LossReturn, Range, register_loss
+from losses_core.reduction import Reduction, reduce
+from losses_core.results import loss_result
+from losses_vae._elbo_terms import POSTERIOR_INPUTS, RECON_LOGVAR_INPUT, elbo_terms
+from losses_vae._likelihood import Likelihood
+from losses_vae.elbo import elbo_example
+from losses_vae.mmd import Kernel, mmd_unbiased
 
-__all__ = ["info_vae"]
+__all__ = ["info_vae", "info_vae_example"]
 
 NAME = "info_vae"
 
 
-def _check_scales(scales: Any) -> tuple[float, ...] | None:
-    if scales is None:
-        return None
-    if isinstance(scales, (str, bytes)) or not isinstance(scales, Sequence) or len(scales) == 0:
-        raise LossParameterError(f"loss {NAME!r}: scales must be a non-empty list of numbers, got {scales!r}")
-    return tuple(check_number(NAME, "scales[]", s, strictly_positive=True) for s in scales)
+def info_vae_example(
+    batch_size: int = 4, dtype: torch.dtype = torch.float32
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Example inputs for the conformance checker: those of ``elbo`` plus a
+    posterior sample ``z`` and prior samples ``z_prior``."""
+    model_output, targets, _ = elbo_example(batch_size, dtype)
+    mu, logvar = model_output["mu"].detach(), model_output["logvar"].detach()
+    z = mu + torch.randn(mu.shape).to(dtype) * torch.exp(0.5 * logvar)
+    model_output["z"] = z.requires_grad_()
+    model_output["z_prior"] = torch.randn(mu.shape).to(dtype)
+    return model_output, targets, {}
 
 
+def _check_scales(scales: Sequence[float] | None) -> None:
+    """Validator of ``scales``: ``None`` or a non-empty list (the annotation checks the items)."""
+    if scales is not None and len(scales) == 0:
+        raise ValueError("must be a non-empty list of positive numbers, got an empty one")
+
+
+@register_loss(
+    aliases=("InfoVAELoss", "mmd_vae"),
+    inputs=[
+        *POSTERIOR_INPUTS,
+        Input("z", "model_output", like="mu", dtype="float", doc="a posterior sample"),
+        Input(
+            "z_prior",
+            "model_output",
+            shape="_ ...",
+            dtype="float",
+            optional=True,
+            doc="prior samples [B', Z] (drawn with torch.randn_like(z) when absent)",
+        ),
+        RECON_LOGVAR_INPUT,
+    ],
+    example_inputs=info_vae_example,
+    validators={"scales": _check_scales},
+)
 def info_vae(
-    model_output: Mapping[str, Any],
-    targets: Mapping[str, Any],
+    predictions: torch.Tensor,
+    target: torch.Tensor,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    z: torch.Tensor,
+    z_prior: torch.Tensor | None = None,
+    recon_logvar: torch.Tensor | None = None,
     *,
     alpha: float = 1.0,
     lambda_: float = 1.0,
-    kernel: str = "imq",
-    bandwidth: float = 1.0,
-    scales: Sequence[float] | None = None,
-    likelihood: str = "gaussian",
-    sigma: float = 1.0,
-    reduction: str = "mean",
-    prediction_key: str = "predictions",
-    target_key: str = "target",
-    mu_key: str = "mu",
-    logvar_key: str = "logvar",
-    z_key: str = "z",
-    prior_key: str = "z_prior",
-    recon_logvar_key: str = "recon_logvar",
-) -> dict[str, Any] | torch.Tensor:
-    r"""InfoVAE (Zhao et al. 2019, "InfoVAE: balancing learning and inference in
-    variational autoencoders", AAAI) with the MMD divergence, registered as
-    ``info_vae``:
+    kernel: Kernel = "imq",
+    bandwidth: Annotated[float, Range(gt=0)] = 1.0,
+    scales: Sequence[Annotated[float, Range(gt=0)]] | None = None,
+    likelihood: Likelihood = "gaussian",
+    sigma: Annotated[float, Range(gt=0)] = 1.0,
+    reduction: Reduction = "mean",
+) -> LossReturn:
+    r"""InfoVAE (Zhao et al. 2019): the ELBO with a reweighted KL and an MMD penalty.
 
     .. math::
         \ell_b = \mathrm{recon}_b + (1-\alpha)\,\mathrm{KL}_b
         + (\alpha + \lambda - 1)\,\widehat{\mathrm{MMD}}^2(z, z_{prior})
 
-    Reconstruction and KL as in ``elbo`` (per-sample sums; ``logvar`` clamped to
-    [-30, 20]); the unbiased MMD of :mod:`losses_vae.mmd` between the posterior
-    samples ``model_output[z_key]`` (shape of ``mu``) and prior samples
-    ``model_output[prior_key]`` (``[B', Z]``; drawn with ``torch.randn_like(z)``
-    from the global RNG when absent). ``kernel="imq"`` (default, multi-scale
-    inverse multiquadric) or ``"rbf"``, ``bandwidth`` :math:`\sigma` (default 1),
-    ``scales`` (default ``None``: the 7 IMQ scales, or a single RBF kernel).
+    ("InfoVAE: balancing learning and inference in variational autoencoders",
+    AAAI.) Reconstruction, KL and the shared inputs as in ``elbo`` (per-sample
+    sums; ``logvar`` clamped to [-30, 20]); the unbiased MMD of
+    :mod:`losses_vae.mmd` between the posterior samples ``model_output["z"]``
+    (shape of ``mu``) and prior samples ``model_output["z_prior"]``
+    (``[B', Z]``; drawn with ``torch.randn_like(z)`` from the global RNG when
+    absent). ``kernel="imq"`` (default, multi-scale inverse multiquadric) or
+    ``"rbf"``, ``bandwidth`` :math:`\sigma` (default 1), ``scales`` (default
+    ``None``: the 7 IMQ scales, or a single RBF kernel; a non-empty list).
 
     Defaults ``alpha=1, lambda_=1``: the MMD-VAE, recon + MMD (Zhao et al.'s
     reference code). ``alpha=0, lambda_=1`` is the plain ELBO. pythae's defaults
     (``alpha=0, lbd=1e-3``) give the MMD a negative weight.
 
     The MMD is batch-level and added to every sample: ``reduction="mean"``
-    (default), ``"sum"`` (B times it), ``"none"`` (the bare ``[B]`` tensor).
+    (default), ``"sum"`` (B times it), ``"none"`` (the ``[B]`` per-sample
+    losses, for direct calls).
 
     :returns: ``loss``; metrics ``recon``, ``kl`` (batch means) and ``mmd``;
         auxiliary ``kl_per_dim``.
     """
-    check_reduction(NAME, reduction)
-    check_likelihood(NAME, likelihood, sigma)
-    check_choice(NAME, "kernel", kernel, KERNELS)
-    alpha = check_number(NAME, "alpha", alpha)
-    lambda_ = check_number(NAME, "lambda_", lambda_)
-    bandwidth = check_number(NAME, "bandwidth", bandwidth, strictly_positive=True)
-    scale_tuple = _check_scales(scales)
     terms = elbo_terms(
-        model_output,
-        targets,
-        loss=NAME,
-        likelihood=likelihood,
-        sigma=sigma,
-        prediction_key=prediction_key,
-        target_key=target_key,
-        mu_key=mu_key,
-        logvar_key=logvar_key,
-        recon_logvar_key=recon_logvar_key,
+        NAME, predictions, target, mu, logvar, recon_logvar, likelihood=likelihood, sigma=sigma
     )
-    z = same_shape_as(model_output, z_key, model_output[mu_key], f"model_output[{mu_key!r}]", loss=NAME)
     z = z.flatten(1)
-    z_prior = optional_tensor(model_output, prior_key, loss=NAME, source="model_output", floating=True)
     if z_prior is None:
         z_prior = torch.randn_like(z)
     else:
-        z_prior = z_prior.flatten(1) if z_prior.ndim > 1 else z_prior
-        if z_prior.ndim != 2 or z_prior.shape[1] != z.shape[1]:
+        flat = z_prior.flatten(1) if z_prior.ndim > 1 else z_prior
+        if flat.ndim != 2 or flat.shape[1] != z.shape[1]:
             raise LossInputError(
-                f"{NAME}: model_output[{prior_key!r}] must be prior samples with {z.shape[1]} latent "
-                f"dimensions, [B', {z.shape[1]}]; got shape {tuple(model_output[prior_key].shape)}"
+                f"{NAME}: input 'z_prior' must hold prior samples with {z.shape[1]} latent dimensions, "
+                f"[B', {z.shape[1]}]; got shape {tuple(z_prior.shape)}"
             )
-        z_prior = z_prior.to(z.dtype)
-    mmd = mmd_unbiased(z, z_prior, kernel=kernel, bandwidth=bandwidth, scales=scale_tuple)
-    out = reduce_per_sample(terms.recon + (1.0 - alpha) * terms.kl + (alpha + lambda_ - 1.0) * mmd, reduction)
-    if reduction == "none":
-        return out
-    return {
-        "loss": out,
-        "metrics": {
-            "recon": terms.recon.mean().detach(),
-            "kl": terms.kl.mean().detach(),
-            "mmd": mmd.detach(),
-        },
-        "auxiliary": {"kl_per_dim": terms.kl_per_dim.mean(0).detach()},
-    }
+        z_prior = flat.to(z.dtype)
+    mmd = mmd_unbiased(z, z_prior, kernel=kernel, bandwidth=bandwidth, scales=scales)
+    out = reduce(terms.recon + (1.0 - alpha) * terms.kl + (alpha + lambda_ - 1.0) * mmd, reduction)
+    return loss_result(
+        out,
+        metrics={"recon": terms.recon.mean(), "kl": terms.kl.mean(), "mmd": mmd},
+        auxiliary={"kl_per_dim": terms.kl_per_dim.mean(0).detach()},
+    )

@@ -21,12 +21,16 @@ A within-set term with a single sample (no pair) is 0.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal, TypeAlias, get_args
 
 import torch
 
-__all__ = ["DEFAULT_SCALES", "KERNELS", "kernel_matrix", "mmd_unbiased", "squared_distances"]
+__all__ = ["DEFAULT_SCALES", "KERNELS", "Kernel", "kernel_matrix", "mmd_unbiased", "squared_distances"]
 
-KERNELS = ("imq", "rbf")
+Kernel: TypeAlias = Literal["imq", "rbf"]
+"""The MMD kernel: multi-scale inverse multiquadric or RBF."""
+
+KERNELS: tuple[str, ...] = get_args(Kernel)
 DEFAULT_SCALES = {"imq": (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0), "rbf": (1.0,)}
 
 
@@ -39,7 +43,7 @@ def squared_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def kernel_matrix(
-    sq_dist: torch.Tensor, *, kernel: str, latent_dim: int, bandwidth: float, scales: Sequence[float]
+    sq_dist: torch.Tensor, *, kernel: Kernel, latent_dim: int, bandwidth: float, scales: Sequence[float]
 ) -> torch.Tensor:
     """The kernel applied to squared distances, summed over ``scales``."""
     base = 2.0 * latent_dim * bandwidth * bandwidth
@@ -54,7 +58,7 @@ def mmd_unbiased(
     z: torch.Tensor,
     z_prior: torch.Tensor,
     *,
-    kernel: str = "imq",
+    kernel: Kernel = "imq",
     bandwidth: float = 1.0,
     scales: Sequence[float] | None = None,
 ) -> torch.Tensor:

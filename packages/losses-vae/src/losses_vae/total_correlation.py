@@ -23,15 +23,18 @@ which add up to ``log q(z_i|x_i) - log p(z_i)`` for any batch and either estimat
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal, TypeAlias, get_args
 
 import torch
 
 from losses_vae._gaussian import LOG_2PI, log_standard_normal
 
-__all__ = ["ESTIMATORS", "kl_decomposition", "log_importance_weight_matrix"]
+__all__ = ["ESTIMATORS", "Estimator", "kl_decomposition", "log_importance_weight_matrix"]
 
-ESTIMATORS = ("mss", "mws")
+Estimator: TypeAlias = Literal["mss", "mws"]
+"""Minibatch-stratified or minibatch-weighted sampling."""
+
+ESTIMATORS: tuple[str, ...] = get_args(Estimator)
 
 
 def log_importance_weight_matrix(
@@ -143,7 +146,7 @@ def kl_decomposition(
     logvar: torch.Tensor,
     *,
     dataset_size: int,
-    estimator: str = "mss",
+    estimator: Estimator = "mss",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     r"""Per-sample ``(mi, tc, dimwise_kl)``, each ``[B]``, for ``z``, ``mu`` and
     the (clamped) ``logvar`` of shape ``[B, Z]``.

@@ -58,7 +58,7 @@ def _loop_bound(out, tg, sigma=1.0):
 
 def test_bound_against_loop_reference():
     out, tg = _inputs()
-    per_sample = iwae(out, tg, reduction="none", sigma=0.8)
+    per_sample = iwae(out, tg, reduction="none", sigma=0.8)["loss"]
     ref = _loop_bound(out, tg, sigma=0.8)
     torch.testing.assert_close(per_sample.detach(), -torch.tensor(ref, dtype=torch.float64))
     res = iwae(out, tg, sigma=0.8)
@@ -105,7 +105,7 @@ def test_bound_lies_between_the_mean_and_the_max_log_weight():
     out, tg = _inputs(samples=8, seed=3)
     res = iwae(out, tg)
     logw = res["auxiliary"]["log_weights"]
-    bound = -iwae(out, tg, reduction="none").detach()
+    bound = -iwae(out, tg, reduction="none")["loss"].detach()
     assert torch.all(bound >= logw.mean(1) - 1e-12)  # Jensen: L_K >= L_1 on these samples
     assert torch.all(bound <= logw.max(1).values + 1e-12)
     assert torch.all(bound > logw.mean(1) + 1e-6)  # strict when the weights differ
@@ -146,7 +146,11 @@ def test_bernoulli_and_learned_variance():
 
 def test_shape_errors():
     out, tg = _inputs()
-    with pytest.raises(LossInputError, match=r"iwae.*model_output\['z'\].*\[B, K"):
-        iwae({**out, "z": out["z"][:, 0]}, tg)
-    with pytest.raises(LossInputError, match=r"iwae.*predictions"):
-        iwae({**out, "predictions": out["predictions"][:, :2]}, tg)
+    with pytest.raises(LossInputError, match=r"iwae: input 'z' must be \[B, K, \.\.\.\] with K samples"):
+        iwae({**out, "z": out["z"][..., :2]}, tg)
+    with pytest.raises(LossInputError, match=r"iwae: dimension K is 2 in input 'z'"):
+        iwae({**out, "z": out["z"][:, :2]}, tg)
+    with pytest.raises(LossInputError, match=r"iwae: input 'predictions' must be \[B, K, \.\.\.\]"):
+        iwae({**out, "predictions": out["predictions"][..., :2]}, tg)
+    with pytest.raises(LossInputError, match=r"iwae: dimension B"):
+        iwae(out, {"target": tg["target"][:2]})

@@ -120,9 +120,40 @@ def test_detach_rules_of_the_helper():
 
 def test_logit_shape_errors():
     out, tg = _inputs()
-    with pytest.raises(LossInputError, match=r"factor_vae.*discriminator_logits.*\[B, 2\]"):
+    with pytest.raises(
+        LossInputError, match=r"factor_vae: input 'discriminator_logits'.*must have shape \[B 2\]"
+    ):
         factor_vae({**out, "discriminator_logits": torch.zeros(B, 3, dtype=torch.float64)}, tg)
-    with pytest.raises(LossInputError, match=r"batch size"):
+    with pytest.raises(LossInputError, match=r"factor_vae: dimension B is 7 in input 'discriminator_logits'"):
         factor_vae({**out, "discriminator_logits": torch.zeros(B - 1, 2, dtype=torch.float64)}, tg)
     with pytest.raises(KeyError, match=r"factor_vae_discriminator.*discriminator_logits_permuted"):
         factor_vae_discriminator({"discriminator_logits_real": torch.zeros(B, 2)}, {})
+    with pytest.raises(LossInputError, match=r"factor_vae_discriminator: input 'permuted_logits'.*\[P 2\]"):
+        factor_vae_discriminator(
+            {"discriminator_logits_real": torch.zeros(B, 2), "discriminator_logits_permuted": torch.zeros(B)},
+            {},
+        )
+
+
+def test_discriminator_inputs_under_other_keys_and_different_batch_sizes():
+    real = torch.randn(4, 2, dtype=torch.float64)
+    perm = torch.randn(6, 2, dtype=torch.float64)
+    expected = factor_vae_discriminator(
+        {"discriminator_logits_real": real, "discriminator_logits_permuted": perm}, {}
+    )["loss"]
+    got = factor_vae_discriminator(
+        {"d_real": real, "d_perm": perm}, {}, keys={"real_logits": "d_real", "permuted_logits": "d_perm"}
+    )["loss"]
+    torch.testing.assert_close(got, expected)
+    ce_real = torch.nn.functional.cross_entropy(real, torch.zeros(4, dtype=torch.long))
+    ce_perm = torch.nn.functional.cross_entropy(perm, torch.ones(6, dtype=torch.long))
+    torch.testing.assert_close(expected, 0.5 * (ce_real + ce_perm))
+
+
+def test_reductions():
+    out, tg = _inputs(seed=3)
+    mo = {**out, "discriminator_logits": torch.randn(B, 2, dtype=torch.float64)}
+    per_sample = factor_vae(mo, tg, reduction="none")["loss"]
+    assert per_sample.shape == (B,)
+    torch.testing.assert_close(factor_vae(mo, tg)["loss"], per_sample.mean())
+    torch.testing.assert_close(factor_vae(mo, tg, reduction="sum")["loss"], per_sample.sum())

@@ -1,4 +1,4 @@
-"""elbo, beta_vae and free_bits against torch.distributions, pythae and paper references."""
+"""elbo against torch.distributions and pythae's VAE; likelihoods, reductions, keys and errors."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import math
 
 import pytest
 import torch
-from pythae.models import VAE, BetaVAE, BetaVAEConfig, VAEConfig
+from pythae.models import VAE, VAEConfig
 
-from losses_core import LossInputError, LossParameterError, MissingInputError
-from losses_vae import beta_vae, elbo, free_bits
+from losses_core import LOSSES, LossInputError, LossParameterError, MissingInputError
+from losses_vae import elbo
 
 D, Z = 6, 4
 
@@ -39,6 +39,7 @@ def test_gaussian_elbo_is_minus_log_likelihood_plus_kl():
     torch.testing.assert_close(res["loss"], expected)
     torch.testing.assert_close(res["metrics"]["elbo"], -expected.detach())
     torch.testing.assert_close(res["auxiliary"]["kl_per_dim"], _kl_ref(out).mean(0).detach())
+    assert all(not m.requires_grad for m in res["metrics"].values())
 
 
 def test_learned_variance_and_bernoulli_and_mse():
@@ -59,21 +60,38 @@ def test_learned_variance_and_bernoulli_and_mse():
     torch.testing.assert_close(res["loss"], (sq + _kl_ref(out).sum(1)).mean())
 
 
-def test_learned_variance_needs_its_key_and_a_broadcastable_shape():
+def test_learned_variance_needs_its_input_and_a_broadcastable_shape():
     out, tg = _inputs()
-    with pytest.raises(MissingInputError, match=r"elbo.*recon_logvar"):
+    with pytest.raises(MissingInputError, match=r"elbo.*'recon_logvar'.*gaussian_learned"):
         elbo(out, tg, likelihood="gaussian_learned")
-    out["recon_logvar"] = torch.zeros(3)
-    with pytest.raises(LossInputError, match=r"recon_logvar"):
+    out["recon_logvar"] = torch.zeros(3, dtype=torch.float64)
+    with pytest.raises(LossInputError, match=r"elbo: input 'recon_logvar' has shape \(3,\)"):
         elbo(out, tg, likelihood="gaussian_learned")
+    # under another key, mapped with keys=
+    out = {**out, "decoder_logvar": torch.zeros(1, D, dtype=torch.float64)}
+    del out["recon_logvar"]
+    torch.testing.assert_close(
+        elbo(out, tg, likelihood="gaussian_learned", keys={"recon_logvar": "decoder_logvar"})["loss"],
+        elbo(out, tg)["loss"],
+    )
 
 
 def test_reductions():
     out, tg = _inputs(seed=2)
-    per_sample = elbo(out, tg, reduction="none")
+    per_sample = elbo(out, tg, reduction="none")["loss"]
     assert per_sample.shape == (5,)
     torch.testing.assert_close(elbo(out, tg, reduction="sum")["loss"], per_sample.sum())
     torch.testing.assert_close(elbo(out, tg)["loss"], per_sample.mean())
+
+
+def test_keys_map_the_callers_names():
+    out, tg = _inputs(seed=3)
+    renamed = {"recon": out["predictions"], "z_mean": out["mu"], "z_logvar": out["logvar"]}
+    keys = {"predictions": "recon", "mu": "z_mean", "logvar": "z_logvar", "target": "x"}
+    got = LOSSES["elbo"](renamed, {"x": tg["target"]}, keys=keys)
+    torch.testing.assert_close(got, elbo(out, tg)["loss"])
+    with pytest.raises(LossParameterError, match=r"elbo.*keys.*'z'"):
+        elbo(out, tg, keys={"z": "latent"})
 
 
 def test_against_pythae_vae_mse_and_bce():
@@ -87,6 +105,11 @@ def test_against_pythae_vae_mse_and_bce():
     torch.testing.assert_close(ours["loss"] - const, p_loss)
     torch.testing.assert_close(ours["metrics"]["kl"], p_kl.detach())
     torch.testing.assert_close(ours["metrics"]["recon"] - const, p_recon.detach())
+    params = [out["predictions"], out["mu"], out["logvar"]]
+    for a, b in zip(
+        torch.autograd.grad(ours["loss"], params), torch.autograd.grad(p_loss, params), strict=True
+    ):
+        torch.testing.assert_close(a, b)
 
     model = VAE(VAEConfig(input_dim=(D,), latent_dim=Z, reconstruction_loss="bce"))
     binary = {"target": (torch.rand(5, D, generator=torch.Generator().manual_seed(4)) > 0.5).double()}
@@ -94,61 +117,6 @@ def test_against_pythae_vae_mse_and_bce():
         torch.sigmoid(out["predictions"]), binary["target"], out["mu"], out["logvar"], z
     )
     torch.testing.assert_close(elbo(out, binary, likelihood="bernoulli")["loss"], p_loss)
-
-
-@pytest.mark.parametrize("beta", [1.0, 4.0, 10.0])
-def test_beta_vae_against_pythae(beta):
-    out, tg = _inputs(seed=4)
-    model = BetaVAE(BetaVAEConfig(input_dim=(D,), latent_dim=Z, beta=beta))
-    p_loss, _, _ = model.loss_function(out["predictions"], tg["target"], out["mu"], out["logvar"], out["mu"])
-    ours = beta_vae(out, tg, beta=beta)["loss"]
-    torch.testing.assert_close(ours - 0.5 * D * math.log(2 * math.pi), p_loss)
-    # and its gradient
-    g_ours = torch.autograd.grad(ours, [out["mu"], out["logvar"], out["predictions"]])
-    g_ref = torch.autograd.grad(p_loss, [out["mu"], out["logvar"], out["predictions"]])
-    for a, b in zip(g_ours, g_ref, strict=True):
-        torch.testing.assert_close(a, b)
-
-
-def test_beta_vae_default_beta_and_schedule():
-    out, tg = _inputs(seed=5)
-    nll_plus = elbo(out, tg, beta=4.0)["loss"]
-    torch.testing.assert_close(beta_vae(out, tg)["loss"], nll_plus)
-    warm = beta_vae(out, tg, beta_schedule={"schedule": "linear_warmup", "warmup_steps": 100}, step=25)
-    torch.testing.assert_close(warm["loss"], elbo(out, tg, beta=1.0)["loss"])
-
-
-def _free_bits_reference(out, tg, lam):
-    # written from Kingma et al. 2016: sum over groups (here: latent dims) of max(lambda, E_batch KL_j)
-    kl = _kl_ref(out)
-    recon = -torch.distributions.Normal(out["predictions"], 1.0).log_prob(tg["target"]).sum(1).mean()
-    total = recon
-    for j in range(kl.shape[1]):
-        total = total + torch.maximum(torch.tensor(lam, dtype=kl.dtype), kl[:, j].mean())
-    return total
-
-
-@pytest.mark.parametrize("lam", [0.0, 0.3, 1.0, 100.0])
-def test_free_bits_against_reference(lam):
-    out, tg = _inputs(seed=6)
-    ours = free_bits(out, tg, free_bits=lam)["loss"]
-    torch.testing.assert_close(ours, _free_bits_reference(out, tg, lam))
-    torch.testing.assert_close(elbo(out, tg, free_bits=lam)["loss"], ours)
-    per_sample = free_bits(out, tg, free_bits=lam, reduction="none")
-    torch.testing.assert_close(per_sample.mean(), ours)
-
-
-def test_free_bits_blocks_gradient_of_dimensions_below_threshold():
-    out, tg = _inputs(seed=7)
-    kl_mean = _kl_ref(out).mean(0).detach()
-    lam = float(kl_mean.min() + kl_mean.max()) / 2
-    res = free_bits(out, tg, free_bits=lam)
-    (g_mu,) = torch.autograd.grad(res["loss"], [out["mu"]])
-    below = kl_mean < lam
-    assert below.any() and (~below).any()
-    assert torch.all(g_mu[:, below] == 0)
-    assert torch.all(g_mu[:, ~below].abs().sum(0) > 0)
-    torch.testing.assert_close(res["metrics"]["free_bits_active"], below.double().mean())
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -171,15 +139,27 @@ def test_kl_nonnegative_and_matches_closed_form(seed):
 
 def test_parameter_errors():
     out, tg = _inputs()
-    with pytest.raises(LossParameterError, match=r"elbo.*likelihood"):
+    with pytest.raises(LossParameterError, match=r"elbo.*likelihood.*'gaussian'"):
         elbo(out, tg, likelihood="poisson")
-    with pytest.raises(LossParameterError, match=r"elbo.*sigma"):
+    with pytest.raises(LossParameterError, match=r"elbo.*sigma.*> 0"):
         elbo(out, tg, sigma=0.0)
-    with pytest.raises(LossParameterError, match=r"free_bits.*free_bits"):
-        free_bits(out, tg, free_bits=-1.0)
-    with pytest.raises(LossParameterError, match=r"beta_vae.*reduction"):
-        beta_vae(out, tg, reduction="avg")
-    with pytest.raises(LossInputError, match=r"batch size"):
+    with pytest.raises(LossParameterError, match=r"elbo.*free_bits.*>= 0"):
+        elbo(out, tg, free_bits=-1.0)
+    with pytest.raises(LossParameterError, match=r"elbo.*reduction"):
+        elbo(out, tg, reduction="avg")
+    with pytest.raises(LossParameterError, match=r"elbo.*prediction_key"):
+        elbo(out, tg, prediction_key="predictions")
+
+
+def test_input_errors():
+    out, tg = _inputs()
+    with pytest.raises(LossInputError, match=r"elbo: dimension B is 3 .*'mu'.* but 5"):
         elbo({**out, "mu": out["mu"][:3], "logvar": out["logvar"][:3]}, tg)
-    with pytest.raises(LossInputError, match=r"logvar"):
+    with pytest.raises(LossInputError, match=r"elbo: input 'logvar'.*shape"):
         elbo({**out, "logvar": out["logvar"][:, :2]}, tg)
+    with pytest.raises(LossInputError, match=r"elbo: input 'target'.*shape"):
+        elbo(out, {"target": tg["target"][:, :2]})
+    with pytest.raises(LossInputError, match=r"elbo: input 'mu'.*floating"):
+        elbo({**out, "mu": torch.zeros(5, Z, dtype=torch.long)}, tg)
+    with pytest.raises(MissingInputError, match=r"elbo: input 'target' is required at targets\['target'\]"):
+        elbo(out, {"predictions": tg["target"]})

@@ -10,7 +10,15 @@ import pytest
 import torch
 from pythae.models import BetaTCVAE, BetaTCVAEConfig
 
-from losses_core import LossParameterError, MissingInputError
+from losses_core import (
+    LOSSES,
+    ConfigError,
+    LossInputError,
+    LossParameterError,
+    MissingInputError,
+    loss_from_config,
+    resolve_loss,
+)
 from losses_vae import beta_tcvae, log_importance_weight_matrix
 from losses_vae.total_correlation import kl_decomposition
 
@@ -158,7 +166,7 @@ def test_decomposition_telescopes_for_any_batch(batch, latent, seed, scale, extr
 
 def test_reductions_and_recon_weighting():
     out, tg = _inputs(seed=3)
-    per_sample = beta_tcvae(out, tg, dataset_size=100, reduction="none")
+    per_sample = beta_tcvae(out, tg, dataset_size=100, reduction="none")["loss"]
     assert per_sample.shape == (6,)
     torch.testing.assert_close(beta_tcvae(out, tg, dataset_size=100)["loss"], per_sample.mean())
     torch.testing.assert_close(
@@ -166,14 +174,44 @@ def test_reductions_and_recon_weighting():
     )
 
 
+def test_dataset_size_is_required_in_calls():
+    out, tg = _inputs()
+    with pytest.raises(LossParameterError, match=r"beta_tcvae.*missing required parameter.*'dataset_size'"):
+        beta_tcvae(out, tg)
+    with pytest.raises(LossParameterError, match=r"beta_tcvae.*'dataset_size'"):
+        LOSSES["beta_tcvae"](out, tg, beta=2.0)
+    with pytest.raises(LossParameterError, match=r"beta_tcvae.*'dataset_size'"):
+        resolve_loss("beta_tcvae", estimator="mws")(out, tg)
+    # given once, at resolution, it is enough for every call
+    resolved = resolve_loss("beta_tcvae", dataset_size=100)
+    torch.testing.assert_close(resolved(out, tg)["loss"], beta_tcvae(out, tg, dataset_size=100)["loss"])
+
+
+def test_dataset_size_is_required_at_resolution_and_in_config(tmp_path):
+    with pytest.raises(LossParameterError, match=r"beta_tcvae.*'dataset_size'"):
+        resolve_loss("beta_tcvae")
+    with pytest.raises(LossParameterError, match=r"beta_tcvae.*'dataset_size'"):
+        resolve_loss("beta_tcvae", estimator="mws")
+    path = tmp_path / "config.yaml"
+    path.write_text("loss:\n  class: beta_tcvae\n  params: {beta: 2.0}\n")
+    with pytest.raises(ConfigError, match=r"beta_tcvae.*'dataset_size'"):
+        loss_from_config(path)
+
+
 def test_errors():
     out, tg = _inputs()
-    with pytest.raises(LossParameterError, match=r"beta_tcvae.*dataset_size"):
-        beta_tcvae(out, tg)
-    with pytest.raises(LossParameterError, match=r"dataset_size.*batch size"):
+    with pytest.raises(
+        LossParameterError, match=r"beta_tcvae.*'dataset_size' \(3\) must be at least the batch size \(6\)"
+    ):
         beta_tcvae(out, tg, dataset_size=3)
-    with pytest.raises(LossParameterError, match=r"estimator"):
+    with pytest.raises(LossParameterError, match=r"beta_tcvae.*dataset_size.*>= 1"):
+        beta_tcvae(out, tg, dataset_size=0)
+    with pytest.raises(LossParameterError, match=r"beta_tcvae.*dataset_size.*an int"):
+        beta_tcvae(out, tg, dataset_size=100.5)
+    with pytest.raises(LossParameterError, match=r"beta_tcvae.*estimator"):
         beta_tcvae(out, tg, dataset_size=100, estimator="mcmc")
+    with pytest.raises(LossInputError, match=r"beta_tcvae: input 'z'.*shape"):
+        beta_tcvae({**out, "z": out["z"][:, :2]}, tg, dataset_size=100)
     del out["z"]
     with pytest.raises(MissingInputError, match=r"beta_tcvae.*model_output\['z'\]"):
         beta_tcvae(out, tg, dataset_size=100)

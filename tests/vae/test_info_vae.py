@@ -1,5 +1,4 @@
-"""DIP-VAE against disentanglement_lib's formulas (loop reference) and InfoVAE
-against pythae's INFOVAE_MMD and an unbiased-MMD loop reference."""
+"""InfoVAE against pythae's INFOVAE_MMD and the unbiased MMD against a loop reference."""
 
 from __future__ import annotations
 
@@ -10,7 +9,7 @@ import torch
 from pythae.models import INFOVAE_MMD, INFOVAE_MMD_Config
 
 from losses_core import LossInputError, LossParameterError
-from losses_vae import dip_vae, info_vae
+from losses_vae import info_vae
 from losses_vae.mmd import mmd_unbiased
 
 D, Z = 5, 3
@@ -36,56 +35,6 @@ def _recon_kl(out, tg):
     recon = -torch.distributions.Normal(out["predictions"], 1.0).log_prob(tg["target"]).sum(1)
     kl = (0.5 * (out["mu"] ** 2 + out["logvar"].exp() - out["logvar"] - 1)).sum(1)
     return recon, kl
-
-
-def _dip_reference(mu, logvar, dip_type, lambda_od, lambda_d):
-    """disentanglement_lib: compute_covariance_z_mean = E[mu mu^T] - E[mu] E[mu]^T, then
-    regularize_diag_off_diag_dip, written with explicit loops."""
-    b, z = mu.shape
-    cov = [[0.0] * z for _ in range(z)]
-    for i in range(z):
-        for j in range(z):
-            e_ij = sum(mu[n, i] * mu[n, j] for n in range(b)) / b
-            e_i = sum(mu[n, i] for n in range(b)) / b
-            e_j = sum(mu[n, j] for n in range(b)) / b
-            cov[i][j] = e_ij - e_i * e_j
-            if dip_type == "ii" and i == j:
-                cov[i][j] += sum(math.exp(logvar[n, i]) for n in range(b)) / b
-    off = sum(cov[i][j] ** 2 for i in range(z) for j in range(z) if i != j)
-    diag = sum((cov[i][i] - 1) ** 2 for i in range(z))
-    return lambda_od * off + lambda_d * diag
-
-
-@pytest.mark.parametrize(
-    ("dip_type", "lambda_od", "lambda_d", "expected_d"),
-    [("i", 10.0, None, 100.0), ("ii", 5.0, None, 5.0), ("i", 2.0, 3.0, 3.0)],
-)
-def test_dip_against_disentanglement_lib_formula(dip_type, lambda_od, lambda_d, expected_d):
-    out, tg = _inputs()
-    res = dip_vae(out, tg, dip_type=dip_type, lambda_od=lambda_od, lambda_d=lambda_d)
-    mu, lv = out["mu"].detach().numpy(), out["logvar"].detach().numpy()
-    dip = _dip_reference(mu, lv, dip_type, lambda_od, expected_d)
-    torch.testing.assert_close(res["metrics"]["dip"].item(), dip, rtol=1e-10, atol=1e-10)
-    recon, kl = _recon_kl(out, tg)
-    torch.testing.assert_close(res["loss"], recon.mean() + kl.mean() + dip)
-    kwargs = {"dip_type": dip_type, "lambda_od": lambda_od, "lambda_d": lambda_d}
-    per_sample = dip_vae(out, tg, reduction="none", **kwargs)
-    torch.testing.assert_close(per_sample.mean(), res["loss"])
-    torch.testing.assert_close(dip_vae(out, tg, reduction="sum", **kwargs)["loss"], per_sample.sum())
-
-
-def test_dip_covariance_matches_torch_cov():
-    out, tg = _inputs(batch=9, seed=1)
-    cov = dip_vae(out, tg)["auxiliary"]["covariance"]
-    torch.testing.assert_close(cov, torch.cov(out["mu"].detach().T, correction=0))
-
-
-def test_dip_errors():
-    out, tg = _inputs()
-    with pytest.raises(LossParameterError, match=r"dip_vae.*dip_type"):
-        dip_vae(out, tg, dip_type="iii")
-    with pytest.raises(LossParameterError, match=r"dip_vae.*lambda_od"):
-        dip_vae(out, tg, lambda_od=-1.0)
 
 
 def _mmd_loop(x, y, k):
@@ -168,9 +117,23 @@ def test_info_vae_prior_samples_default_and_batch_one():
 
 def test_info_vae_errors():
     out, tg = _inputs()
-    with pytest.raises(LossParameterError, match=r"info_vae.*kernel"):
+    with pytest.raises(LossParameterError, match=r"info_vae.*kernel.*'imq', 'rbf'"):
         info_vae(out, tg, kernel="laplace")
-    with pytest.raises(LossParameterError, match=r"info_vae.*scales"):
+    with pytest.raises(LossParameterError, match=r"info_vae.*scales.*non-empty"):
         info_vae(out, tg, scales=[])
-    with pytest.raises(LossInputError, match=r"info_vae.*z_prior"):
+    with pytest.raises(LossParameterError, match=r"info_vae.*scales.*Sequence\[float \(> 0\)\]"):
+        info_vae(out, tg, scales=[1.0, -2.0])
+    with pytest.raises(LossParameterError, match=r"info_vae.*bandwidth.*> 0"):
+        info_vae(out, tg, bandwidth=0.0)
+    with pytest.raises(LossInputError, match=r"info_vae: input 'z_prior'.*3 latent dimensions"):
         info_vae({**out, "z_prior": torch.zeros(4, Z + 1, dtype=torch.float64)}, tg)
+    with pytest.raises(LossInputError, match=r"info_vae: input 'z'.*shape"):
+        info_vae({**out, "z": out["z"][:, :2]}, tg)
+
+
+def test_info_vae_reductions():
+    out, tg = _inputs(seed=8)
+    per_sample = info_vae(out, tg, reduction="none")["loss"]
+    assert per_sample.shape == (7,)
+    torch.testing.assert_close(info_vae(out, tg)["loss"], per_sample.mean())
+    torch.testing.assert_close(info_vae(out, tg, reduction="sum")["loss"], per_sample.sum())

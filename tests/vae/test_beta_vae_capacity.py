@@ -63,7 +63,7 @@ def test_batch_form_is_disentanglement_libs():
     per_sample = beta_vae_capacity(out, tg, gamma=1000.0, capacity=c)
     assert not torch.allclose(per_sample["loss"], ours["loss"])  # the two forms differ here
     torch.testing.assert_close(
-        beta_vae_capacity(out, tg, capacity=c, per_sample=False, reduction="none").mean(),
+        beta_vae_capacity(out, tg, capacity=c, per_sample=False, reduction="none")["loss"].mean(),
         beta_vae_capacity(out, tg, capacity=c, per_sample=False)["loss"],
     )
 
@@ -81,9 +81,11 @@ def test_linear_capacity_schedule_matches_burgess():
 
 def test_parameter_errors():
     out, tg = _inputs()
-    with pytest.raises(LossParameterError, match=r"beta_vae_capacity.*capacity"):
+    with pytest.raises(LossParameterError, match=r"beta_vae_capacity.*capacity.*>= 0"):
         beta_vae_capacity(out, tg, capacity=-1.0)
-    with pytest.raises(LossParameterError, match=r"capacity_schedule.*warmup_steps"):
+    with pytest.raises(
+        LossParameterError, match=r"beta_vae_capacity.*capacity_schedule.*needs 'warmup_steps'"
+    ):
         beta_vae_capacity(out, tg, capacity_schedule={"schedule": "linear_warmup"}, step=3)
-    with pytest.raises(LossParameterError, match=r"per_sample"):
+    with pytest.raises(LossParameterError, match=r"beta_vae_capacity.*per_sample.*bool"):
         beta_vae_capacity(out, tg, per_sample="yes")

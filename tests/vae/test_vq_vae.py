@@ -57,8 +57,12 @@ def test_vq_vae_formula_and_reductions():
     mse = torch.nn.functional.mse_loss
     expected = 2.0 * mse(pred, target) + mse(z_q, z_e.detach()) + 0.4 * mse(z_e, z_q.detach())
     torch.testing.assert_close(res["loss"], expected)
-    per_sample = vq_vae(mo, tg, beta=0.4, reconstruction_weight=2.0, reduction="none")
+    per_sample = vq_vae(mo, tg, beta=0.4, reconstruction_weight=2.0, reduction="none")["loss"]
+    assert per_sample.shape == (4,)
     torch.testing.assert_close(per_sample.mean(), expected)
+    torch.testing.assert_close(
+        vq_vae(mo, tg, beta=0.4, reconstruction_weight=2.0, reduction="sum")["loss"], per_sample.sum()
+    )
     ema = vq_vae_ema(mo, tg, beta=0.4)
     torch.testing.assert_close(ema["loss"], mse(pred, target) + 0.4 * mse(z_e, z_q.detach()))
     (g_q,) = torch.autograd.grad(ema["loss"], [z_q], allow_unused=True)
@@ -112,6 +116,33 @@ def test_ema_update_against_pythae_quantizer_ema():
     torch.testing.assert_close(ours["loss"], p_out.loss)
 
 
+def test_ema_cluster_counts_are_the_raw_moving_averages():
+    """Documented choice (vq_vae_ema): the returned cluster_size is the raw EMA of the
+    counts; the Laplace smoothing only divides the summed embeddings. pythae stores
+    the smoothed counts instead, so from its second update on the two differ."""
+    decay, eps = 0.9, 1e-5
+    torch.manual_seed(0)
+    cfg = VQVAEConfig(input_dim=(1, 2, 2), latent_dim=E, num_embeddings=K, use_ema=True, decay=decay)
+    cfg.embedding_dim = E
+    quantizer = QuantizerEMA(cfg)
+    quantizer.embeddings.normal_()
+    size, embed_sum = quantizer.cluster_size.clone(), quantizer.ema_embed.clone()
+    batches = [_quantizer_inputs(seed=s) for s in (3, 4)]
+    counts = []
+    for z in batches:
+        idx = quantizer(z).quantized_indices.squeeze(1)  # training mode: pythae updates its buffers
+        counts.append(torch.bincount(idx.reshape(-1), minlength=K).float())
+        size, embed_sum, codebook = ema_codebook_update(z, idx, size, embed_sum, decay=decay, eps=eps)
+    # by hand: N_2 = d * (d * N_0 + (1 - d) n_1) + (1 - d) n_2 with N_0 = 0
+    expected = decay * ((1 - decay) * counts[0]) + (1 - decay) * counts[1]
+    torch.testing.assert_close(size, expected)
+    assert (counts[0] == 0).any() or (counts[1] == 0).any()  # some code unused: smoothing matters
+    assert not torch.allclose(size, quantizer.cluster_size, rtol=0, atol=1e-7)
+    # the codebook divides the summed embeddings by the smoothed counts of the raw EMA
+    total = size.sum()
+    torch.testing.assert_close(codebook, embed_sum / ((size + eps) / (total + K * eps) * total).unsqueeze(1))
+
+
 def test_errors():
     mo = {
         "predictions": torch.zeros(2, 3),
@@ -120,13 +151,18 @@ def test_errors():
         "indices": torch.zeros(2, 4, dtype=torch.long),
     }
     tg = {"target": torch.zeros(2, 3)}
-    with pytest.raises(LossParameterError, match=r"vq_vae.*num_embeddings"):
+    with pytest.raises(LossParameterError, match=r"vq_vae.*num_embeddings.*input 'indices'"):
         vq_vae(mo, tg)
-    with pytest.raises(LossParameterError, match=r"vq_vae.*beta"):
+    with pytest.raises(LossParameterError, match=r"vq_vae.*num_embeddings.*>= 1"):
+        vq_vae(mo, tg, num_embeddings=0)
+    with pytest.raises(LossParameterError, match=r"vq_vae.*beta.*>= 0"):
         vq_vae(mo, tg, beta=-0.1, num_embeddings=3)
-    with pytest.raises(LossInputError, match=r"vq_vae_ema.*z_q"):
+    with pytest.raises(LossInputError, match=r"vq_vae_ema: input 'z_q'.*shape"):
         vq_vae_ema({**mo, "z_q": torch.zeros(2, 4, 3)}, tg, num_embeddings=3)
+    with pytest.raises(LossInputError, match=r"vq_vae: input 'indices'.*integer"):
+        vq_vae({**mo, "indices": torch.zeros(2, 4)}, tg, num_embeddings=3)
     with pytest.raises(KeyError, match=r"vq_vae.*z_e"):
         vq_vae({k: v for k, v in mo.items() if k != "z_e"}, tg, num_embeddings=3)
-    res = vq_vae(mo, tg, indices_key=None)
+    # without indices there are no codebook metrics and num_embeddings is not needed
+    res = vq_vae({k: v for k, v in mo.items() if k != "indices"}, tg)
     assert "perplexity" not in res["metrics"]
