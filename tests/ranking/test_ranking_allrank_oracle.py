@@ -25,7 +25,8 @@ Documented differences, asserted as relationships instead of equalities:
 - lambdaLoss: ours' ``reduction="sum"`` is allRank's ``"sum"``; ours' default
   ``"mean"`` is that sum divided by the number of lists (allRank's ``"mean"``,
   over pairs, is not offered). allRank takes the scheme by name (a string).
-- ndcg: allRank fills 1.0 for a list with ideal DCG 0, ours ``no_relevant_value``.
+- ndcg: allRank fills 1.0 for a list with ideal DCG 0, ours ``no_relevant_value`` (0 by default;
+  test_metrics.py asserts that relationship).
 - mrr: allRank ranks the item with the largest label (the first such), ours the
   first relevant item: equal on 0/1 labels with one relevant item per list, and
   allRank's mrr == ours on the indicator of each list's largest label.
@@ -35,10 +36,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from allrank_reference import load
 
 from losses_ranking import approx_ndcg, lambda_loss, listmle, listnet, neural_ndcg, ranknet
 from losses_ranking.metrics import mrr, ndcg
+
+from .allrank_reference import load
 
 AR_LOSSES, AR_METRICS = load()
 PAD = -1.0  # allRank's PADDED_Y_VALUE

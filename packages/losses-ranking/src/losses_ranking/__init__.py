@@ -1,9 +1,15 @@
 """losses-ranking: learning-to-rank, metric-learning and contrastive losses.
 
-Every loss follows the ``losses`` protocol ``loss(model_output, targets,
-**params) -> {"loss", "metrics", "auxiliary"}`` and is registered with
-losses-core through the ``losses.plugins`` entry point (``LOSSES["ranknet"]``).
-:mod:`losses_ranking.metrics` holds NDCG@k, DCG@k and MRR.
+Importing the package registers every loss with losses-core (each module's
+``@register_loss``); the ``losses.plugins`` entry point names the package
+itself, so ``LOSSES["ranknet"]`` finds them without an import. Each loss is
+also callable directly, ``losses_ranking.ranknet(model_output, targets,
+**params)``, and returns ``{"loss", "metrics", "auxiliary"}`` (the bare
+per-item tensor with ``reduction="none"``). :mod:`losses_ranking.metrics`
+holds NDCG@k, DCG@k and MRR.
+
+The pairwise ``margin_ranking`` and ``contrastive`` losses are built into
+losses-core.
 """
 
 from __future__ import annotations

@@ -1,56 +1,49 @@
-"""Embedding inputs and pairwise geometry shared by the metric-learning losses."""
+"""Embedding inputs (their declaration and examples) and the pairwise
+geometry shared by the metric-learning and contrastive losses."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from losses_core._errors import LossInputError
-from losses_core.inputs import require_tensor
-from losses_ranking._common import as_float, compute_dtype
+from losses_core import Input
+from losses_ranking._dtypes import as_float
 
-__all__ = ["euclidean_distances", "label_masks", "read_embeddings", "read_pair"]
+__all__ = [
+    "LABELLED_INPUTS",
+    "euclidean_distances",
+    "label_masks",
+    "labelled_example",
+    "maybe_normalize",
+    "paired_views",
+]
 
 MIN_SQUARED_DISTANCE = 1e-12
 
+LABELLED_INPUTS = (
+    Input("embeddings", "model_output", shape="N D", dtype="float", doc="one embedding per row"),
+    Input("labels", "targets", shape="N", doc="class ids; equal ids make positive pairs"),
+)
+"""``model_output['embeddings']`` ``[N, D]`` and ``targets['labels']`` ``[N]``."""
 
-def read_embeddings(
-    model_output: Mapping[str, Any],
-    targets: Mapping[str, Any],
-    *,
-    loss: str,
-    embeddings_key: str,
-    labels_key: str,
+
+def labelled_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) -> tuple[dict[str, Any], ...]:
+    """``2 B`` random embeddings of width 8, two per class, so that even a
+    batch of one has a positive pair (and, from two, negatives)."""
+    n = 2 * batch_size
+    embeddings = torch.randn(n, 8, dtype=dtype, requires_grad=True)
+    return {"embeddings": embeddings}, {"labels": torch.arange(n) // 2}, {}
+
+
+def paired_views(
+    batch_size: int = 4, dtype: torch.dtype = torch.float32
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``model_output[embeddings_key]`` ``[N, D]`` (floating, computed in at
-    least float32) and ``targets[labels_key]`` ``[N]`` (class ids)."""
-    emb = require_tensor(
-        model_output, embeddings_key, loss=loss, source="model_output", ndim=2, floating=True
-    )
-    labels = require_tensor(targets, labels_key, loss=loss, source="targets", ndim=1)
-    if labels.shape[0] != emb.shape[0]:
-        raise LossInputError(
-            f"{loss}: targets[{labels_key!r}] has {labels.shape[0]} labels but "
-            f"model_output[{embeddings_key!r}] has {emb.shape[0]} embeddings (shape {tuple(emb.shape)})"
-        )
-    return compute_dtype(emb), labels
-
-
-def read_pair(
-    model_output: Mapping[str, Any], *, loss: str, keys: tuple[str, str]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Two paired views ``[N, D]`` (row ``i`` of one matches row ``i`` of the other)."""
-    a = require_tensor(model_output, keys[0], loss=loss, source="model_output", ndim=2, floating=True)
-    b = require_tensor(model_output, keys[1], loss=loss, source="model_output", ndim=2, floating=True)
-    if a.shape != b.shape:
-        raise LossInputError(
-            f"{loss}: model_output[{keys[0]!r}] has shape {tuple(a.shape)} but "
-            f"model_output[{keys[1]!r}] has shape {tuple(b.shape)}; paired views must match"
-        )
-    return compute_dtype(a), compute_dtype(b)
+    """Two random ``[B, 8]`` views (leaves that require grad)."""
+    a = torch.randn(batch_size, 8, dtype=dtype, requires_grad=True)
+    b = torch.randn(batch_size, 8, dtype=dtype, requires_grad=True)
+    return a, b
 
 
 def maybe_normalize(x: torch.Tensor, normalize: bool) -> torch.Tensor:

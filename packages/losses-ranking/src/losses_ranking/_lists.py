@@ -1,20 +1,25 @@
-"""Reading padded ranking lists ``[batch, list]`` and the ranking arithmetic
-shared by the learning-to-rank losses and :mod:`losses_ranking.metrics`."""
+"""Padded ranking lists ``[batch, list]``: the padding mask and the ranking
+arithmetic shared by the learning-to-rank losses and :mod:`losses_ranking.metrics`."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
-from losses_core._errors import LossInputError
-from losses_core.inputs import check_same_shape, optional_tensor, require_tensor
-from losses_ranking._common import compute_dtype
+from losses_ranking._dtypes import compute_dtype
 
-__all__ = ["RankingLists", "discounts", "gains", "ideal_dcg", "order", "read_lists"]
+__all__ = [
+    "RankingLists",
+    "build_lists",
+    "cutoff_mask",
+    "discounts",
+    "gains",
+    "ideal_dcg",
+    "order",
+    "order_and_mask",
+]
 
 
 @dataclass(frozen=True)
@@ -32,20 +37,16 @@ class RankingLists:
 
 
 def build_lists(
-    scores: torch.Tensor,
-    relevance: torch.Tensor,
-    mask: torch.Tensor | None,
-    padded_value: float | None,
-    *,
-    loss: str,
-    names: tuple[str, str, str] = ("scores", "relevance", "mask"),
+    scores: torch.Tensor, relevance: torch.Tensor, mask: torch.Tensor | None, padded_value: float | None
 ) -> RankingLists:
-    """Check shapes and derive the padding mask."""
-    if scores.ndim != 2:
-        raise LossInputError(f"{loss}: {names[0]} must be [batch, list], got shape {tuple(scores.shape)}")
-    check_same_shape(scores, relevance, loss=loss, names=(names[0], names[1]))
+    """The lists in their working dtype, with the padding mask derived.
+
+    Padding: a ``mask`` alone marks the real items when given (bool, or
+    nonzero = real); otherwise items whose relevance equals ``padded_value``
+    (allRank's ``-1``) are padding; ``padded_value=None`` means no padding.
+    Shapes are the caller's to check (the losses declare them as inputs).
+    """
     if mask is not None:
-        check_same_shape(scores, mask, loss=loss, names=(names[0], names[2]))
         real = mask if mask.dtype == torch.bool else mask != 0
     elif padded_value is not None:
         real = relevance != padded_value
@@ -53,41 +54,6 @@ def build_lists(
         real = torch.ones_like(scores, dtype=torch.bool)
     work = compute_dtype(scores)
     return RankingLists(scores=work, relevance=relevance.to(work.dtype), mask=real)
-
-
-def read_lists(
-    model_output: Mapping[str, Any],
-    targets: Mapping[str, Any],
-    *,
-    loss: str,
-    scores_key: str,
-    relevance_key: str,
-    mask_key: str | None,
-    padded_value: float | None,
-) -> RankingLists:
-    """Fetch ``model_output[scores_key]``, ``targets[relevance_key]`` and the
-    optional ``targets[mask_key]``.
-
-    Padding: when ``targets[mask_key]`` is present it alone marks the real
-    items (bool, or nonzero = real); otherwise items whose relevance equals
-    ``padded_value`` (allRank's ``-1``) are padding; ``padded_value=None``
-    means no padding at all.
-    """
-    scores = require_tensor(model_output, scores_key, loss=loss, source="model_output", ndim=2, floating=True)
-    relevance = require_tensor(targets, relevance_key, loss=loss, source="targets", ndim=2)
-    mask = optional_tensor(targets, mask_key, loss=loss, source="targets", ndim=2)
-    return build_lists(
-        scores,
-        relevance,
-        mask,
-        padded_value,
-        loss=loss,
-        names=(
-            f"model_output[{scores_key!r}]",
-            f"targets[{relevance_key!r}]",
-            f"targets[{mask_key!r}]",
-        ),
-    )
 
 
 def order(key: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

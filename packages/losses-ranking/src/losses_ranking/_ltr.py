@@ -1,4 +1,5 @@
-"""Result assembly shared by the listwise and pairwise learning-to-rank losses."""
+"""What the learning-to-rank losses share: their declared inputs, their
+example inputs and the assembly of their result."""
 
 from __future__ import annotations
 
@@ -6,39 +7,76 @@ from typing import Any
 
 import torch
 
+from losses_core import Input, LossReturn
+from losses_core.reduction import Reduction, reduce
+from losses_core.results import loss_result
 from losses_ranking import metrics
-from losses_ranking._common import detached, reduce
 from losses_ranking._lists import RankingLists
+
+__all__ = ["LIST_INPUTS", "list_result", "nonempty", "ranking_example"]
+
+LIST_INPUTS = (
+    Input("scores", "model_output", shape="B L", dtype="float", doc="one list of item scores per row"),
+    Input(
+        "relevance",
+        "targets",
+        like="scores",
+        doc="graded relevance labels (gain 2^y - 1); items equal to padded_value are padding",
+    ),
+    Input(
+        "mask",
+        "targets",
+        optional=True,
+        like="scores",
+        doc="True (or nonzero) for a real item; when given, it alone marks the padding",
+    ),
+)
+"""``model_output['scores']``, ``targets['relevance']`` and the optional
+``targets['mask']``, all ``[batch, list]``."""
+
+Example = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
+
+LIST_LENGTH = 5
+
+
+def ranking_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) -> Example:
+    """Random lists of 5 items with graded labels 0-2: every list has a
+    relevant item and a pair, and its last item is padding (explicit mask)."""
+    scores = torch.randn(batch_size, LIST_LENGTH, dtype=dtype, requires_grad=True)
+    relevance = torch.randint(0, 3, (batch_size, LIST_LENGTH)).to(dtype)
+    relevance[:, 0] = 2
+    relevance[:, 1] = 0
+    mask = torch.ones(batch_size, LIST_LENGTH, dtype=torch.bool)
+    mask[:, -1] = False
+    return {"scores": scores}, {"relevance": relevance, "mask": mask}, {}
 
 
 def list_result(
     per_list: torch.Tensor,
     counted: torch.Tensor,
     lists: RankingLists,
-    reduction: str,
+    reduction: Reduction,
     *,
     k: int | None = None,
     compute_metrics: bool = True,
-    extra: dict[str, torch.Tensor] | None = None,
     score_order: torch.Tensor | None = None,
     ideal_order: torch.Tensor | None = None,
-) -> dict[str, Any] | torch.Tensor:
+) -> LossReturn | torch.Tensor:
     """Reduce per-list losses (already 0 for lists not ``counted``) over the
     ``counted`` lists and attach the metrics.
 
     ``reduction="none"`` returns the bare ``[batch]`` tensor; otherwise
-    ``{"loss", "metrics", "auxiliary"}``. The ranking metrics (``ndcg``,
-    ``ndcg@k``, ``mrr``) are computed when ``compute_metrics``.
+    ``{"loss", "metrics", "auxiliary"}``. The metrics are ``num_lists`` (the
+    counted lists) and, when ``compute_metrics``, the ranking metrics of
+    :func:`losses_ranking.metrics.summary` (``ndcg``, ``ndcg@k``, ``mrr``).
     """
-    value = reduce(per_list, counted, reduction)
     if reduction == "none":
-        return value
-    out_metrics = {"num_lists": detached(counted.sum().to(per_list.dtype))}
+        return per_list
+    value = reduce(per_list, reduction, counted)
+    out_metrics = {"num_lists": counted.sum().to(per_list.dtype)}
     if compute_metrics:
         out_metrics.update(metrics.summary(lists, k, score_order=score_order, ideal_order=ideal_order))
-    if extra:
-        out_metrics.update({key: detached(v) for key, v in extra.items()})
-    return {"loss": value, "metrics": out_metrics, "auxiliary": {}}
+    return loss_result(value, metrics=out_metrics)
 
 
 def nonempty(lists: RankingLists) -> torch.Tensor:

@@ -2,40 +2,47 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 
-from losses_ranking._common import as_float, check_positive, check_reduction
-from losses_ranking._lists import gains, ideal_dcg, read_lists
-from losses_ranking._ltr import list_result, nonempty
+from losses_core import LossReturn, Range, register_loss
+from losses_core.reduction import Reduction
+from losses_ranking._dtypes import as_float
+from losses_ranking._lists import build_lists, gains, ideal_dcg
+from losses_ranking._ltr import LIST_INPUTS, list_result, nonempty, ranking_example
 
 __all__ = ["approx_ndcg"]
 
 EPS = 1e-10  # allRank's DEFAULT_EPS, floor of the ideal DCG
 
 
+def approx_ndcg_example(
+    batch_size: int = 4, dtype: torch.dtype = torch.float32
+) -> tuple[dict[str, Any], ...]:
+    """Example inputs for the conformance checker: padded lists of 5 items."""
+    return ranking_example(batch_size, dtype)
+
+
+@register_loss(inputs=LIST_INPUTS, example_inputs=approx_ndcg_example)
 def approx_ndcg(
-    model_output: Mapping[str, Any],
-    targets: Mapping[str, Any],
+    scores: torch.Tensor,
+    relevance: torch.Tensor,
+    mask: torch.Tensor | None = None,
     *,
-    alpha: float = 1.0,
+    alpha: Annotated[float, Range(gt=0)] = 1.0,
     compute_metrics: bool = True,
-    reduction: str = "mean",
-    scores_key: str = "scores",
-    relevance_key: str = "relevance",
-    mask_key: str | None = "mask",
+    reduction: Reduction = "mean",
     padded_value: float | None = -1.0,
-) -> dict[str, Any] | torch.Tensor:
-    r"""ApproxNDCG loss, registered as ``approx_ndcg``.
+) -> LossReturn | torch.Tensor:
+    r"""ApproxNDCG: minus the NDCG of the list with smoothed ranks.
 
     The rank of each real item is replaced by the smooth
 
     .. math:: \hat r_i = 1 + \sum_{j \ne i} \sigma\bigl(-\alpha (s_i - s_j)\bigr)
 
-    (sum over the real items of the list) and the loss is minus the resulting
-    NDCG over the whole list (no truncation):
+    (sum over the real items of the list; ``alpha`` defaults to 1) and the
+    loss is minus the resulting NDCG over the whole list (no truncation):
 
     .. math:: \ell = -\sum_i \frac{(2^{y_i} - 1) / \mathrm{maxDCG}}{\log_2(1 + \hat r_i)}
 
@@ -49,24 +56,14 @@ def approx_ndcg(
     ``compute_metrics=False`` skips the ranking metrics (``ndcg``, ``mrr``),
     which cost one sort of the scores per call.
 
-    Inputs and padding as :func:`losses_ranking.ranknet`; padding never changes
-    the loss; the loss is invariant to permuting the items of a list. Metrics:
-    ``num_lists``, ``ndcg``, ``mrr``. Paper: Qin, Liu and Li, "A General
-    Approximation Framework for Direct Optimization of Information Retrieval
-    Measures", Information Retrieval 2010.
+    Inputs and padding as :func:`losses_ranking.ranknet` (other keys through
+    ``keys=``); padding never changes the loss; the loss is invariant to
+    permuting the items of a list. Metrics: ``num_lists``, ``ndcg``, ``mrr``.
+    Paper: Qin, Liu and Li, "A General Approximation Framework for Direct
+    Optimization of Information Retrieval Measures", Information Retrieval
+    2010.
     """
-    name = "approx_ndcg"
-    check_reduction(name, reduction)
-    check_positive(name, "alpha", alpha)
-    lists = read_lists(
-        model_output,
-        targets,
-        loss=name,
-        scores_key=scores_key,
-        relevance_key=relevance_key,
-        mask_key=mask_key,
-        padded_value=padded_value,
-    )
+    lists = build_lists(scores, relevance, mask, padded_value)
     s, real = lists.scores, lists.mask
     item_gains = gains(lists.relevance, real, "exp2")
     with torch.no_grad():

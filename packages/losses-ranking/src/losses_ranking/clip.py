@@ -2,46 +2,73 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import math
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
 
-from losses_ranking._common import check_reduction, detached
+from losses_core import Input, LossReturn, Range, register_loss
+from losses_core.reduction import Reduction, reduce
+from losses_core.results import loss_result
 from losses_ranking._distributed import all_gather_with_grad, local_rows, world
-from losses_ranking._embeddings import maybe_normalize, read_pair
-from losses_ranking._scale import logit_scale, read_scalar
+from losses_ranking._dtypes import compute_dtype
+from losses_ranking._embeddings import maybe_normalize, paired_views
+from losses_ranking._scale import as_scalar, effective_scale
 
 __all__ = ["clip"]
 
 
+def clip_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) -> tuple[dict[str, Any], ...]:
+    r"""Example inputs for the conformance checker: paired ``[B, 8]`` towers and
+    CLIP's initial log-scale :math:`\log(1/0.07)`."""
+    image, text = paired_views(batch_size, dtype)
+    scale = torch.tensor(math.log(1 / 0.07), dtype=dtype, requires_grad=True)
+    return {"image_embeddings": image, "text_embeddings": text, "logit_scale": scale}, {}, {}
+
+
+@register_loss(
+    inputs=[
+        Input("image_embeddings", "model_output", shape="N D", dtype="float", doc="the image tower"),
+        Input(
+            "text_embeddings",
+            "model_output",
+            like="image_embeddings",
+            dtype="float",
+            doc="the text tower; its row i matches image row i",
+        ),
+        Input("logit_scale", "model_output", dtype="float", doc="the learnable scale (one element)"),
+        Input("logit_bias", "model_output", optional=True, dtype="float", doc="a bias added to every logit"),
+    ],
+    example_inputs=clip_example,
+)
 def clip(
-    model_output: Mapping[str, Any],
-    targets: Mapping[str, Any],
+    image_embeddings: torch.Tensor,
+    text_embeddings: torch.Tensor,
+    logit_scale: torch.Tensor,
+    logit_bias: torch.Tensor | None = None,
     *,
     logit_scale_is_log: bool = True,
-    max_logit_scale: float | None = 100.0,
+    max_logit_scale: Annotated[float, Range(gt=0)] | None = 100.0,
     normalize: bool = True,
     distributed: bool = False,
     local_loss: bool = False,
-    reduction: str = "mean",
-    image_key: str = "image_embeddings",
-    text_key: str = "text_embeddings",
-    logit_scale_key: str = "logit_scale",
-    logit_bias_key: str | None = "logit_bias",
-) -> dict[str, Any] | torch.Tensor:
-    r"""Symmetric CLIP contrastive loss, registered as ``clip``.
+    reduction: Reduction = "mean",
+) -> LossReturn | torch.Tensor:
+    r"""Symmetric CLIP contrastive loss over matching image and text embeddings.
 
-    ``model_output[image_key]`` and ``model_output[text_key]`` are ``[N, D]``
-    with row :math:`i` of each a matching pair; ``model_output[logit_scale_key]``
-    is the learnable scalar :math:`t`. **By default it is in log space** (the
+    ``model_output["image_embeddings"]`` and ``model_output["text_embeddings"]``
+    are ``[N, D]`` with row :math:`i` of each a matching pair;
+    ``model_output["logit_scale"]`` is the learnable scalar :math:`t` (one
+    element). **By default it is in log space** (the
     parameter CLIP learns, initialised to :math:`\log(1/0.07)`) and the loss
     uses :math:`e^{t}`, capped at ``max_logit_scale`` (100, CLIP's clamp of
     :math:`t` at :math:`\ln 100`; the cap is applied in the forward pass, so
     the scale gets no gradient above it). open_clip's ``ClipLoss`` receives the
     scale already exponentiated: pass ``logit_scale_is_log=False`` for that.
-    An optional ``model_output[logit_bias_key]`` is added to every logit.
+    An optional ``model_output["logit_bias"]`` (one element) is added to every
+    logit. Other keys through ``keys=``, for example
+    ``keys={"image_embeddings": "image_features"}``.
 
     .. math:: L = e^{t}\, \hat x \hat y^\top (+ b), \qquad
               \ell = \tfrac12\bigl(\mathrm{CE}(L, \mathrm{arange})
@@ -68,13 +95,11 @@ def clip(
     used), ``image_accuracy``, ``text_accuracy`` (top-1 retrieval).
     """
     name = "clip"
-    check_reduction(name, reduction)
-    img, txt = read_pair(model_output, loss=name, keys=(image_key, text_key))
-    raw_scale = read_scalar(model_output, logit_scale_key, loss=name, required=True)
-    assert raw_scale is not None
-    bias = read_scalar(model_output, logit_bias_key, loss=name, required=False)
-    scale = logit_scale(raw_scale, loss=name, log_space=logit_scale_is_log, max_scale=max_logit_scale)
-    img, txt = maybe_normalize(img, normalize), maybe_normalize(txt, normalize)
+    raw_scale = as_scalar(name, "logit_scale", logit_scale)
+    scale = effective_scale(raw_scale, log_space=logit_scale_is_log, max_scale=max_logit_scale)
+    bias = None if logit_bias is None else as_scalar(name, "logit_bias", logit_bias)
+    img = maybe_normalize(compute_dtype(image_embeddings), normalize)
+    txt = maybe_normalize(compute_dtype(text_embeddings), normalize)
     rank, size = world(distributed)
     n_local = img.shape[0]
     all_img, all_txt = all_gather_with_grad(img, size), all_gather_with_grad(txt, size)
@@ -93,22 +118,20 @@ def clip(
     text_ce = F.cross_entropy(per_text_logits, labels, reduction="none")
     if reduction == "none":
         return (image_ce + text_ce) / 2
-    reduce = torch.mean if reduction == "mean" else torch.sum
-    image_loss, text_loss = reduce(image_ce), reduce(text_ce)
+    image_loss, text_loss = reduce(image_ce, reduction), reduce(text_ce, reduction)
     with torch.no_grad():
         image_acc = _top1(per_image_logits, labels)
         text_acc = _top1(per_text_logits, labels)
-    return {
-        "loss": (image_loss + text_loss) / 2,
-        "metrics": {
-            "image_loss": detached(image_loss),
-            "text_loss": detached(text_loss),
-            "logit_scale": detached(scale),
+    return loss_result(
+        (image_loss + text_loss) / 2,
+        metrics={
+            "image_loss": image_loss,
+            "text_loss": text_loss,
+            "logit_scale": scale,
             "image_accuracy": image_acc,
             "text_accuracy": text_acc,
         },
-        "auxiliary": {},
-    }
+    )
 
 
 def _top1(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -3,31 +3,25 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import torch
 import torch.nn.functional as F
 
-from losses_ranking._common import (
-    as_float,
-    check_choice,
-    check_optional_int,
-    check_positive,
-    check_reduction,
-)
-from losses_ranking._lists import cutoff_mask, gains, ideal_dcg, order_and_mask, read_lists
-from losses_ranking._ltr import list_result
+from losses_core import LossReturn, Range, register_loss
+from losses_core.reduction import Reduction
+from losses_ranking._dtypes import as_float
+from losses_ranking._lists import build_lists, cutoff_mask, gains, ideal_dcg, order_and_mask
+from losses_ranking._ltr import LIST_INPUTS, list_result, ranking_example
 
 __all__ = ["lambda_loss"]
 
-SCHEMES = ("ndcg_loss1", "ndcg_loss2", "ndcg_loss2pp", "lambda_rank", "rank_net")
-LOG_BASES = ("binary", "natural")
+Scheme = Literal["ndcg_loss1", "ndcg_loss2", "ndcg_loss2pp", "lambda_rank", "rank_net"]
 EPS = 1e-10  # allRank's DEFAULT_EPS, floor of the ideal DCG
 
 
 def _scheme_weights(
-    scheme: str, gain: torch.Tensor, discount: torch.Tensor, mu: float
+    scheme: Scheme, gain: torch.Tensor, discount: torch.Tensor, mu: float
 ) -> torch.Tensor | None:
     """Pair weights ``[B, L, L]`` over positions of the predicted order.
 
@@ -56,23 +50,31 @@ def _scheme_weights(
     return mu * ndcg_loss2 + lambda_rank
 
 
+def lambda_loss_example(
+    batch_size: int = 4, dtype: torch.dtype = torch.float32
+) -> tuple[dict[str, Any], ...]:
+    """Example inputs for the conformance checker: padded lists of 5 items,
+    NDCG-Loss2++ truncated at ``k=3``."""
+    model_output, targets, _ = ranking_example(batch_size, dtype)
+    return model_output, targets, {"weighing_scheme": "ndcg_loss2pp", "k": 3}
+
+
+@register_loss(inputs=LIST_INPUTS, example_inputs=lambda_loss_example)
 def lambda_loss(
-    model_output: Mapping[str, Any],
-    targets: Mapping[str, Any],
+    scores: torch.Tensor,
+    relevance: torch.Tensor,
+    mask: torch.Tensor | None = None,
     *,
-    weighing_scheme: str = "ndcg_loss2pp",
-    k: int | None = None,
-    sigma: float = 1.0,
-    mu: float = 10.0,
-    log_base: str = "binary",
+    weighing_scheme: Scheme = "ndcg_loss2pp",
+    k: Annotated[int, Range(ge=1)] | None = None,
+    sigma: Annotated[float, Range(gt=0)] = 1.0,
+    mu: Annotated[float, Range(ge=0)] = 10.0,
+    log_base: Literal["binary", "natural"] = "binary",
     compute_metrics: bool = True,
-    reduction: str = "mean",
-    scores_key: str = "scores",
-    relevance_key: str = "relevance",
-    mask_key: str | None = "mask",
+    reduction: Reduction = "mean",
     padded_value: float | None = -1.0,
-) -> dict[str, Any] | torch.Tensor:
-    r"""LambdaLoss, registered as ``lambda_loss``.
+) -> LossReturn | torch.Tensor:
+    r"""LambdaLoss: pairwise logistic terms weighted towards NDCG@k.
 
     Items are ranked by their scores (descending, stable); :math:`r_i` is the
     rank of item :math:`i`, :math:`D_i = \log_2(1 + r_i)`,
@@ -110,27 +112,15 @@ def lambda_loss(
     ``compute_metrics=False`` skips the ranking metrics (``ndcg``, ``mrr``),
     which cost one sort of the scores per call.
 
-    Inputs and padding as :func:`losses_ranking.ranknet`; padding never changes
-    the loss. Metrics: ``num_lists``, ``ndcg``, ``ndcg@k`` (when ``k`` is set),
-    ``mrr``. Paper: Wang et al., "The LambdaLoss Framework for Ranking Metric
-    Optimization", CIKM 2018.
+    Defaults: ``k=None`` (the whole list), ``sigma=1``, ``mu=10``,
+    ``log_base="binary"``.
+
+    Inputs and padding as :func:`losses_ranking.ranknet` (other keys through
+    ``keys=``); padding never changes the loss. Metrics: ``num_lists``,
+    ``ndcg``, ``ndcg@k`` (when ``k`` is set), ``mrr``. Paper: Wang et al.,
+    "The LambdaLoss Framework for Ranking Metric Optimization", CIKM 2018.
     """
-    name = "lambda_loss"
-    check_reduction(name, reduction)
-    check_choice(name, "weighing_scheme", weighing_scheme, SCHEMES)
-    check_choice(name, "log_base", log_base, LOG_BASES)
-    check_optional_int(name, "k", k)
-    check_positive(name, "sigma", sigma)
-    check_positive(name, "mu", mu, allow_zero=True)
-    lists = read_lists(
-        model_output,
-        targets,
-        loss=name,
-        scores_key=scores_key,
-        relevance_key=relevance_key,
-        mask_key=mask_key,
-        padded_value=padded_value,
-    )
+    lists = build_lists(scores, relevance, mask, padded_value)
     idx, real = order_and_mask(lists.scores, lists.mask)
     s = torch.gather(lists.scores, -1, idx)
     y = torch.gather(lists.relevance, -1, idx)

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
-from losses_core._errors import LossParameterError
-from losses_ranking._common import check_choice, check_reduction
-from losses_ranking._lists import order_and_mask, read_lists
-from losses_ranking._ltr import list_result
+from losses_core import LossReturn, register_loss
+from losses_core.reduction import Reduction
+from losses_ranking._lists import build_lists, order_and_mask
+from losses_ranking._ltr import LIST_INPUTS, list_result, ranking_example
 from losses_ranking._plackett_luce import plackett_luce_nll, plackett_luce_nll_graph
 
 __all__ = ["listmle"]
-
-NORMALIZERS = ("auto", "logcumsumexp")
 
 
 def _true_order(
@@ -25,8 +22,8 @@ def _true_order(
 
     Ties keep their original order (deterministic) unless ``generator`` is
     given: then each list is first shuffled with it, so ties are broken
-    uniformly at random and reproducibly for a seeded generator. Returns the
-    indices and the mask in that order.
+    uniformly at random, reproducibly for a generator in a given state.
+    Returns the indices and the mask in that order.
     """
     if generator is None:
         return order_and_mask(relevance, mask)
@@ -36,20 +33,24 @@ def _true_order(
     return torch.gather(shuffle, -1, shuffled), real
 
 
+def listmle_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) -> tuple[dict[str, Any], ...]:
+    """Example inputs for the conformance checker: padded lists of 5 items."""
+    return ranking_example(batch_size, dtype)
+
+
+@register_loss(inputs=LIST_INPUTS, example_inputs=listmle_example)
 def listmle(
-    model_output: Mapping[str, Any],
-    targets: Mapping[str, Any],
+    scores: torch.Tensor,
+    relevance: torch.Tensor,
+    mask: torch.Tensor | None = None,
     *,
     generator: torch.Generator | None = None,
-    normalizer: str = "auto",
+    normalizer: Literal["auto", "logcumsumexp"] = "auto",
     compute_metrics: bool = True,
-    reduction: str = "mean",
-    scores_key: str = "scores",
-    relevance_key: str = "relevance",
-    mask_key: str | None = "mask",
+    reduction: Reduction = "mean",
     padded_value: float | None = -1.0,
-) -> dict[str, Any] | torch.Tensor:
-    r"""ListMLE, registered as ``listmle``.
+) -> LossReturn | torch.Tensor:
+    r"""ListMLE: the negative Plackett-Luce log-likelihood of the true order.
 
     With :math:`\pi` the order of the list's real items by relevance
     (descending) and :math:`n` their number, the negative Plackett-Luce
@@ -84,26 +85,11 @@ def listmle(
     ``compute_metrics=False`` skips the ranking metrics (``ndcg``, ``mrr``),
     which cost one sort of the scores per call.
 
-    Inputs and padding as :func:`losses_ranking.ranknet`. Metrics:
-    ``num_lists``, ``ndcg``, ``mrr``. Paper: Xia et al., "Listwise Approach
-    to Learning to Rank: Theory and Algorithm", ICML 2008.
+    Inputs and padding as :func:`losses_ranking.ranknet` (other keys through
+    ``keys=``). Metrics: ``num_lists``, ``ndcg``, ``mrr``. Paper: Xia et al.,
+    "Listwise Approach to Learning to Rank: Theory and Algorithm", ICML 2008.
     """
-    name = "listmle"
-    check_reduction(name, reduction)
-    check_choice(name, "normalizer", normalizer, NORMALIZERS)
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise LossParameterError(
-            f"loss {name!r}: generator must be a torch.Generator or None, got {type(generator).__name__}"
-        )
-    lists = read_lists(
-        model_output,
-        targets,
-        loss=name,
-        scores_key=scores_key,
-        relevance_key=relevance_key,
-        mask_key=mask_key,
-        padded_value=padded_value,
-    )
+    lists = build_lists(scores, relevance, mask, padded_value)
     idx, real_sorted = _true_order(lists.relevance, lists.mask, generator)
     # Reversed (least relevant first, padded items first): the suffix sums of the
     # Plackett-Luce normalisers become prefix sums.

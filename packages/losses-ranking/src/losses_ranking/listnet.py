@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 
-from losses_ranking._common import as_float, check_positive, check_reduction
-from losses_ranking._lists import read_lists
-from losses_ranking._ltr import list_result, nonempty
+from losses_core import LossReturn, Range, register_loss
+from losses_core.reduction import Reduction
+from losses_ranking._dtypes import as_float
+from losses_ranking._lists import build_lists
+from losses_ranking._ltr import LIST_INPUTS, list_result, nonempty, ranking_example
 
 __all__ = ["listnet"]
 
@@ -23,19 +24,23 @@ def _masked_softmax(x: torch.Tensor, real_f: torch.Tensor) -> tuple[torch.Tensor
     return log_p.exp() * real_f, log_p
 
 
+def listnet_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) -> tuple[dict[str, Any], ...]:
+    """Example inputs for the conformance checker: padded lists of 5 items."""
+    return ranking_example(batch_size, dtype)
+
+
+@register_loss(inputs=LIST_INPUTS, example_inputs=listnet_example)
 def listnet(
-    model_output: Mapping[str, Any],
-    targets: Mapping[str, Any],
+    scores: torch.Tensor,
+    relevance: torch.Tensor,
+    mask: torch.Tensor | None = None,
     *,
-    eps: float = 1e-10,
+    eps: Annotated[float, Range(ge=0)] = 1e-10,
     compute_metrics: bool = True,
-    reduction: str = "mean",
-    scores_key: str = "scores",
-    relevance_key: str = "relevance",
-    mask_key: str | None = "mask",
+    reduction: Reduction = "mean",
     padded_value: float | None = -1.0,
-) -> dict[str, Any] | torch.Tensor:
-    r"""ListNet, registered as ``listnet``.
+) -> LossReturn | torch.Tensor:
+    r"""ListNet: the cross-entropy of the top-one probabilities of labels and scores.
 
     Per list, with the softmax taken over its real items only:
 
@@ -56,23 +61,12 @@ def listnet(
     which cost one sort of the scores per call.
 
     Inputs and padding as :func:`losses_ranking.ranknet` (``scores``,
-    ``relevance``, optional ``mask``, ``padded_value=-1``). Padding never
-    changes the loss. Metrics: ``num_lists``, ``ndcg``, ``mrr``.
+    ``relevance``, optional ``mask``, ``padded_value=-1``; other keys through
+    ``keys=``). Padding never changes the loss. Metrics: ``num_lists``, ``ndcg``, ``mrr``.
     Paper: Cao et al., "Learning to Rank: From Pairwise Approach to Listwise
     Approach", ICML 2007.
     """
-    name = "listnet"
-    check_reduction(name, reduction)
-    check_positive(name, "eps", eps, allow_zero=True)
-    lists = read_lists(
-        model_output,
-        targets,
-        loss=name,
-        scores_key=scores_key,
-        relevance_key=relevance_key,
-        mask_key=mask_key,
-        padded_value=padded_value,
-    )
+    lists = build_lists(scores, relevance, mask, padded_value)
     real_f = as_float(lists.mask, lists.scores.dtype)
     p_true, _ = _masked_softmax(lists.relevance, real_f)
     p_pred, log_p_pred = _masked_softmax(lists.scores, real_f)

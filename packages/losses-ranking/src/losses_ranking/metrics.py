@@ -17,29 +17,56 @@ Every function returns one value per list, ``[batch]``, detached.
 
 from __future__ import annotations
 
+from typing import Annotated, Any, Literal
+
 import torch
 
-from losses_ranking._common import check_choice, check_optional_int, safe_divide
+from losses_core import LossInputError, LossParameterError, Range
+from losses_core.params import annotation_checker
+from losses_core.reduction import safe_divide
 from losses_ranking._lists import RankingLists, build_lists, cutoff_mask, discounts, gains, ideal_dcg, order
 
 __all__ = ["dcg", "mrr", "ndcg"]
 
-GAINS = ("exp2", "linear")
+Gain = Literal["exp2", "linear"]
+"""The gain of a label: ``2^y - 1`` (``"exp2"``) or ``y`` (``"linear"``)."""
+
+Cutoff = Annotated[int, Range(ge=1)] | None
+"""A rank cutoff ``k``: a positive int, or ``None`` for the whole list."""
+
+_CHECKERS = {"k": annotation_checker(Cutoff), "gain": annotation_checker(Gain)}
+
+
+def _check_parameter(name: str, parameter: str, value: Any) -> None:
+    problem = _CHECKERS[parameter](value)
+    if problem is not None:
+        raise LossParameterError(f"{name}: parameter {parameter!r} {problem}")
 
 
 def _lists(
+    name: str,
     scores: torch.Tensor,
     relevance: torch.Tensor,
     mask: torch.Tensor | None,
     padded_value: float | None,
     k: int | None,
-    name: str,
 ) -> RankingLists:
-    check_optional_int(name, "k", k)
-    return build_lists(scores.detach(), relevance.detach(), mask, padded_value, loss=name)
+    """Check the arguments of a metric and read its lists (detached)."""
+    _check_parameter(name, "k", k)
+    if not isinstance(scores, torch.Tensor) or scores.ndim != 2:
+        shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
+        raise LossInputError(f"{name}: input 'scores' must be a [batch, list] tensor, got {shape}")
+    for what, other in (("relevance", relevance), ("mask", mask)):
+        if other is not None and (not isinstance(other, torch.Tensor) or other.shape != scores.shape):
+            shape = tuple(other.shape) if isinstance(other, torch.Tensor) else type(other).__name__
+            raise LossInputError(
+                f"{name}: input {what!r} must be a tensor of the scores' shape {tuple(scores.shape)}, "
+                f"got {shape}"
+            )
+    return build_lists(scores.detach(), relevance.detach(), mask, padded_value)
 
 
-def _dcg_parts(lists: RankingLists, k: int | None, gain: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _dcg_parts(lists: RankingLists, k: int | None, gain: Gain) -> tuple[torch.Tensor, torch.Tensor]:
     """``(DCG@k, ideal DCG@k)`` per list."""
     item_gains = gains(lists.relevance, lists.mask, gain)
     ranked = torch.gather(item_gains, -1, order(lists.scores, lists.mask))
@@ -56,12 +83,12 @@ def dcg(
     k: int | None = None,
     mask: torch.Tensor | None = None,
     padded_value: float | None = -1.0,
-    gain: str = "exp2",
+    gain: Gain = "exp2",
 ) -> torch.Tensor:
     r"""DCG@k per list: :math:`\sum_{r=1}^{k} g(y_{\pi(r)}) / \log_2(1+r)`,
     :math:`\pi` the ranking by ``scores``."""
-    check_choice("dcg", "gain", gain, GAINS)
-    lists = _lists(scores, relevance, mask, padded_value, k, "dcg")
+    _check_parameter("dcg", "gain", gain)
+    lists = _lists("dcg", scores, relevance, mask, padded_value, k)
     return _dcg_parts(lists, k, gain)[0]
 
 
@@ -72,14 +99,24 @@ def ndcg(
     k: int | None = None,
     mask: torch.Tensor | None = None,
     padded_value: float | None = -1.0,
-    gain: str = "exp2",
+    gain: Gain = "exp2",
     no_relevant_value: float = 0.0,
 ) -> torch.Tensor:
     r"""NDCG@k per list: DCG@k divided by the ideal DCG@k (the DCG of the
-    labels sorted descending). A list whose ideal DCG is 0 (no relevant or
-    only padded items) gets ``no_relevant_value`` (0, as allRank's ``ndcg``)."""
-    check_choice("ndcg", "gain", gain, GAINS)
-    lists = _lists(scores, relevance, mask, padded_value, k, "ndcg")
+    labels sorted descending).
+
+    A list whose ideal DCG is 0 (no relevant item, or only padding) has no
+    ranking to judge; it gets ``no_relevant_value``, by default 0. This is
+    **not** allRank's convention: allRank's ``ndcg`` fills 1.0 there
+    (``filler_value=1.0``), which is what ``no_relevant_value=1.0`` gives.
+    0 is the default because such a list says nothing about the scores:
+    counting it as perfect would raise a mean NDCG whatever the model does (a
+    batch in which most lists have no relevant item would score close to 1).
+    scikit-learn's ``ndcg_score`` gives 0 there too. The ``ndcg`` metric that
+    the losses report leaves such lists out of its mean altogether.
+    """
+    _check_parameter("ndcg", "gain", gain)
+    lists = _lists("ndcg", scores, relevance, mask, padded_value, k)
     actual, ideal = _dcg_parts(lists, k, gain)
     value = safe_divide(actual, ideal)
     return torch.where(ideal > 0, value, torch.full_like(value, no_relevant_value))
@@ -96,7 +133,7 @@ def mrr(
     r"""Reciprocal rank per list: :math:`1/r` for the rank :math:`r` of the
     first relevant item (relevance > 0) in the ranking by ``scores``, 0 when
     no relevant item is within the top ``k``."""
-    lists = _lists(scores, relevance, mask, padded_value, k, "mrr")
+    lists = _lists("mrr", scores, relevance, mask, padded_value, k)
     return _reciprocal_rank(lists, k)
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 
-from losses_ranking._common import check_positive, check_reduction, detached
-from losses_ranking._embeddings import label_masks, maybe_normalize, read_embeddings
-from losses_ranking._infonce import masked_logsumexp
+from losses_core import LossReturn, Range, register_loss
+from losses_core.reduction import Reduction, reduce
+from losses_core.results import loss_result
+from losses_ranking._dtypes import compute_dtype
+from losses_ranking._embeddings import LABELLED_INPUTS, label_masks, labelled_example, maybe_normalize
+from losses_ranking._logsumexp import masked_logsumexp
 
 __all__ = ["multi_similarity"]
 
@@ -22,19 +24,25 @@ def _log1p_sum_exp(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.softplus(lse)  # log(1 + e^lse)
 
 
+def multi_similarity_example(
+    batch_size: int = 4, dtype: torch.dtype = torch.float32
+) -> tuple[dict[str, Any], ...]:
+    """Example inputs for the conformance checker: two embeddings per class."""
+    return labelled_example(batch_size, dtype)
+
+
+@register_loss(inputs=LABELLED_INPUTS, example_inputs=multi_similarity_example)
 def multi_similarity(
-    model_output: Mapping[str, Any],
-    targets: Mapping[str, Any],
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
     *,
-    alpha: float = 2.0,
-    beta: float = 50.0,
+    alpha: Annotated[float, Range(gt=0)] = 2.0,
+    beta: Annotated[float, Range(gt=0)] = 50.0,
     base: float = 0.5,
     normalize: bool = True,
-    reduction: str = "mean",
-    embeddings_key: str = "embeddings",
-    labels_key: str = "labels",
-) -> dict[str, Any] | torch.Tensor:
-    r"""Multi-similarity loss, registered as ``multi_similarity``.
+    reduction: Reduction = "mean",
+) -> LossReturn | torch.Tensor:
+    r"""Multi-similarity loss: every pair of an anchor, softly weighted by similarity.
 
     With cosine similarities :math:`S` (dot products if ``normalize=False``),
     positives :math:`P_i` (same label, not :math:`i`) and negatives
@@ -51,19 +59,13 @@ def multi_similarity(
     - ``reduction="mean"`` (default): mean over all anchors (PML's
       ``MeanReducer``); ``"sum"``; ``"none"``: :math:`\ell_i` ``[N]``.
 
-    Inputs: ``model_output[embeddings_key]`` ``[N, D]``, ``targets[labels_key]``
-    ``[N]``. Metrics: ``pos_loss``, ``neg_loss`` (their means over anchors).
-    Paper: Wang et al., "Multi-Similarity Loss with General Pair Weighting for
-    Deep Metric Learning", CVPR 2019.
+    Inputs: ``model_output["embeddings"]`` ``[N, D]``, ``targets["labels"]``
+    ``[N]`` (other keys through ``keys=``). Metrics: ``pos_loss``,
+    ``neg_loss`` (their means over anchors). Paper: Wang et al.,
+    "Multi-Similarity Loss with General Pair Weighting for Deep Metric
+    Learning", CVPR 2019.
     """
-    name = "multi_similarity"
-    check_reduction(name, reduction)
-    check_positive(name, "alpha", alpha)
-    check_positive(name, "beta", beta)
-    emb, labels = read_embeddings(
-        model_output, targets, loss=name, embeddings_key=embeddings_key, labels_key=labels_key
-    )
-    emb = maybe_normalize(emb, normalize)
+    emb = maybe_normalize(compute_dtype(embeddings), normalize)
     sim = emb @ emb.transpose(0, 1)
     positive, negative = label_masks(labels, labels, dtype=emb.dtype)
     pos_loss = _log1p_sum_exp(-alpha * (sim - base), positive) / alpha
@@ -71,9 +73,6 @@ def multi_similarity(
     per_anchor = pos_loss + neg_loss
     if reduction == "none":
         return per_anchor
-    value = per_anchor.mean() if reduction == "mean" else per_anchor.sum()
-    return {
-        "loss": value,
-        "metrics": {"pos_loss": detached(pos_loss.mean()), "neg_loss": detached(neg_loss.mean())},
-        "auxiliary": {},
-    }
+    return loss_result(
+        reduce(per_anchor, reduction), metrics={"pos_loss": pos_loss.mean(), "neg_loss": neg_loss.mean()}
+    )

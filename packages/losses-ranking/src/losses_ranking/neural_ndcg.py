@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 
-from losses_ranking._common import (
-    check_choice,
-    check_optional_int,
-    check_positive,
-    check_reduction,
-    detached,
-    reduce,
-    safe_divide,
-)
-from losses_ranking._lists import cutoff_mask, discounts, gains, ideal_dcg, read_lists
-from losses_ranking.metrics import summary
+from losses_core import LossReturn, Range, register_loss
+from losses_core.reduction import Reduction, reduce, safe_divide
+from losses_core.results import loss_result
+from losses_ranking._lists import build_lists, cutoff_mask, discounts, gains, ideal_dcg
+from losses_ranking._ltr import LIST_INPUTS, ranking_example
+from losses_ranking.metrics import Gain, summary
 
 __all__ = ["neural_ndcg"]
-
-GAINS = ("exp2", "linear")
 SINKHORN_EPS = 1e-10  # allRank's DEFAULT_EPS, floor of the Sinkhorn normalisers
 
 
@@ -60,22 +52,30 @@ def sinkhorn(mat: torch.Tensor, iterations: int) -> torch.Tensor:
     return mat
 
 
+def neural_ndcg_example(
+    batch_size: int = 4, dtype: torch.dtype = torch.float32
+) -> tuple[dict[str, Any], ...]:
+    """Example inputs for the conformance checker: padded lists of 5 items,
+    3 Sinkhorn iterations."""
+    model_output, targets, _ = ranking_example(batch_size, dtype)
+    return model_output, targets, {"sinkhorn_iterations": 3}
+
+
+@register_loss(inputs=LIST_INPUTS, example_inputs=neural_ndcg_example)
 def neural_ndcg(
-    model_output: Mapping[str, Any],
-    targets: Mapping[str, Any],
+    scores: torch.Tensor,
+    relevance: torch.Tensor,
+    mask: torch.Tensor | None = None,
     *,
-    temperature: float = 1.0,
-    k: int | None = None,
-    gain: str = "exp2",
-    sinkhorn_iterations: int = 50,
+    temperature: Annotated[float, Range(gt=0)] = 1.0,
+    k: Annotated[int, Range(ge=1)] | None = None,
+    gain: Gain = "exp2",
+    sinkhorn_iterations: Annotated[int, Range(ge=0)] = 50,
     compute_metrics: bool = True,
-    reduction: str = "mean",
-    scores_key: str = "scores",
-    relevance_key: str = "relevance",
-    mask_key: str | None = "mask",
+    reduction: Reduction = "mean",
     padded_value: float | None = -1.0,
-) -> dict[str, Any] | torch.Tensor:
-    r"""NeuralNDCG, registered as ``neural_ndcg``.
+) -> LossReturn | torch.Tensor:
+    r"""NeuralNDCG: minus NDCG@k computed through a differentiable sort.
 
     :math:`\hat P` is the NeuralSort relaxation of the permutation sorting the
     scores (temperature :math:`\tau`), made doubly stochastic by
@@ -103,27 +103,17 @@ def neural_ndcg(
     ``compute_metrics=False`` skips the ranking metrics (``ndcg``, ``mrr``),
     which cost one sort of the scores per call.
 
-    Inputs and padding as :func:`losses_ranking.ranknet`; padding never changes
-    the loss. Metrics: ``num_lists`` (lists with IDCG > 0), ``ndcg``,
-    ``ndcg@k`` (when ``k`` is set), ``mrr``. Paper: Pobrotyn and
+    Defaults: ``temperature=1``, ``k=None`` (the whole list), ``gain="exp2"``,
+    ``sinkhorn_iterations=50``.
+
+    Inputs and padding as :func:`losses_ranking.ranknet` (other keys through
+    ``keys=``); padding never changes the loss. Metrics: ``num_lists``
+    (lists with IDCG > 0), ``ndcg``, ``ndcg@k`` (when ``k`` is set), ``mrr``.
+    Paper: Pobrotyn and
     Bialobrzeski, "NeuralNDCG: Direct Optimisation of a Ranking Metric via
     Differentiable Relaxation of Sorting", 2021 (arXiv:2102.07831).
     """
-    name = "neural_ndcg"
-    check_reduction(name, reduction)
-    check_positive(name, "temperature", temperature)
-    check_optional_int(name, "k", k)
-    check_optional_int(name, "sinkhorn_iterations", sinkhorn_iterations, minimum=0)
-    check_choice(name, "gain", gain, GAINS)
-    lists = read_lists(
-        model_output,
-        targets,
-        loss=name,
-        scores_key=scores_key,
-        relevance_key=relevance_key,
-        mask_key=mask_key,
-        padded_value=padded_value,
-    )
+    lists = build_lists(scores, relevance, mask, padded_value)
     item_gains = gains(lists.relevance, lists.mask, gain)
     p_hat = sinkhorn(neural_sort(lists.scores, lists.mask, temperature), sinkhorn_iterations)
     p_hat = torch.where(lists.mask.unsqueeze(-2), p_hat, torch.zeros_like(p_hat))
@@ -135,10 +125,10 @@ def neural_ndcg(
         idcg = ideal_dcg(item_gains, k)
     counted = idcg > 0
     per_list = -safe_divide(soft_dcg, idcg)
-    value = reduce(per_list, counted, reduction)
     if reduction == "none":
-        return value
-    out_metrics = {"num_lists": detached(counted.sum().to(per_list.dtype))}
+        return per_list
+    value = reduce(per_list, reduction, counted)
+    out_metrics = {"num_lists": counted.sum().to(per_list.dtype)}
     if compute_metrics:
         out_metrics.update(summary(lists, k))
-    return {"loss": value, "metrics": out_metrics, "auxiliary": {}}
+    return loss_result(value, metrics=out_metrics)

@@ -2,52 +2,80 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import torch
 import torch.nn.functional as F
 
-from losses_core._errors import LossInputError, LossParameterError, MissingInputError
-from losses_core.inputs import optional_tensor
-from losses_ranking._common import (
-    check_choice,
-    check_positive,
-    check_reduction,
-    compute_dtype,
-    detached,
+from losses_core import (
+    Input,
+    LossInputError,
+    LossParameterError,
+    LossReturn,
+    MissingInputError,
+    Range,
+    register_loss,
 )
+from losses_core.reduction import Reduction, reduce
+from losses_core.results import loss_result
 from losses_ranking._distributed import all_gather_with_grad, local_rows, world
-from losses_ranking._embeddings import maybe_normalize, read_pair
+from losses_ranking._dtypes import compute_dtype
+from losses_ranking._embeddings import maybe_normalize, paired_views
 
 __all__ = ["ntxent"]
 
-NEGATIVES = ("all", "cross", "explicit")
+Negatives = Literal["all", "cross", "explicit"]
 
 
+def ntxent_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) -> tuple[dict[str, Any], ...]:
+    """Example inputs for the conformance checker: two paired ``[B, 8]`` views."""
+    a, b = paired_views(batch_size, dtype)
+    return {"embeddings_a": a, "embeddings_b": b}, {}, {"temperature": 0.1}
+
+
+@register_loss(
+    aliases=("infonce",),
+    inputs=[
+        Input("embeddings_a", "model_output", shape="N D", dtype="float", doc="the first view"),
+        Input(
+            "embeddings_b",
+            "model_output",
+            like="embeddings_a",
+            dtype="float",
+            doc="the second view; its row i is the positive of row i of the first",
+        ),
+        Input(
+            "negative_embeddings",
+            "model_output",
+            optional=True,
+            shape="M D | N M D",
+            dtype="float",
+            doc="extra negatives, shared by every anchor or (negatives='explicit') per anchor",
+        ),
+    ],
+    example_inputs=ntxent_example,
+)
 def ntxent(
-    model_output: Mapping[str, Any],
-    targets: Mapping[str, Any],
+    embeddings_a: torch.Tensor,
+    embeddings_b: torch.Tensor,
+    negative_embeddings: torch.Tensor | None = None,
     *,
-    temperature: float = 0.07,
-    negatives: str = "all",
+    temperature: Annotated[float, Range(gt=0)] = 0.07,
+    negatives: Negatives = "all",
     symmetric: bool = True,
     normalize: bool = True,
     distributed: bool = False,
     local_loss: bool = False,
-    reduction: str = "mean",
-    embeddings_a_key: str = "embeddings_a",
-    embeddings_b_key: str = "embeddings_b",
-    negatives_key: str | None = "negative_embeddings",
-) -> dict[str, Any] | torch.Tensor:
-    r"""NT-Xent / InfoNCE over paired views, registered as ``ntxent`` (alias ``infonce``).
+    reduction: Reduction = "mean",
+) -> LossReturn | torch.Tensor:
+    r"""NT-Xent (SimCLR) or InfoNCE contrastive loss over two paired views.
 
-    ``model_output[embeddings_a_key]`` and ``model_output[embeddings_b_key]``
-    are ``[N, D]`` views with row :math:`i` of one the positive of row
-    :math:`i` of the other; ``targets`` is not used. With cosine similarities
-    :math:`s` (dot products if ``normalize=False``) and temperature
-    :math:`\tau` (default 0.07, as pytorch-metric-learning), each anchor
-    :math:`u` with positive :math:`u^+` and negatives :math:`\mathcal N(u)`:
+    ``model_output["embeddings_a"]`` and ``model_output["embeddings_b"]`` are
+    ``[N, D]`` views with row :math:`i` of one the positive of row :math:`i`
+    of the other; ``targets`` is not used. With cosine similarities :math:`s`
+    (dot products if ``normalize=False``) and temperature :math:`\tau`
+    (default 0.07, as pytorch-metric-learning), each anchor :math:`u` with
+    positive :math:`u^+` and negatives :math:`\mathcal N(u)`:
 
     .. math:: \ell_u = -\log \frac{e^{s(u, u^+)/\tau}}{e^{s(u, u^+)/\tau}
               + \sum_{v \in \mathcal N(u)} e^{s(u, v)/\tau}}
@@ -64,15 +92,16 @@ def ntxent(
       ``symmetric=True`` (default) averages it with the b→a direction;
       ``symmetric=False`` is info-nce-pytorch's ``InfoNCE(τ)`` without
       negative keys.
-    - ``"explicit"``: only the given negatives ``model_output[negatives_key]``,
-      ``[M, D]`` shared by every anchor or ``[N, M, D]`` per anchor
-      (info-nce-pytorch's ``negative_mode="unpaired"`` / ``"paired"`` with
-      ``symmetric=False``; ``symmetric=True`` adds view b's anchors against
-      the same negatives).
+    - ``"explicit"``: only the given negatives
+      ``model_output["negative_embeddings"]``, ``[M, D]`` shared by every
+      anchor or ``[N, M, D]`` per anchor (info-nce-pytorch's
+      ``negative_mode="unpaired"`` / ``"paired"`` with ``symmetric=False``;
+      ``symmetric=True`` adds view b's anchors against the same negatives).
 
     With ``"all"`` or ``"cross"``, shared ``[M, D]`` negatives in
-    ``model_output[negatives_key]``, when present, join every anchor's
-    negatives (they are absent by default).
+    ``model_output["negative_embeddings"]``, when present, join every
+    anchor's negatives (they are absent by default). Other keys through
+    ``keys=``, for example ``keys={"embeddings_a": "z1", "embeddings_b": "z2"}``.
 
     - ``reduction="mean"`` (default): mean over anchors; ``"sum"``;
       ``"none"``: :math:`\ell_u` per (local) anchor, view a's anchors first.
@@ -92,64 +121,46 @@ def ntxent(
     logit), ``mean_pos_similarity``.
     """
     name = "ntxent"
-    check_reduction(name, reduction)
-    check_positive(name, "temperature", temperature)
-    check_choice(name, "negatives", negatives, NEGATIVES)
-    a, b = read_pair(model_output, loss=name, keys=(embeddings_a_key, embeddings_b_key))
-    extra = optional_tensor(
-        model_output, negatives_key, loss=name, source="model_output", ndim=(2, 3), floating=True
-    )
-    if negatives == "explicit":
+    explicit = negatives == "explicit"
+    if explicit:
         if distributed:
             raise LossParameterError(
-                f"loss {name!r}: negatives='explicit' uses no in-batch negatives, so distributed=True "
-                f"would have no effect; use negatives='all' or 'cross' to gather negatives"
+                f"loss {name!r}: parameter 'distributed' must be False with negatives='explicit', which "
+                f"uses no in-batch negatives to gather; use negatives='all' or 'cross' to gather negatives"
             )
-        if extra is None:
+        if negative_embeddings is None:
             raise MissingInputError(
-                f"{name}: negatives='explicit' needs model_output[{negatives_key!r}] ([M, D] or [N, M, D])"
+                f"{name}: input 'negative_embeddings' (model_output, [M, D] or [N, M, D]) is required with "
+                f"negatives='explicit' but is missing; if it lives under another key, pass "
+                f"keys={{'negative_embeddings': '<your key>'}}"
             )
-    _check_negatives(name, negatives_key, extra, a, explicit=negatives == "explicit")
-    a, b = maybe_normalize(a, normalize), maybe_normalize(b, normalize)
-    extra_keys = None if extra is None else maybe_normalize(compute_dtype(extra), normalize)
-    if negatives == "explicit":
-        assert extra_keys is not None
-        per_anchor, logits, target = _explicit(a, b, extra_keys, temperature, symmetric)
+    elif negative_embeddings is not None and negative_embeddings.ndim == 3:
+        raise LossInputError(
+            f"{name}: input 'negative_embeddings' has shape {tuple(negative_embeddings.shape)}: per-anchor "
+            f"negatives [N, M, D] need negatives='explicit' (with negatives={negatives!r} extra negatives "
+            f"are [M, D], shared by every anchor)"
+        )
+    a = maybe_normalize(compute_dtype(embeddings_a), normalize)
+    b = maybe_normalize(compute_dtype(embeddings_b), normalize)
+    extra = None
+    if negative_embeddings is not None:
+        extra = maybe_normalize(compute_dtype(negative_embeddings), normalize)
+    if explicit:
+        assert extra is not None
+        per_anchor, logits, target = _explicit(a, b, extra, temperature, symmetric)
     else:
         per_anchor, logits, target = _in_batch(
-            a, b, extra_keys, temperature, negatives, symmetric, world(distributed), local_loss
+            a, b, extra, temperature, negatives, symmetric, world(distributed), local_loss
         )
     if reduction == "none":
         return per_anchor
-    value = per_anchor.mean() if reduction == "mean" else per_anchor.sum()
     with torch.no_grad():
         pos_logit = torch.gather(logits, -1, target.unsqueeze(-1)).squeeze(-1)
         accuracy = (pos_logit >= logits.amax(dim=-1)).to(logits.dtype).mean()
-    return {
-        "loss": value,
-        "metrics": {
-            "accuracy": detached(accuracy),
-            "mean_pos_similarity": detached(pos_logit.mean() * temperature),
-        },
-        "auxiliary": {},
-    }
-
-
-def _check_negatives(
-    name: str, key: str | None, extra: torch.Tensor | None, a: torch.Tensor, *, explicit: bool
-) -> None:
-    if extra is None:
-        return
-    if extra.shape[-1] != a.shape[-1]:
-        raise LossInputError(
-            f"{name}: model_output[{key!r}] has shape {tuple(extra.shape)}; its rows must have the "
-            f"embeddings' width {a.shape[-1]}"
-        )
-    if extra.ndim == 3 and (not explicit or extra.shape[0] != a.shape[0]):
-        raise LossInputError(
-            f"{name}: per-anchor negatives model_output[{key!r}] of shape {tuple(extra.shape)} need "
-            f"negatives='explicit' and one row of negatives per anchor ({a.shape[0]})"
-        )
+    return loss_result(
+        reduce(per_anchor, reduction),
+        metrics={"accuracy": accuracy, "mean_pos_similarity": pos_logit.mean() * temperature},
+    )
 
 
 def _explicit(
@@ -176,7 +187,7 @@ def _in_batch(
     b: torch.Tensor,
     extra: torch.Tensor | None,
     temperature: float,
-    negatives: str,
+    negatives: Negatives,
     symmetric: bool,
     rank_size: tuple[int, int],
     local_loss: bool,
@@ -219,9 +230,9 @@ def _anchor_losses(
     """Cross-entropy of each query against ``keys`` (plus shared ``extra``
     negatives) with the positive at column ``target``. Each ``(row, column,
     length)`` of ``self_diagonals`` is a diagonal of the logits where
-    ``length`` queries meet themselves; those entries are excluded (filled in place with about
-    ``-finfo.max / 4``, a finite value). Returns the per-query losses and
-    logits."""
+    ``length`` queries meet themselves; those entries are excluded (filled in
+    place with about ``-finfo.max / 4``, a finite value). Returns the
+    per-query losses and logits."""
     scaled = queries / temperature  # [N, D]: cheaper than dividing the [N, M] logits
     logits = scaled @ keys.transpose(0, 1)
     if self_diagonals:

@@ -3,36 +3,39 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import torch
 import torch.nn.functional as F
 
+from losses_core import LossReturn, Range, register_loss
+from losses_core.reduction import Reduction, safe_divide
+from losses_core.results import loss_result
 from losses_ranking import metrics
-from losses_ranking._common import check_choice, check_positive, check_reduction, detached
-from losses_ranking._lists import read_lists
-from losses_ranking._ltr import nonempty
+from losses_ranking._lists import build_lists
+from losses_ranking._ltr import LIST_INPUTS, nonempty, ranking_example
 
 __all__ = ["ranknet"]
 
-WEIGHTINGS = ("none", "diff", "diff_powed")
+
+def ranknet_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) -> tuple[dict[str, Any], ...]:
+    """Example inputs for the conformance checker: padded lists of 5 items."""
+    return ranking_example(batch_size, dtype)
 
 
+@register_loss(inputs=LIST_INPUTS, example_inputs=ranknet_example)
 def ranknet(
-    model_output: Mapping[str, Any],
-    targets: Mapping[str, Any],
+    scores: torch.Tensor,
+    relevance: torch.Tensor,
+    mask: torch.Tensor | None = None,
     *,
-    sigma: float = 1.0,
-    weight_by: str = "none",
+    sigma: Annotated[float, Range(gt=0)] = 1.0,
+    weight_by: Literal["none", "diff", "diff_powed"] = "none",
     compute_metrics: bool = True,
-    reduction: str = "mean",
-    scores_key: str = "scores",
-    relevance_key: str = "relevance",
-    mask_key: str | None = "mask",
+    reduction: Reduction = "mean",
     padded_value: float | None = -1.0,
-) -> dict[str, Any] | torch.Tensor:
-    r"""RankNet, registered as ``ranknet``.
+) -> LossReturn | torch.Tensor:
+    r"""RankNet: the pairwise logistic loss over the pairs of each list.
 
     Over every ordered pair :math:`(i, j)` of real items of the same list with
     :math:`y_i > y_j`:
@@ -40,9 +43,9 @@ def ranknet(
     .. math:: \ell_{ij} = w_{ij}\,\log\bigl(1 + e^{-\sigma (s_i - s_j)}\bigr)
               = w_{ij}\,\mathrm{BCEWithLogits}(\sigma (s_i - s_j), 1)
 
-    with :math:`w_{ij} = 1` (``weight_by="none"``), :math:`|y_i - y_j|`
+    with :math:`w_{ij} = 1` (``weight_by="none"``, default), :math:`|y_i - y_j|`
     (``"diff"``) or :math:`|y_i^2 - y_j^2|` (``"diff_powed"``), as allRank's
-    ``rankNet(weight_by_diff, weight_by_diff_powed)``.
+    ``rankNet(weight_by_diff, weight_by_diff_powed)``; ``sigma`` defaults to 1.
 
     - ``reduction="mean"`` (default): :math:`\sum \ell_{ij} / P`, :math:`P` the
       number of such pairs in the whole batch (allRank's convention: the mean
@@ -51,11 +54,12 @@ def ranknet(
     - ``"sum"``: :math:`\sum \ell_{ij}`; ``"none"``: the per-list sums
       ``[batch]`` (bare tensor; call the function directly).
 
-    Inputs: ``model_output[scores_key]`` ``[batch, list]`` floating,
-    ``targets[relevance_key]`` ``[batch, list]`` and optional
-    ``targets[mask_key]`` (True = real item); without a mask, relevance equal
+    Inputs: ``model_output["scores"]`` ``[batch, list]`` floating,
+    ``targets["relevance"]`` ``[batch, list]`` and optional
+    ``targets["mask"]`` (True = real item); without a mask, relevance equal
     to ``padded_value`` marks padding (allRank's ``-1``; ``None``: no padding).
-    Padded items form no pair, so padding never changes the loss.
+    Padded items form no pair, so padding never changes the loss. Other keys:
+    ``keys={"scores": "logits", ...}``.
 
     ``compute_metrics=False`` skips the ranking metrics (``ndcg``, ``mrr``),
     which cost one sort of the scores per call.
@@ -64,19 +68,7 @@ def ranknet(
     :math:`s_i > s_j`), ``num_lists``, ``ndcg``, ``mrr``.
     Paper: Burges et al., "Learning to Rank using Gradient Descent", ICML 2005.
     """
-    name = "ranknet"
-    check_reduction(name, reduction)
-    check_positive(name, "sigma", sigma)
-    check_choice(name, "weight_by", weight_by, WEIGHTINGS)
-    lists = read_lists(
-        model_output,
-        targets,
-        loss=name,
-        scores_key=scores_key,
-        relevance_key=relevance_key,
-        mask_key=mask_key,
-        padded_value=padded_value,
-    )
+    lists = build_lists(scores, relevance, mask, padded_value)
     s, y, real = lists.scores, lists.relevance, lists.mask
     with torch.no_grad():
         # (i, j) is a pair iff y_i > y_j with both real: padded labels become -inf
@@ -102,12 +94,12 @@ def ranknet(
         num_pairs = pair_f.sum()
         correct = ((-margin).sign().clamp_min(0.0) * pair_f).sum()  # pairs with s_i > s_j
     total = per_list.sum()
-    value = total if reduction == "sum" else total / num_pairs.clamp_min(1)
+    value = total if reduction == "sum" else safe_divide(total, num_pairs)
     out_metrics = {
         "num_pairs": num_pairs,
-        "pair_accuracy": correct / num_pairs.clamp_min(1),
-        "num_lists": detached(nonempty(lists).sum().to(s.dtype)),
+        "pair_accuracy": safe_divide(correct, num_pairs),
+        "num_lists": nonempty(lists).sum().to(s.dtype),
     }
     if compute_metrics:
         out_metrics.update(metrics.summary(lists))
-    return {"loss": value, "metrics": out_metrics, "auxiliary": {}}
+    return loss_result(value, metrics=out_metrics)

@@ -2,44 +2,75 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import math
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
 
-from losses_ranking._common import as_float, check_reduction, detached
+from losses_core import Input, LossReturn, Range, register_loss
+from losses_core.reduction import Reduction, reduce
+from losses_core.results import loss_result
 from losses_ranking._distributed import all_gather_with_grad, world
-from losses_ranking._embeddings import maybe_normalize, read_pair
-from losses_ranking._scale import logit_scale, read_scalar
+from losses_ranking._dtypes import as_float, compute_dtype
+from losses_ranking._embeddings import maybe_normalize, paired_views
+from losses_ranking._scale import as_scalar, effective_scale
 
 __all__ = ["siglip"]
 
 
+def siglip_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) -> tuple[dict[str, Any], ...]:
+    r"""Example inputs for the conformance checker: paired ``[B, 8]`` towers and
+    the paper's initial log-scale :math:`\log 10` and bias :math:`-10`."""
+    image, text = paired_views(batch_size, dtype)
+    scale = torch.tensor(math.log(10.0), dtype=dtype, requires_grad=True)
+    bias = torch.tensor(-10.0, dtype=dtype, requires_grad=True)
+    towers = {"image_embeddings": image, "text_embeddings": text}
+    return {**towers, "logit_scale": scale, "logit_bias": bias}, {}, {}
+
+
+@register_loss(
+    inputs=[
+        Input("image_embeddings", "model_output", shape="N D", dtype="float", doc="the image tower"),
+        Input(
+            "text_embeddings",
+            "model_output",
+            like="image_embeddings",
+            dtype="float",
+            doc="the text tower; its row i matches image row i",
+        ),
+        Input("logit_scale", "model_output", dtype="float", doc="the learnable scale (one element)"),
+        Input("logit_bias", "model_output", dtype="float", doc="the learnable bias (one element)"),
+    ],
+    example_inputs=siglip_example,
+)
 def siglip(
-    model_output: Mapping[str, Any],
-    targets: Mapping[str, Any],
+    image_embeddings: torch.Tensor,
+    text_embeddings: torch.Tensor,
+    logit_scale: torch.Tensor,
+    logit_bias: torch.Tensor,
     *,
     logit_scale_is_log: bool = True,
-    max_logit_scale: float | None = None,
+    max_logit_scale: Annotated[float, Range(gt=0)] | None = None,
     normalize: bool = True,
     distributed: bool = False,
     local_loss: bool = False,
-    reduction: str = "mean",
-    image_key: str = "image_embeddings",
-    text_key: str = "text_embeddings",
-    logit_scale_key: str = "logit_scale",
-    logit_bias_key: str | None = "logit_bias",
-) -> dict[str, Any] | torch.Tensor:
-    r"""Pairwise sigmoid loss, registered as ``siglip``.
+    reduction: Reduction = "mean",
+) -> LossReturn | torch.Tensor:
+    r"""SigLIP: a sigmoid loss on every image-text pair, matching or not.
 
-    With L2-normalised embeddings :math:`\hat x_i, \hat y_j` (``normalize=True``),
-    scale :math:`e^{t}` from ``model_output[logit_scale_key]`` (log space by
-    default, as in the paper's initialisation :math:`t = \log 10`; pass
+    With L2-normalised embeddings :math:`\hat x_i, \hat y_j` of
+    ``model_output["image_embeddings"]`` and ``model_output["text_embeddings"]``
+    (``[N, D]``, ``normalize=True``), scale :math:`e^{t}` from
+    ``model_output["logit_scale"]`` (one element; log space by default, as in
+    the paper's initialisation :math:`t = \log 10`; pass
     ``logit_scale_is_log=False`` for open_clip's already-exponentiated scale;
-    optional cap ``max_logit_scale``) and the learnable bias
-    ``model_output[logit_bias_key]`` :math:`b` (paper init :math:`-10`;
-    required unless ``logit_bias_key=None``, which uses no bias):
+    optional cap ``max_logit_scale``, none by default) and the learnable bias
+    :math:`b` from ``model_output["logit_bias"]`` (one element, paper init
+    :math:`-10`, which offsets the many non-matching pairs at the start of
+    training). The bias is required so that a missing one is never silently
+    dropped; for a loss without bias pass a zero, ``torch.zeros(())``. Other
+    keys through ``keys=``.
 
     .. math:: z_{ij} = e^{t} \hat x_i^\top \hat y_j + b, \qquad
               \ell = -\frac{1}{N} \sum_{i,j} \log \sigma\bigl(\pm z_{ij}\bigr)
@@ -66,13 +97,11 @@ def siglip(
     (the matching and non-matching parts of the loss).
     """
     name = "siglip"
-    check_reduction(name, reduction)
-    img, txt = read_pair(model_output, loss=name, keys=(image_key, text_key))
-    raw_scale = read_scalar(model_output, logit_scale_key, loss=name, required=True)
-    assert raw_scale is not None
-    bias = read_scalar(model_output, logit_bias_key, loss=name, required=True)
-    scale = logit_scale(raw_scale, loss=name, log_space=logit_scale_is_log, max_scale=max_logit_scale)
-    img, txt = maybe_normalize(img, normalize), maybe_normalize(txt, normalize)
+    raw_scale = as_scalar(name, "logit_scale", logit_scale)
+    scale = effective_scale(raw_scale, log_space=logit_scale_is_log, max_scale=max_logit_scale)
+    bias = as_scalar(name, "logit_bias", logit_bias)
+    img = maybe_normalize(compute_dtype(image_embeddings), normalize)
+    txt = maybe_normalize(compute_dtype(text_embeddings), normalize)
     rank, size = world(distributed)
     n_local = img.shape[0]
     all_txt = all_gather_with_grad(txt, size)
@@ -80,9 +109,7 @@ def siglip(
         images, offset = img, rank * n_local
     else:
         images, offset = all_gather_with_grad(img, size), 0
-    logits = (scale * images) @ all_txt.transpose(0, 1)
-    if bias is not None:
-        logits = logits + bias
+    logits = (scale * images) @ all_txt.transpose(0, 1) + bias
     rows = torch.arange(images.shape[0], device=img.device) + offset
     cols = torch.arange(all_txt.shape[0], device=img.device)
     matching = as_float(rows.unsqueeze(-1) == cols.unsqueeze(0), logits.dtype)
@@ -90,17 +117,15 @@ def siglip(
     per_image = terms.sum(dim=-1)
     if reduction == "none":
         return per_image
-    value = per_image.mean() if reduction == "mean" else per_image.sum()
     with torch.no_grad():
         pos = (terms * matching).sum() / images.shape[0]
         neg = (terms * (1.0 - matching)).sum() / images.shape[0]
-    return {
-        "loss": value,
-        "metrics": {
-            "logit_scale": detached(scale),
-            "logit_bias": detached(bias) if bias is not None else detached(scale * 0),
+    return loss_result(
+        reduce(per_image, reduction),
+        metrics={
+            "logit_scale": scale,
+            "logit_bias": bias,
             "pos_loss": pos,
             "neg_loss": neg,
         },
-        "auxiliary": {},
-    }
+    )

@@ -2,42 +2,58 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 
-from losses_ranking._common import check_positive, check_reduction, detached
+from losses_core import LossReturn, Range, register_loss
+from losses_core.reduction import Reduction, safe_divide
+from losses_core.results import loss_result
 from losses_ranking._distributed import all_gather_no_grad, all_gather_with_grad, all_reduce_sum, world
-from losses_ranking._embeddings import label_masks, maybe_normalize, read_embeddings
-from losses_ranking._infonce import masked_logsumexp
+from losses_ranking._dtypes import compute_dtype
+from losses_ranking._embeddings import LABELLED_INPUTS, label_masks, labelled_example, maybe_normalize
+from losses_ranking._logsumexp import masked_logsumexp
 
 __all__ = ["supcon"]
 
 
+def supcon_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) -> tuple[dict[str, Any], ...]:
+    """Example inputs for the conformance checker: two embeddings per class."""
+    return labelled_example(batch_size, dtype)
+
+
+@register_loss(inputs=LABELLED_INPUTS, example_inputs=supcon_example)
 def supcon(
-    model_output: Mapping[str, Any],
-    targets: Mapping[str, Any],
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
     *,
-    temperature: float = 0.1,
+    temperature: Annotated[float, Range(gt=0)] = 0.1,
     normalize: bool = True,
     distributed: bool = False,
     local_loss: bool = False,
-    reduction: str = "mean",
-    embeddings_key: str = "embeddings",
-    labels_key: str = "labels",
-) -> dict[str, Any] | torch.Tensor:
-    r"""Supervised contrastive loss (:math:`\mathcal L^{sup}_{out}`), registered as ``supcon``.
+    reduction: Reduction = "mean",
+) -> LossReturn | torch.Tensor:
+    r"""Supervised contrastive loss: each anchor's positives against all other samples.
 
-    With cosine similarities :math:`s` (dot products if ``normalize=False``),
-    temperature :math:`\tau` (default 0.1), :math:`A(i)` all samples but
-    :math:`i` and :math:`P(i)` those with :math:`i`'s label:
+    This is :math:`\mathcal L^{sup}_{out}` of the paper. With cosine
+    similarities :math:`s` (dot products if ``normalize=False``), temperature
+    :math:`\tau` (default 0.1), :math:`A(i)` all samples but :math:`i` and
+    :math:`P(i)` those with :math:`i`'s label:
 
     .. math:: \ell_i = -\frac{1}{|P(i)|} \sum_{p \in P(i)}
               \log \frac{e^{s_{ip}/\tau}}{\sum_{a \in A(i)} e^{s_{ia}/\tau}}
 
     as pytorch-metric-learning's ``SupConLoss(temperature)``. Embeddings are
     normalised by default (unnormalised SupCon overflows: SupContrast #50/#100).
+
+    **An anchor without a negative** (every sample of the batch shares its
+    label, so :math:`A(i) = P(i)`) keeps the paper's formula, as the authors'
+    SupContrast code computes it: :math:`\ell_i = \log \sum_{p \in P(i)}
+    e^{s_{ip}/\tau} - \frac{1}{|P(i)|} \sum_{p \in P(i)} s_{ip}/\tau \ge
+    \log |P(i)|`, which is 0 only for a single positive and whose gradient
+    evens out the positive similarities. pytorch-metric-learning's
+    ``SupConLoss`` instead gives 0 (no gradient) for a batch without any
+    negative pair; it agrees with this loss on every batch that has one.
 
     - ``reduction="mean"`` (default): mean over the anchors with at least one
       positive (PML's ``AvgNonZeroReducer`` gives the same unless a loss is
@@ -54,19 +70,14 @@ def supcon(
     global loss. Either way the gradient reaching the local embeddings is
     ``world_size`` times the gradient of the global loss, which
     DistributedDataParallel's averaging turns back into exactly the global
-    gradient (see :mod:`losses_ranking._distributed`).
+    gradient (see the README's section on distributed training).
 
-    Inputs: ``model_output[embeddings_key]`` ``[N, D]``, ``targets[labels_key]``
-    ``[N]``. Metrics: ``num_anchors`` (with a positive), ``mean_pos_similarity``.
-    Paper: Khosla et al., "Supervised Contrastive Learning", NeurIPS 2020.
+    Inputs: ``model_output["embeddings"]`` ``[N, D]``, ``targets["labels"]``
+    ``[N]`` (other keys through ``keys=``). Metrics: ``num_anchors`` (with a
+    positive), ``mean_pos_similarity``. Paper: Khosla et al., "Supervised
+    Contrastive Learning", NeurIPS 2020.
     """
-    name = "supcon"
-    check_reduction(name, reduction)
-    check_positive(name, "temperature", temperature)
-    emb, labels = read_embeddings(
-        model_output, targets, loss=name, embeddings_key=embeddings_key, labels_key=labels_key
-    )
-    emb = maybe_normalize(emb, normalize)
+    emb = maybe_normalize(compute_dtype(embeddings), normalize)
     rank, size = world(distributed)
     keys = all_gather_with_grad(emb, size)
     key_labels = all_gather_no_grad(labels, size)
@@ -80,7 +91,7 @@ def supcon(
     denominator, _ = masked_logsumexp(logits, positive + negative)  # all but the anchor itself
     num_pos = positive.sum(dim=-1)
     log_prob_pos = (logits * positive).sum(dim=-1) - denominator * num_pos
-    per_anchor = -log_prob_pos / num_pos.clamp_min(1)
+    per_anchor = -safe_divide(log_prob_pos, num_pos)
     if reduction == "none":
         return per_anchor
     total = per_anchor.sum()
@@ -88,13 +99,9 @@ def supcon(
     if reduction == "sum":
         value = total
     elif local_loss and size > 1:
-        value = total * size / all_reduce_sum(count, size).clamp_min(1)
+        value = safe_divide(total * size, all_reduce_sum(count, size))
     else:
-        value = total / count.clamp_min(1)
+        value = safe_divide(total, count)
     with torch.no_grad():
-        mean_pos = (logits * positive).sum() * temperature / num_pos.sum().clamp_min(1)
-    return {
-        "loss": value,
-        "metrics": {"num_anchors": detached(count), "mean_pos_similarity": mean_pos},
-        "auxiliary": {},
-    }
+        mean_pos = safe_divide((logits * positive).sum() * temperature, num_pos.sum())
+    return loss_result(value, metrics={"num_anchors": count, "mean_pos_similarity": mean_pos})

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import torch
 
-from losses_ranking._common import check_choice, check_positive, check_reduction, detached
-from losses_ranking._embeddings import euclidean_distances, label_masks, maybe_normalize, read_embeddings
+from losses_core import LossReturn, Range, register_loss
+from losses_core.reduction import Reduction, safe_divide
+from losses_core.results import loss_result
+from losses_ranking._dtypes import compute_dtype
+from losses_ranking._embeddings import (
+    LABELLED_INPUTS,
+    euclidean_distances,
+    label_masks,
+    labelled_example,
+    maybe_normalize,
+)
 
 __all__ = ["triplet"]
-
-MININGS = ("all", "hard", "semi_hard")
 
 
 def _below_threshold(
@@ -43,19 +49,25 @@ def _below_threshold(
     return (upper - lower).to(dist.dtype), total.to(dist.dtype)
 
 
+def triplet_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) -> tuple[dict[str, Any], ...]:
+    """Example inputs for the conformance checker: two embeddings per class,
+    every triplet, margin 0.2."""
+    model_output, targets, _ = labelled_example(batch_size, dtype)
+    return model_output, targets, {"margin": 0.2, "mining": "all"}
+
+
+@register_loss(inputs=LABELLED_INPUTS, example_inputs=triplet_example)
 def triplet(
-    model_output: Mapping[str, Any],
-    targets: Mapping[str, Any],
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
     *,
-    margin: float = 0.05,
-    mining: str = "all",
+    margin: Annotated[float, Range(ge=0)] = 0.05,
+    mining: Literal["all", "hard", "semi_hard"] = "all",
     normalize: bool = True,
     average_nonzero: bool = True,
-    reduction: str = "mean",
-    embeddings_key: str = "embeddings",
-    labels_key: str = "labels",
-) -> dict[str, Any] | torch.Tensor:
-    r"""Triplet margin loss with in-batch mining, registered as ``triplet``.
+    reduction: Reduction = "mean",
+) -> LossReturn | torch.Tensor:
+    r"""Triplet margin loss with in-batch mining: all, batch-hard or semi-hard triplets.
 
     With :math:`d` the Euclidean distance between (by default L2-normalised)
     embeddings, for a triplet (anchor :math:`a`, positive :math:`p` with the
@@ -91,20 +103,14 @@ def triplet(
     negatives of each anchor are sorted once and the triplets above each
     threshold are counted and summed with ``searchsorted`` and prefix sums.
 
-    Inputs: ``model_output[embeddings_key]`` ``[N, D]``, ``targets[labels_key]``
-    ``[N]``. Metrics: ``num_triplets`` (selected), ``active_triplets``
-    (positive loss), ``mean_pos_distance``, ``mean_neg_distance``.
+    Inputs: ``model_output["embeddings"]`` ``[N, D]``, ``targets["labels"]``
+    ``[N]`` (other keys through ``keys=``). Metrics: ``num_triplets``
+    (selected), ``active_triplets`` (positive loss), ``mean_pos_distance``,
+    ``mean_neg_distance``.
     Paper: Schroff et al., "FaceNet", CVPR 2015; Hermans et al., "In Defense
     of the Triplet Loss for Person Re-Identification", 2017.
     """
-    name = "triplet"
-    check_reduction(name, reduction)
-    check_choice(name, "mining", mining, MININGS)
-    check_positive(name, "margin", margin, allow_zero=True)
-    emb, labels = read_embeddings(
-        model_output, targets, loss=name, embeddings_key=embeddings_key, labels_key=labels_key
-    )
-    dist = euclidean_distances(maybe_normalize(emb, normalize))
+    dist = euclidean_distances(maybe_normalize(compute_dtype(embeddings), normalize))
     positive, negative = label_masks(labels, labels, dtype=dist.dtype)  # 0/1 floats
     if mining == "hard":
         per_anchor, selected, active = _batch_hard(dist, positive, negative, margin)
@@ -123,21 +129,20 @@ def triplet(
         return per_anchor
     total = per_anchor.sum()
     denominator = active if average_nonzero else selected
-    value = total if reduction == "sum" else total / denominator.clamp_min(1)
+    value = total if reduction == "sum" else safe_divide(total, denominator)
     with torch.no_grad():
         flat = dist.reshape(-1)
-        mean_pos = torch.dot(flat, positive.reshape(-1)) / positive.sum().clamp_min(1)
-        mean_neg = torch.dot(flat, negative.reshape(-1)) / negative.sum().clamp_min(1)
-    return {
-        "loss": value,
-        "metrics": {
-            "num_triplets": detached(selected),
-            "active_triplets": detached(active),
+        mean_pos = safe_divide(torch.dot(flat, positive.reshape(-1)), positive.sum())
+        mean_neg = safe_divide(torch.dot(flat, negative.reshape(-1)), negative.sum())
+    return loss_result(
+        value,
+        metrics={
+            "num_triplets": selected,
+            "active_triplets": active,
             "mean_pos_distance": mean_pos,
             "mean_neg_distance": mean_neg,
         },
-        "auxiliary": {},
-    }
+    )
 
 
 def _batch_hard(

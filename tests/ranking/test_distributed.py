@@ -28,6 +28,9 @@ import torch
 import torch.distributed as dist
 
 import losses_ranking
+from losses_ranking import clip, ntxent, siglip, supcon
+
+from ._data import towers
 
 WORKER = Path(__file__).with_name("_ranking_dist_worker.py")
 WORLD = 2
@@ -127,3 +130,20 @@ def test_two_gloo_processes_match_the_single_process_loss(distributed_results, c
             local = result["grads"][key]
             expected = full_grad[rank * part : (rank + 1) * part]
             torch.testing.assert_close(local / WORLD, expected, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["clip", "siglip", "ntxent", "supcon"])
+def test_distributed_flag_is_a_no_op_without_a_process_group(name):
+    img, txt = towers(12)
+    if name == "supcon":
+        inputs, tgt = {"embeddings": img}, {"labels": torch.tensor([0, 1, 0, 1, 2, 2])}
+    elif name == "ntxent":
+        inputs, tgt = {"embeddings_a": img, "embeddings_b": txt}, {}
+    else:
+        inputs = {"image_embeddings": img, "text_embeddings": txt, "logit_scale": torch.tensor(1.0)}
+        inputs["logit_bias"] = torch.tensor(-2.0)
+        tgt = {}
+    fn = {"clip": clip, "siglip": siglip, "ntxent": ntxent, "supcon": supcon}[name]
+    base = fn(inputs, tgt)["loss"]
+    for local in (False, True):
+        torch.testing.assert_close(fn(inputs, tgt, distributed=True, local_loss=local)["loss"], base)

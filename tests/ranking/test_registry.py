@@ -1,10 +1,14 @@
-"""Every losses-ranking loss through the registry: reachable via ``LOSSES``
-(entry point), usable from YAML configs, finite gradients, ``torch.compile``
-with ``fullgraph=True``, clear errors for a missing key or a bad parameter,
-and example factories that work for batch size 1, float64 and bfloat16."""
+"""Every losses-ranking loss through the registry: the names, aliases and
+provider the entry point registers, declared inputs remapped with ``keys=``
+(no ``*_key`` parameter anywhere), YAML configs, finite gradients,
+``torch.compile`` with ``fullgraph=True``, clear errors for a missing input or
+a bad parameter, and example factories that work for batch size 1, float64
+and bfloat16. (tests/conformance runs losses_core.testing's full checker on
+every one of them.)"""
 
 from __future__ import annotations
 
+import inspect
 import pickle
 
 import pytest
@@ -18,24 +22,26 @@ from losses_core import (
     MissingInputError,
     list_losses,
     loss_from_config,
+    resolve_loss,
 )
 
-NAMES = [
-    "ranknet",
-    "listnet",
-    "listmle",
-    "lambda_loss",
-    "approx_ndcg",
-    "neural_ndcg",
-    "triplet",
-    "multi_similarity",
-    "supcon",
-    "ntxent",
-    "clip",
-    "siglip",
-]
+ALIASES = {
+    "ranknet": (),
+    "listnet": (),
+    "listmle": (),
+    "lambda_loss": (),
+    "approx_ndcg": (),
+    "neural_ndcg": (),
+    "triplet": (),
+    "multi_similarity": (),
+    "supcon": (),
+    "ntxent": ("infonce",),
+    "clip": (),
+    "siglip": (),
+}
+NAMES = list(ALIASES)
 
-# one model_output key each loss needs, and a parameter value it must reject
+# one input each loss needs, and a parameter value it must reject
 MISSING_KEY = {
     "ranknet": ("targets", "relevance"),
     "listnet": ("model_output", "scores"),
@@ -68,24 +74,65 @@ BAD_PARAM = {
 
 def example(name, batch_size=3, dtype=torch.float64):
     torch.manual_seed(0)
-    return LOSSES[name].entry.example_inputs(batch_size, dtype)
+    return LOSSES[name].entry.example_inputs(batch_size=batch_size, dtype=dtype)
 
 
-def test_every_loss_is_registered_by_the_entry_point():
-    infos = {info.name: info for info in list_losses()}
-    for name in NAMES:
-        assert LOSSES[name].provider == "losses-ranking"
-        assert LOSSES[name].function is getattr(losses_ranking, name)
-        assert name in infos
+def test_the_entry_point_registers_exactly_these_names_and_aliases():
+    infos = {info.name: info for info in list_losses() if info.provider == "losses-ranking"}
+    assert set(infos) == set(NAMES)  # margin_ranking and contrastive are losses-core's
+    for name, aliases in ALIASES.items():
+        handle = LOSSES[name]
+        assert handle.provider == "losses-ranking"
+        assert handle.entry.name == name and tuple(handle.entry.aliases) == aliases
+        assert handle.function is getattr(losses_ranking, name)
+        assert handle.function.__module__ == f"losses_ranking.{name}"  # one loss per module
+        assert handle.entry.declared and handle.entry.example_inputs is not None
     assert LOSSES["infonce"].function is losses_ranking.ntxent
-    assert "NDCG-Loss2++" in LOSSES["lambda_loss"].__doc__
+    assert "NDCG-Loss2++" in (LOSSES["lambda_loss"].__doc__ or "")
+    for moved in ("margin_ranking", "contrastive"):
+        assert LOSSES[moved].provider == "losses-core"
+        assert not hasattr(losses_ranking, moved)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_parameter_ends_with_key_and_keys_is_accepted(name):
+    parameters = inspect.signature(LOSSES[name].function).parameters
+    assert not [p for p in parameters if p.endswith("_key")]
+    assert "keys" in parameters
+    assert not [p for p in LOSSES[name].entry.signature.parameters if p.endswith("_key")]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_keys_remaps_every_input(name):
+    model_output, targets, params = example(name)
+    expected = resolve_loss(name, **params)(model_output, targets)["loss"]
+    keys = {key: f"my_{key}" for key in (*model_output, *targets)}
+    renamed_output = {keys[k]: v for k, v in model_output.items()}
+    renamed_targets = {keys[k]: v for k, v in targets.items()}
+    direct = getattr(losses_ranking, name)(renamed_output, renamed_targets, keys=keys, **params)
+    torch.testing.assert_close(direct["loss"], expected)
+    resolved = resolve_loss(name, keys=keys, **params)(renamed_output, renamed_targets)
+    torch.testing.assert_close(resolved["loss"], expected)
+    # without the mapping the renamed input is missing, and the error says how to map it
+    with pytest.raises(MissingInputError, match="keys="):
+        getattr(losses_ranking, name)(renamed_output, renamed_targets, **params)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_registry_call_returns_the_loss_of_the_resolved_loss(name):
+    model_output, targets, params = example(name)
+    value = LOSSES[name](model_output, targets, **params)
+    assert isinstance(value, torch.Tensor) and value.ndim == 0
+    resolved = resolve_loss(name, **params)(model_output, targets)
+    assert set(resolved) == {"loss", "metrics", "auxiliary"} and resolved["metrics"]
+    torch.testing.assert_close(value, resolved["loss"])
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_example_inputs_backpropagate_finite_gradients(name):
     for batch_size, dtype in ((1, torch.float64), (3, torch.float32), (2, torch.bfloat16)):
         model_output, targets, params = example(name, batch_size, dtype)
-        out = LOSSES[name](model_output, targets, **params)
+        out = resolve_loss(name, **params)(model_output, targets)
         assert out["loss"].ndim == 0 and torch.isfinite(out["loss"])
         for value in out["metrics"].values():
             assert value.ndim == 0 and not value.requires_grad
@@ -99,9 +146,10 @@ def test_example_inputs_backpropagate_finite_gradients(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_reduction_none_is_per_item(name):
     model_output, targets, params = example(name, 3)
-    per_item = LOSSES[name].function(model_output, targets, **params, reduction="none")
+    fn = getattr(losses_ranking, name)
+    per_item = fn(model_output, targets, **params, reduction="none")
     assert isinstance(per_item, torch.Tensor) and per_item.ndim == 1
-    total = LOSSES[name].function(model_output, targets, **params, reduction="sum")
+    total = fn(model_output, targets, **params, reduction="sum")
     torch.testing.assert_close(per_item.sum(), total["loss"])
 
 
@@ -112,6 +160,7 @@ def test_from_yaml_config(tmp_path, style):
         "lambda_loss": {"weighing_scheme": "lambda_rank", "k": 3, "mu": 5},
         "triplet": {"margin": 0.1, "mining": "semi_hard"},
         "clip": {"logit_scale_is_log": True, "max_logit_scale": 50.0},
+        "listnet": {"keys": {"scores": "logits"}},
     }
     for name in NAMES:
         params = configs.get(name, {})
@@ -129,8 +178,11 @@ def test_from_yaml_config(tmp_path, style):
         model_output, targets, example_params = example(name, 2)
         for key in params:
             example_params.pop(key, None)
+        keys = params.get("keys", {})
+        plain = {k: v for k, v in params.items() if k != "keys"}
+        expected = getattr(losses_ranking, name)(model_output, targets, **plain, **example_params)
+        model_output = {keys.get(k, k): v for k, v in model_output.items()}
         out = loss(model_output, targets, **example_params)
-        expected = getattr(losses_ranking, name)(model_output, targets, **params, **example_params)
         torch.testing.assert_close(out["loss"], expected["loss"])
 
 
@@ -142,10 +194,13 @@ def test_config_rejects_a_typo_and_a_wrong_type(tmp_path):
     path.write_text("loss: {class: triplet, params: {margin: 'big'}}\n")
     with pytest.raises(ConfigError, match="margin"):
         loss_from_config(path)
+    path.write_text("loss: {class: listmle, params: {scores_key: logits}}\n")
+    with pytest.raises(ConfigError, match="scores_key"):
+        loss_from_config(path)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_missing_key_is_named(name):
+def test_missing_input_is_named(name):
     model_output, targets, params = example(name)
     source, key = MISSING_KEY[name]
     broken = dict(model_output if source == "model_output" else targets)
@@ -159,17 +214,18 @@ def test_missing_key_is_named(name):
 def test_bad_parameter_is_named(name):
     model_output, targets, params = example(name)
     param, value = BAD_PARAM[name]
-    with pytest.raises(LossParameterError, match=param):
+    with pytest.raises(LossParameterError, match=f"{name}.*{param}"):
         LOSSES[name](model_output, targets, **{**params, param: value})
+    with pytest.raises(LossParameterError, match=f"{name}.*{param}"):
+        resolve_loss(name, **{**params, param: value})
     with pytest.raises(LossParameterError, match="unknown_option"):
         LOSSES[name](model_output, targets, **params, unknown_option=1)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_compiles_with_fullgraph(name):
-    # (tests/conformance runs losses_core.testing's full checker on these losses too)
     model_output, targets, params = example(name, 2, torch.float32)
-    fn = LOSSES[name]
+    fn = getattr(losses_ranking, name)
 
     def step(model_output, targets):
         return fn(model_output, targets, **params)
@@ -184,6 +240,11 @@ def test_compiles_with_fullgraph(name):
     out["loss"].backward()
 
 
-def test_handles_pickle():
+def test_handles_and_resolved_losses_pickle():
     for name in ("ranknet", "clip"):
         assert pickle.loads(pickle.dumps(LOSSES[name])).function is LOSSES[name].function
+        model_output, targets, params = example(name)
+        resolved = resolve_loss(name, keys={}, **params)
+        restored = pickle.loads(pickle.dumps(resolved))
+        expected = resolved(model_output, targets)["loss"]
+        torch.testing.assert_close(restored(model_output, targets)["loss"], expected)
