@@ -3,7 +3,11 @@
 Run: ``python benchmarks/bench_vae.py`` (batch 256, latent 32, data dim 64, one
 CPU thread). Prints median times of the forward pass (under ``no_grad``) and of
 forward+backward (``torch.autograd.grad`` to every input), and the ratio pythae
-time / ours (> 1: ours is faster). Ours and pythae's are measured alternately
+time / ours (> 1: ours is faster). Ours is called as users call it: the
+functions ``losses_vae.beta_tcvae``/``info_vae`` with the default input keys
+(``model_output["predictions"]``, ``["mu"]``, ``["logvar"]``, ``["z"]``,
+``["z_prior"]``, ``targets["target"]``), so the times include core's checks of
+the declared inputs and annotated parameters. Ours and pythae's are measured alternately
 in several rounds; by default the clock is the process's CPU time, which a
 loaded shared machine disturbs far less than wall time (``--clock wall`` for
 elapsed time). ``main()`` returns the rows as dicts.
