@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-
 import pytest
 import torch
 import torch.nn.functional as F
 
-from losses_core import LOSSES, LossParameterError, MissingInputError, loss_from_config, resolve_loss
+from losses_core import (
+    LOSSES,
+    LossParameterError,
+    MissingInputError,
+    loss_from_config,
+    register_loss,
+    resolve_loss,
+)
+from losses_core.testing import isolated_registry
 from losses_vae import vae_loss
 from losses_vae.schedules import cyclical_annealing
 
-# The public contract of the name "VAELoss", verbatim. Run as is in a fresh
-# interpreter (test_reference_code_verbatim_against_the_registry) and, for the
-# parametrised comparisons below, with a stand-in for the decorator so that
-# this test session's registry is not given a second "VAELoss".
+# The public contract of the name "VAELoss", verbatim. It is run as is, with
+# losses-core's register_loss, inside isolated_registry (the registration is
+# rolled back afterwards); the parametrised comparisons call it directly.
 REFERENCE = """
 @register_loss("VAELoss")
 def vae_loss(model_output, targets, beta=1.0, reconstruction_weight=1.0, **kwargs):
@@ -28,10 +31,22 @@ def vae_loss(model_output, targets, beta=1.0, reconstruction_weight=1.0, **kwarg
 """  # noqa: E501
 
 
-def _reference():
-    namespace = {"torch": torch, "F": F, "register_loss": lambda name: lambda fn: fn}
+def _run_reference():
+    namespace = {"torch": torch, "F": F, "register_loss": register_loss}
     exec(REFERENCE, namespace)
     return namespace["vae_loss"]
+
+
+@pytest.fixture
+def registered_reference():
+    """The reference, registered as written (provider "runtime"), for one test."""
+    with isolated_registry():
+        yield _run_reference()
+
+
+def _reference():
+    with isolated_registry():
+        return _run_reference()
 
 
 reference_vae_loss = _reference()
@@ -52,44 +67,34 @@ def _grads(loss, out):
     return torch.autograd.grad(loss, [out["predictions"], out["mu"], out["logvar"]])
 
 
-def test_reference_code_verbatim_against_losses_vae():
-    """The reference registered as written (runtime provider) in a fresh interpreter:
-    its values and gradients, called directly and through the registry, equal
-    losses-vae's VAELoss bit for bit; a registry call of VAELoss returns a 0-dim
-    tensor that backward() accepts."""
-    script = (
-        "import torch\nimport torch.nn.functional as F\n"
-        "from losses_core import LOSSES, register_loss, resolve_loss\n"
-        + REFERENCE
-        + textwrap.dedent(
-            """
-            g = torch.Generator().manual_seed(0)
-            for dtype in (torch.float32, torch.float64):
-                for beta, weight in ((1.0, 1.0), (4.0, 0.5), (0.0, 2.0)):
-                    mo = {
-                        "predictions": torch.randn(6, 3, 5, generator=g, dtype=dtype).requires_grad_(),
-                        "mu": torch.randn(6, 4, generator=g, dtype=dtype).requires_grad_(),
-                        "logvar": (3 * torch.randn(6, 4, generator=g, dtype=dtype)).requires_grad_(),
-                    }
-                    tg = {"predictions": torch.randn(6, 3, 5, generator=g, dtype=dtype)}
-                    leaves = list(mo.values())
-                    expected = vae_loss(mo, tg, beta=beta, reconstruction_weight=weight)
-                    user = LOSSES["VAELoss@runtime"](mo, tg, beta=beta, reconstruction_weight=weight)
-                    ours = LOSSES["VAELoss@losses-vae"](mo, tg, beta=beta, reconstruction_weight=weight)
-                    assert isinstance(ours, torch.Tensor) and ours.ndim == 0, type(ours)
-                    resolved = resolve_loss("VAELoss@losses-vae", beta=beta, reconstruction_weight=weight)
-                    assert torch.equal(resolved(mo, tg)["loss"], expected)
-                    assert torch.equal(user, expected) and torch.equal(ours, expected), (ours, expected)
-                    for a, b in zip(torch.autograd.grad(ours, leaves), torch.autograd.grad(expected, leaves)):
-                        assert torch.equal(a, b)
-                    LOSSES["VAELoss@losses-vae"](mo, tg, beta=1.0).backward()
-                    assert all(leaf.grad is not None for leaf in leaves)
-            print("ok")
-            """
-        )
-    )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stdout + done.stderr
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_reference_code_verbatim_against_losses_vae(registered_reference, dtype):
+    """The reference registered as written: its values and gradients, called directly
+    and through the registry, equal losses-vae's VAELoss bit for bit; a registry call
+    of VAELoss returns a 0-dim tensor that backward() accepts."""
+    assert LOSSES["VAELoss@runtime"].function is registered_reference
+    g = torch.Generator().manual_seed(0)
+    for beta, weight in ((1.0, 1.0), (4.0, 0.5), (0.0, 2.0)):
+        mo = {
+            "predictions": torch.randn(6, 3, 5, generator=g, dtype=dtype).requires_grad_(),
+            "mu": torch.randn(6, 4, generator=g, dtype=dtype).requires_grad_(),
+            "logvar": (3 * torch.randn(6, 4, generator=g, dtype=dtype)).requires_grad_(),
+        }
+        tg = {"predictions": torch.randn(6, 3, 5, generator=g, dtype=dtype)}
+        leaves = list(mo.values())
+        expected = registered_reference(mo, tg, beta=beta, reconstruction_weight=weight)
+        user = LOSSES["VAELoss@runtime"](mo, tg, beta=beta, reconstruction_weight=weight)
+        ours = LOSSES["VAELoss@losses-vae"](mo, tg, beta=beta, reconstruction_weight=weight)
+        assert isinstance(ours, torch.Tensor) and ours.ndim == 0
+        resolved = resolve_loss("VAELoss@losses-vae", beta=beta, reconstruction_weight=weight)
+        assert torch.equal(resolved(mo, tg)["loss"], expected)
+        assert torch.equal(user, expected) and torch.equal(ours, expected)
+        for a, b in zip(
+            torch.autograd.grad(ours, leaves), torch.autograd.grad(expected, leaves), strict=True
+        ):
+            assert torch.equal(a, b)
+        LOSSES["VAELoss@losses-vae"](mo, tg, beta=1.0).backward()
+        assert all(leaf.grad is not None for leaf in leaves)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
