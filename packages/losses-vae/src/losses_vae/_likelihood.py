@@ -11,15 +11,10 @@ import torch.nn.functional as F
 from losses_core import LossInputError, MissingInputError
 from losses_vae._gaussian import LOG_2PI, clamp_logvar
 
-__all__ = ["Likelihood", "elementwise_nll", "reconstruction_nll", "sum_per_sample"]
+__all__ = ["Likelihood", "elementwise_nll", "reconstruction_nll"]
 
 Likelihood: TypeAlias = Literal["gaussian", "gaussian_learned", "bernoulli", "mse"]
 """The ``likelihood`` parameter of the ELBO-family losses."""
-
-
-def sum_per_sample(t: torch.Tensor) -> torch.Tensor:
-    """Sum over every dimension but the first: ``[B, ...] -> [B]``."""
-    return t.reshape(t.shape[0], -1).sum(1)
 
 
 def elementwise_nll(
