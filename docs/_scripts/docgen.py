@@ -183,7 +183,7 @@ def collect_losses(infos: Iterable[Any] | None = None) -> list[LossDoc]:
                 object_path=object_path(function),
                 doc=inspect.getdoc(target) or "",
                 parameters=parameters,
-                required=tuple(signature.required()),
+                required=tuple(sorted(signature.required)),
                 accepts_any_keyword=bool(signature.var_keyword and not signature.checks_names),
                 example=_example(entry),
             )

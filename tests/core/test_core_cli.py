@@ -124,9 +124,10 @@ def test_new_plugin_writes_package(tmp_path):
     root = tmp_path / "losses-foo"
     pyproject = (root / "pyproject.toml").read_text()
     assert '[project.entry-points."losses.plugins"]' in pyproject
-    assert 'losses-foo = "losses_foo._plugin"' in pyproject
+    assert 'losses-foo = "losses_foo"' in pyproject
+    assert '"losses_core._registry".msg' in pyproject  # the private-import ban
     assert (root / "src" / "losses_foo" / "py.typed").exists()
-    assert "foo_huber" in (root / "src" / "losses_foo" / "_plugin.py").read_text()
+    assert "register_loss(" in (root / "src" / "losses_foo" / "foo_huber.py").read_text()
     assert (root / "tests" / "test_losses_foo.py").exists()
     again = run("new-plugin", "losses-foo", "--directory", str(tmp_path))
     assert again.returncode == 1 and "already exists" in again.stderr

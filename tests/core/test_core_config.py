@@ -218,7 +218,9 @@ def test_check_finds_what_only_the_first_step_would_have(tmp_path, structured):
     assert "parameter 'weights' expects Sequence[float], got float 0.5" in problems
     assert "parameter 'schedule' is invalid: unknown key(s) ['warmup_step']" in problems
     assert "names no declared input: 'prediction'" in problems
-    assert all(line.startswith(f"{path}: loss.params: ") for line in problems.splitlines())
+    lines = problems.splitlines()
+    assert sum(line.startswith(f"{path}: loss.params: ") for line in lines) == 3
+    assert [line for line in lines if "names no declared input" in line][0].startswith(f"{path}: loss.keys: ")
 
 
 def test_keys_section_maps_inputs(tmp_path):

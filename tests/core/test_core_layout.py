@@ -221,10 +221,14 @@ def _other_imports(path: Path) -> set[str]:
 
 
 def test_the_lint_rule_bans_exactly_the_private_modules() -> None:
-    private = {f"losses_core.{p.stem}" for p in CORE.glob("_*.py") if not p.stem.startswith("__")}
+    from losses_core._scaffold import banned_api, private_modules
+
+    private = set(private_modules())
+    assert {f"losses_core.{p.stem}" for p in CORE.glob("_*.py") if not p.stem.startswith("__")} <= private
+    assert set(re.findall(r'^"(losses_core\.[a-z_.]+)"\.msg', banned_api(), flags=re.M)) == private
     for src in PLUGINS:
         config = (src.parent / "ruff.toml").read_text(encoding="utf-8")
-        banned = set(re.findall(r'^"(losses_core\._[a-z_]+)"\.msg', config, flags=re.M))
+        banned = set(re.findall(r'^"(losses_core\.[a-z_.]+)"\.msg', config, flags=re.M))
         assert banned == private, src.parent.name
         assert 'extend-select = ["TID251"]' in config
 

@@ -48,7 +48,7 @@ def _has_heading(text: str, needle: str) -> bool:
 # -- hooks -----------------------------------------------------------------------
 def _hookspecs() -> dict[str, str]:
     """Every hook declared in losses_core.hookspecs, with its ``name(args)`` signature."""
-    marker = f"{hookspecs.hookspec.project_name}_spec"
+    marker = "losses_spec"  # what pluggy.HookspecMarker("losses") writes
     hooks = {
         name: f"{name}({', '.join(inspect.signature(fn).parameters)})"
         for name, fn in vars(hookspecs).items()

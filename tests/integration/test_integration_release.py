@@ -173,7 +173,7 @@ def test_scaffolded_plugin_builds_installs_and_is_found(release_venv, built, tmp
             "from losses_core.testing import assert_conforms\n"
             "p, t = torch.randn(4, 3), torch.randn(4, 3)\n"
             "out = LOSSES['foo_huber']({'predictions': p}, {'target': t}, delta=0.5)\n"
-            "torch.testing.assert_close(out['loss'], F.huber_loss(p, t, delta=0.5))\n"
+            "torch.testing.assert_close(out, F.huber_loss(p, t, delta=0.5))\n"
             "assert_conforms('foo_huber')\n"
             "print('ok')",
         ],

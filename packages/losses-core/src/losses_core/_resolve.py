@@ -64,12 +64,6 @@ def check_parameters(entry: LossEntry, params: Mapping[str, Any]) -> None:
     entry.signature.check(entry.name, params)
 
 
-def parameter_problems(entry: LossEntry, params: Mapping[str, Any], *, check_names: bool = True) -> list[str]:
-    """Every problem :func:`check_parameters` would report, as messages
-    (without unknown names when ``check_names`` is false)."""
-    return entry.signature.problems(entry.name, params, check_names=check_names)
-
-
 class ResolvedLoss:
     """A loss with default parameters bound; calls return a :class:`LossReturn`.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pkgutil
 import re
 from pathlib import Path
 from string import Template
@@ -55,22 +56,7 @@ select = ["E", "F", "W", "I", "B", "UP", "TID251"]
 # .params, .reduction, .results, .testing, .config, .hookspecs, .builtin_hooks,
 # .losses); its private modules (losses_core._*) may change in any release.
 [tool.ruff.lint.flake8-tidy-imports.banned-api]
-"losses_core._call".msg = "private to losses-core: import the public losses_core API"
-"losses_core._cli".msg = "private to losses-core: import the public losses_core API"
-"losses_core._declaration".msg = "private to losses-core: import the public losses_core API"
-"losses_core._environment".msg = "private to losses-core: import the public losses_core API"
-"losses_core._errors".msg = "private to losses-core: import the public losses_core API"
-"losses_core._hooks".msg = "private to losses-core: import the public losses_core API"
-"losses_core._listing".msg = "private to losses-core: import the public losses_core API"
-"losses_core._mapping".msg = "private to losses-core: import the public losses_core API"
-"losses_core._plugins".msg = "private to losses-core: import the public losses_core API"
-"losses_core._registry".msg = "private to losses-core: import the public losses_core API"
-"losses_core._resolve".msg = "private to losses-core: import the public losses_core API"
-"losses_core._scaffold".msg = "private to losses-core: import the public losses_core API"
-"losses_core._signature".msg = "private to losses-core: import the public losses_core API"
-"losses_core._types".msg = "private to losses-core: import the public losses_core API"
-"losses_core._version".msg = "private to losses-core: import the public losses_core API"
-"losses_core.losses._precision".msg = "private to losses-core: import the public losses_core API"
+$banned_api
 """,
     "README.md": """\
 # $dist
@@ -221,6 +207,27 @@ def test_conformance(name):
 }
 
 
+BANNED_MESSAGE = "private to losses-core: import the public losses_core API"
+
+
+def private_modules() -> list[str]:
+    """Every module of losses-core with a private (``_``) component, the list
+    a plugin's ruff rule bans (first-party plugins and scaffolded ones)."""
+    import losses_core
+
+    names = [
+        info.name
+        for info in pkgutil.walk_packages(losses_core.__path__, "losses_core.")
+        if any(part.startswith("_") and not part.startswith("__") for part in info.name.split(".")[1:])
+    ]
+    return sorted(names)
+
+
+def banned_api() -> str:
+    """The ``banned-api`` lines of a plugin's ruff configuration."""
+    return "\n".join(f'"{name}".msg = "{BANNED_MESSAGE}"' for name in private_modules())
+
+
 def plugin_names(name: str) -> dict[str, str]:
     """Distribution, module and short names for a plugin called ``name``."""
     if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", name):
@@ -235,6 +242,7 @@ def plugin_names(name: str) -> dict[str, str]:
         "short": short,
         "core_min": f"{major}.{minor}",
         "core_next": f"{major}.{minor + 1}" if major == 0 else f"{major + 1}",
+        "banned_api": banned_api(),
     }
 
 

@@ -263,11 +263,9 @@ def _parse_term(
         )
         params = {}
     keys = node.get("keys")
-    if keys is not None:
-        if not isinstance(keys, Mapping):
-            problems.append(f"{where}: {path}.keys: expected a mapping of input names to keys, got {keys!r}")
-        else:
-            params = {**params, "keys": dict(keys)}
+    if keys is not None and not isinstance(keys, Mapping):
+        problems.append(f"{where}: {path}.keys: expected a mapping of input names to keys, got {keys!r}")
+        keys = None
     weight = node.get("weight", 1.0)
     if isinstance(weight, bool) or not isinstance(weight, (int, float)):
         problems.append(f"{where}: {path}.weight: expected a number, got {weight!r}")
@@ -289,19 +287,43 @@ def _parse_term(
             f"are disabled (allow_import=False or {CONFIG_ALLOW_IMPORT}=0)"
         )
         return None
-    problems += _validate(name, dict(params), where, f"{path}.{param_key}", f"{path}.{name_key}", strict)
+    problems += _validate(name, dict(params), keys, where, path, param_key, name_key, strict)
     if len(problems) > before:
         return None
+    if keys is not None:
+        params = {**params, "keys": dict(keys)}
     return LossSpec(loss=name, params=dict(params), weight=float(weight), label=label)
 
 
 def _validate(
-    name: str, params: dict[str, Any], where: str, params_path: str, name_path: str, strict: bool
+    name: str,
+    params: dict[str, Any],
+    keys: Mapping[str, Any] | None,
+    where: str,
+    path: str,
+    param_key: str,
+    name_key: str,
+    strict: bool,
 ) -> list[str]:
-    from losses_core._resolve import entry_for_spec, parameter_problems
+    from losses_core._resolve import entry_for_spec
 
     try:
         entry = entry_for_spec(name)
     except (UnknownLossError, LossConflictError) as exc:
-        return [f"{where}: {name_path}: {exc}"]
-    return [f"{where}: {params_path}: {p}" for p in parameter_problems(entry, params, check_names=strict)]
+        return [f"{where}: {path}.{name_key}: {exc}"]
+    signature = entry.signature
+    found = [
+        f"{where}: {path}.{param_key}: {p}"
+        for p in signature.problems(entry.name, params, check_names=strict)
+    ]
+    if keys is not None:
+        if "keys" not in signature.parameters:
+            found.append(
+                f"{where}: {path}.keys: loss {entry.name!r} declares no inputs, so its keys cannot be mapped"
+            )
+        else:
+            found += [
+                f"{where}: {path}.keys: {p}"
+                for p in signature.problems(entry.name, {"keys": dict(keys)}, complete=False)
+            ]
+    return found
