@@ -33,7 +33,23 @@ from losses_core._types import LossOutput, LossReturn
 
 _Tensor = torch.Tensor
 _FLOATING = frozenset(
-    value for value in vars(torch).values() if isinstance(value, torch.dtype) and value.is_floating_point
+    dtype
+    for dtype in (
+        getattr(torch, name, None)
+        for name in (
+            "float16",
+            "bfloat16",
+            "float32",
+            "float64",
+            "float8_e4m3fn",
+            "float8_e4m3fnuz",
+            "float8_e5m2",
+            "float8_e5m2fnuz",
+            "float8_e8m0fnu",
+            "float4_e2m1fn_x2",
+        )
+    )
+    if isinstance(dtype, torch.dtype) and dtype.is_floating_point
 )
 """Every floating dtype: ``dtype in _FLOATING`` is cheaper than ``is_floating_point()``."""
 _RESULT_KEYS = frozenset({"loss", "metrics", "auxiliary"})
