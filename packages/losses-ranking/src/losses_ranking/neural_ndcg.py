@@ -8,11 +8,10 @@ from typing import Annotated, Any
 import torch
 
 from losses_core import LossReturn, Range, register_loss
-from losses_core.reduction import Reduction, reduce, safe_divide
-from losses_core.results import loss_result
+from losses_core.reduction import Reduction, safe_divide
 from losses_ranking._lists import build_lists, cutoff_mask, discounts, gains, ideal_dcg
-from losses_ranking._ltr import LIST_INPUTS, ranking_example
-from losses_ranking.metrics import Gain, summary
+from losses_ranking._ltr import LIST_INPUTS, list_result, ranking_example
+from losses_ranking.metrics import Gain
 
 __all__ = ["neural_ndcg"]
 SINKHORN_EPS = 1e-10  # allRank's DEFAULT_EPS, floor of the Sinkhorn normalisers
@@ -125,10 +124,4 @@ def neural_ndcg(
         idcg = ideal_dcg(item_gains, k)
     counted = idcg > 0
     per_list = -safe_divide(soft_dcg, idcg)
-    if reduction == "none":
-        return per_list
-    value = reduce(per_list, reduction, counted)
-    out_metrics = {"num_lists": counted.sum().to(per_list.dtype)}
-    if compute_metrics:
-        out_metrics.update(summary(lists, k))
-    return loss_result(value, metrics=out_metrics)
+    return list_result(per_list, counted, lists, reduction, k=k, compute_metrics=compute_metrics)
