@@ -90,8 +90,8 @@ def test_wheel_and_sdist_metadata(built, name):
     requires = meta.get_all("Requires-Dist") or []
     assert any(r.replace(" ", "").startswith("torch>=2.2") for r in requires)
     if name in PLUGINS:
-        assert "[losses.plugins]" in entry_points and f"{name} = {module}._plugin" in entry_points
-        assert any(r.replace(" ", "") == "losses-core<0.2,>=0.1" for r in requires), requires
+        assert "[losses.plugins]" in entry_points and f"{name} = {module}\n" in entry_points + "\n"
+        assert any(r.replace(" ", "") == "losses-core<0.3,>=0.2" for r in requires), requires
     else:
         assert "[console_scripts]" in entry_points and "losses = losses_core._cli:main" in entry_points
     (sdist,) = built.glob(f"{module}-*.tar.gz")
@@ -100,7 +100,7 @@ def test_wheel_and_sdist_metadata(built, name):
     assert any(m.endswith("/pyproject.toml") for m in members)
     assert any(m.endswith("/LICENSE") for m in members)
     assert any(
-        m.endswith(f"/src/{module}/_plugin.py" if name in PLUGINS else "/src/losses_core/__init__.py")
+        m.endswith(f"/src/{module}/__init__.py")
         for m in members
     )
 
