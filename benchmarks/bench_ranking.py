@@ -20,6 +20,12 @@ per call (about 0.5 ms here, a third of allRank's whole loss):
 RankNet and LambdaLoss keep their default metrics on and are compared with
 allRank's bare losses.
 
+Our losses are timed as users call them: ``losses_ranking.<loss>(model_output,
+targets, **params)``, the function that ``@register_loss`` builds around each
+loss, so every call includes losses-core's checks of the declared inputs
+(``model_output["scores"]``, ...) and of the parameters against their
+annotations (about 20 microseconds per call, 2 to 3% of ListMLE here).
+
 Metric learning (1,024 embeddings of width 128, 64 classes of 16): triplet
 (all triplets, and batch-hard) against pytorch-metric-learning's
 ``TripletMarginLoss`` (+ ``BatchHardMiner``); NT-Xent (SimCLR, both views as
