@@ -148,10 +148,16 @@ def test_unknown_parameters_are_found_before_the_call_for_decorated_and_class_lo
 
     register_loss("decorated_loss", decorated)
     register_loss("class_loss", ClassBased())
-    with pytest.raises(LossParameterError, match=r"'decorated_loss' does not accept parameter\(s\) 'betta' \(did you mean 'beta'\?\)"):
+    with pytest.raises(
+        LossParameterError,
+        match=r"'decorated_loss' does not accept parameter\(s\) 'betta' \(did you mean 'beta'\?\)",
+    ):
         LOSSES["decorated_loss"](X, {}, betta=2.0)
     assert calls == []  # rejected before the call
-    with pytest.raises(LossParameterError, match=r"'class_loss' does not accept parameter\(s\) 'gama' \(did you mean 'gamma'\?\)"):
+    with pytest.raises(
+        LossParameterError,
+        match=r"'class_loss' does not accept parameter\(s\) 'gama' \(did you mean 'gamma'\?\)",
+    ):
         LOSSES["class_loss"](X, {}, gama=1.0)
     assert LOSSES["class_loss"](X, {}, gamma=1.0).item() == 3.0
 

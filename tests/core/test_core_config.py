@@ -220,7 +220,8 @@ def test_check_finds_what_only_the_first_step_would_have(tmp_path, structured):
     assert "names no declared input: 'prediction'" in problems
     lines = problems.splitlines()
     assert sum(line.startswith(f"{path}: loss.params: ") for line in lines) == 3
-    assert [line for line in lines if "names no declared input" in line][0].startswith(f"{path}: loss.keys: ")
+    keys_problem = next(line for line in lines if "names no declared input" in line)
+    assert keys_problem.startswith(f"{path}: loss.keys: ")
 
 
 def test_keys_section_maps_inputs(tmp_path):

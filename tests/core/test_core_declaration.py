@@ -21,7 +21,12 @@ def _scaled(
 
 @pytest.fixture
 def scaled() -> Any:
-    return register_loss("declared_scale", _scaled, aliases=("DeclaredScale",), inputs=[Input("x", "model_output", dtype="float")])
+    return register_loss(
+        "declared_scale",
+        _scaled,
+        aliases=("DeclaredScale",),
+        inputs=[Input("x", "model_output", dtype="float")],
+    )
 
 
 def test_the_protocol_signature_shows_parameters_and_keys(scaled: Any) -> None:
@@ -35,7 +40,9 @@ def test_direct_calls_check_parameters_too(scaled: Any) -> None:
     assert scaled({"x": torch.ones(2)}, {}, scale=3.0).item() == 6.0
     with pytest.raises(LossParameterError, match=r"'declared_scale': parameter 'scale' must be > 0, got 0"):
         scaled({"x": torch.ones(2)}, {}, scale=0)
-    with pytest.raises(LossParameterError, match=r"does not accept parameter\(s\) 'scael' \(did you mean 'scale'\?\)"):
+    with pytest.raises(
+        LossParameterError, match=r"does not accept parameter\(s\) 'scael' \(did you mean 'scale'\?\)"
+    ):
         scaled({"x": torch.ones(2)}, {}, scael=1.0)
 
 
@@ -52,8 +59,14 @@ def test_name_defaults_to_the_function_name_and_pickles(scaled: Any) -> None:
 @pytest.mark.parametrize(
     ("inputs", "match"),
     [
-        ([Input("y", "model_output")], r"positional parameters .* \(x\) must be its declared inputs, in order \(y\)"),
-        ([Input("x", "model_output"), Input("z", "targets")], r"\(x\) must be its declared inputs, in order \(x, z\)"),
+        (
+            [Input("y", "model_output")],
+            r"positional parameters .* \(x\) must be its declared inputs, in order \(y\)",
+        ),
+        (
+            [Input("x", "model_output"), Input("z", "targets")],
+            r"\(x\) must be its declared inputs, in order \(x, z\)",
+        ),
         ([Input("x", "model_output", optional=True)], "optional input 'x' needs a default"),
         ([Input("x", "model_output", like="w")], "declared like='w', which is not an earlier input"),
         (["x"], "inputs must be losses_core.Input objects"),
@@ -87,4 +100,6 @@ def test_validators_of_a_declared_loss_are_given_with_its_inputs() -> None:
     with pytest.raises(LossParameterError, match="parameter 'k' must be positive"):
         LOSSES["with_validator"]({"x": torch.ones(1)}, {}, k=-1)
     with pytest.raises(LossRegistrationError, match="validator for 'nope'"):
-        register_loss("v2", with_validator.compute, inputs=[Input("x", "model_output")], validators={"nope": positive})  # type: ignore[attr-defined]
+        register_loss(
+            "v2", with_validator.compute, inputs=[Input("x", "model_output")], validators={"nope": positive}
+        )  # type: ignore[attr-defined]

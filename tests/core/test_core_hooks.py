@@ -205,7 +205,11 @@ def test_a_hook_that_writes_an_invalid_result_is_named():
             call.result["loss"] = call.result["loss"].expand(2)
 
     register_hooks(Shaper(), name="shaper-plugin")
-    with pytest.raises(LossResultError, match=r"hook 'losses_post_loss' of plugin 'shaper-plugin' \(loss 'mse'\) returned 'loss' of shape \(2,\)"):
+    with pytest.raises(
+        LossResultError,
+        match=r"hook 'losses_post_loss' of plugin 'shaper-plugin' \(loss 'mse'\) "
+        r"returned 'loss' of shape \(2,\)",
+    ):
         LOSSES["mse"](MO, T)
 
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from losses_core import LOSSES, Input, LossInputError, LossParameterError, LossRegistrationError, MissingInputError, register_loss, resolve_loss
+from losses_core import (
+    LOSSES,
+    Input,
+    LossInputError,
+    LossParameterError,
+    LossRegistrationError,
+    MissingInputError,
+    register_loss,
+    resolve_loss,
+)
 
 
 @pytest.fixture
@@ -38,7 +47,10 @@ def test_keys_map_the_callers_names_everywhere(ce: object) -> None:
     expected = torch.nn.functional.cross_entropy(logits, labels)
     torch.testing.assert_close(LOSSES["tiny_ce"](mo, t, keys=keys), expected)
     torch.testing.assert_close(resolve_loss("tiny_ce", keys=keys)(mo, t)["loss"], expected)
-    with pytest.raises(MissingInputError, match=r"tiny_ce: input 'labels' is required at targets\['Y'\] \(mapped by keys=\{'labels': 'Y'\}\)"):
+    with pytest.raises(
+        MissingInputError,
+        match=r"tiny_ce: input 'labels' is required at targets\['Y'\] \(mapped by keys=\{'labels': 'Y'\}\)",
+    ):
         LOSSES["tiny_ce"](mo, t, keys={"logits": "lm_logits", "labels": "Y"})
     with pytest.raises(LossParameterError, match="names no declared input: 'logit'"):
         resolve_loss("tiny_ce", keys={"logit": "lm_logits"})
@@ -47,20 +59,51 @@ def test_keys_map_the_callers_names_everywhere(ce: object) -> None:
 @pytest.mark.parametrize(
     ("model_output", "targets", "error", "match"),
     [
-        ({}, {"labels": torch.zeros(4, dtype=torch.long)}, MissingInputError,
-         r"tiny_ce: input 'logits' is required at model_output\['logits'\] but is missing; model_output has no keys; if it lives under another key, pass keys="),
-        ({"logits": [1.0]}, {}, LossInputError, r"input 'logits' \(model_output\['logits'\]\) must be a torch.Tensor, got list"),
-        ({"logits": torch.zeros(4, 5, dtype=torch.long)}, {}, LossInputError, "must have a floating dtype, got torch.int64"),
+        (
+            {},
+            {"labels": torch.zeros(4, dtype=torch.long)},
+            MissingInputError,
+            r"tiny_ce: input 'logits' is required at model_output\['logits'\] but is missing; "
+            r"model_output has no keys; if it lives under another key, pass keys=",
+        ),
+        (
+            {"logits": [1.0]},
+            {},
+            LossInputError,
+            r"input 'logits' \(model_output\['logits'\]\) must be a torch.Tensor, got list",
+        ),
+        (
+            {"logits": torch.zeros(4, 5, dtype=torch.long)},
+            {},
+            LossInputError,
+            "must have a floating dtype, got torch.int64",
+        ),
         ({"logits": torch.zeros(5)}, {}, LossInputError, r"must have shape \[B T V\] or \[N V\], got \(5,\)"),
-        ({"logits": torch.zeros(4, 5)}, {"labels": torch.zeros(4)}, LossInputError, "input 'labels' .* must have an integer dtype"),
-        ({"logits": torch.zeros(4, 5)}, {"labels": torch.zeros(3, dtype=torch.long)}, LossInputError,
-         r"dimension N is 3 in input 'labels' \(targets\['labels'\], shape \(3,\)\) but 4 in input 'logits'"),
-        ({"logits": torch.zeros(4, 5)}, {"labels": torch.zeros(4, dtype=torch.long), "mask": torch.ones(4)}, LossInputError,
-         "input 'mask' .* must have dtype torch.bool"),
+        (
+            {"logits": torch.zeros(4, 5)},
+            {"labels": torch.zeros(4)},
+            LossInputError,
+            "input 'labels' .* must have an integer dtype",
+        ),
+        (
+            {"logits": torch.zeros(4, 5)},
+            {"labels": torch.zeros(3, dtype=torch.long)},
+            LossInputError,
+            r"dimension N is 3 in input 'labels' \(targets\['labels'\], shape \(3,\)\) "
+            r"but 4 in input 'logits'",
+        ),
+        (
+            {"logits": torch.zeros(4, 5)},
+            {"labels": torch.zeros(4, dtype=torch.long), "mask": torch.ones(4)},
+            LossInputError,
+            "input 'mask' .* must have dtype torch.bool",
+        ),
         ([], {}, LossInputError, "tiny_ce: model_output must be a mapping"),
     ],
 )
-def test_bad_inputs_name_loss_input_key_and_expectation(ce: object, model_output: object, targets: object, error: type, match: str) -> None:
+def test_bad_inputs_name_loss_input_key_and_expectation(
+    ce: object, model_output: object, targets: object, error: type, match: str
+) -> None:
     with pytest.raises(error, match=match):
         LOSSES["tiny_ce"](model_output, targets)
 
@@ -91,7 +134,11 @@ def test_like_and_key_and_non_tensor_inputs() -> None:
 
     x = torch.randn(3, 2)
     assert LOSSES["recon"]({"predictions": x}, {"predictions": x, "groups": [1, 2]}).item() == 0.0
-    with pytest.raises(LossInputError, match=r"input 'target' \(targets\['predictions'\]\) has shape \(3, 1\) but input 'reconstruction' has shape \(3, 2\)"):
+    with pytest.raises(
+        LossInputError,
+        match=r"input 'target' \(targets\['predictions'\]\) has shape \(3, 1\) "
+        r"but input 'reconstruction' has shape \(3, 2\)",
+    ):
         LOSSES["recon"]({"predictions": x}, {"predictions": x[:, :1]})
 
 

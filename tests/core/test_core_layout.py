@@ -110,9 +110,14 @@ def _imports(path: Path) -> set[str]:
                 found.add(f"{node.module}.{alias.name}")
         elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("losses_core"))
-        elif isinstance(node, ast.Call) and ast.unparse(node.func).endswith("import_module"):
-            if node.args and isinstance(node.args[0], ast.Constant) and str(node.args[0].value).startswith("losses_core"):
-                found.add(str(node.args[0].value))
+        elif (
+            isinstance(node, ast.Call)
+            and ast.unparse(node.func).endswith("import_module")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and str(node.args[0].value).startswith("losses_core")
+        ):
+            found.add(str(node.args[0].value))
         for child in ast.iter_child_nodes(node):
             visit(child)
 
@@ -181,8 +186,11 @@ def test_pluggy_is_imported_by_one_module_only() -> None:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             names = (
-                [a.name for a in node.names] if isinstance(node, ast.Import)
-                else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
             )
             if any(n == "pluggy" or n.startswith("pluggy.") for n in names):
                 importers.append(path.name)
@@ -239,7 +247,10 @@ def test_import_losses_core_loads_nothing_heavy() -> None:
     code = (
         "import sys, losses_core; "
         "from losses_core import LOSSES; LOSSES['mse']; "
-        "print(sorted(m for m in ('pluggy', 'yaml', 'torch._dynamo', 'losses_core._cli', 'losses_core.config') if m in sys.modules))"
+        "watch = ('pluggy', 'yaml', 'torch._dynamo', 'losses_core._cli', 'losses_core.config'); "
+        "print(sorted(m for m in watch if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
     assert out.stdout.strip() == "[]"

@@ -56,11 +56,15 @@ def test_describe_annotation_is_readable() -> None:
 
 def test_declared_sequence_parameter_accepts_a_list_and_rejects_a_scalar() -> None:
     @register_loss
-    def per_class(model_output: Mapping[str, Any], targets: Mapping[str, Any], *, alpha: Sequence[float] = (1.0,)) -> torch.Tensor:
+    def per_class(
+        model_output: Mapping[str, Any], targets: Mapping[str, Any], *, alpha: Sequence[float] = (1.0,)
+    ) -> torch.Tensor:
         return model_output["x"].sum() * sum(alpha)
 
     resolve_loss("per_class", alpha=[0.1, 0.2, 0.3, 0.4])
-    with pytest.raises(LossParameterError, match=r"'per_class': parameter 'alpha' expects Sequence\[float\], got float 0.5"):
+    with pytest.raises(
+        LossParameterError, match=r"'per_class': parameter 'alpha' expects Sequence\[float\], got float 0.5"
+    ):
         resolve_loss("per_class", alpha=0.5)
 
 
@@ -83,20 +87,29 @@ def test_validator_runs_before_training_and_on_calls() -> None:
             raise ValueError(f"unknown key(s) {sorted(unknown)}")
 
     @register_loss(validators={"schedule": check_schedule})
-    def scheduled(model_output: Any, targets: Any, *, schedule: Mapping[str, int] | None = None) -> torch.Tensor:
+    def scheduled(
+        model_output: Any, targets: Any, *, schedule: Mapping[str, int] | None = None
+    ) -> torch.Tensor:
         return model_output["x"].sum()
 
     resolve_loss("scheduled", schedule={"warmup_steps": 3})
     resolve_loss("scheduled", schedule=None)  # validators do not see None
-    with pytest.raises(LossParameterError, match=r"'schedule' is invalid: unknown key\(s\) \['warmup_step'\]"):
+    with pytest.raises(
+        LossParameterError, match=r"'schedule' is invalid: unknown key\(s\) \['warmup_step'\]"
+    ):
         resolve_loss("scheduled", schedule={"warmup_step": 3})
 
 
 def test_missing_required_parameter_is_named() -> None:
     @register_loss
-    def needs_size(model_output: Any, targets: Any, *, dataset_size: Annotated[int, Range(ge=1)]) -> torch.Tensor:
+    def needs_size(
+        model_output: Any, targets: Any, *, dataset_size: Annotated[int, Range(ge=1)]
+    ) -> torch.Tensor:
         return model_output["x"].sum() / dataset_size
 
-    with pytest.raises(LossParameterError, match=r"'needs_size': missing required parameter\(s\) 'dataset_size' \(dataset_size: int \(>= 1\)\)"):
+    with pytest.raises(
+        LossParameterError,
+        match=r"'needs_size': missing required parameter\(s\) 'dataset_size' \(dataset_size: int \(>= 1\)\)",
+    ):
         resolve_loss("needs_size")
     assert resolve_loss("needs_size", dataset_size=2)({"x": torch.ones(2)}, {})["loss"].item() == 1.0

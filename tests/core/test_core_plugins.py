@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import pytest
 
 from losses_core import _plugins as _discovery
-from losses_core._plugins import LoadResult, PluginLoader, _Candidate
 from losses_core._environment import PluginControls
+from losses_core._plugins import LoadResult, PluginLoader, _Candidate
 
 
 @dataclass

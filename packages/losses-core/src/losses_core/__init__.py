@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING, Any
 from losses_core._version import __version__
 
 if TYPE_CHECKING:
-    from losses_core._call import LossCall
-    from losses_core._plugins import PluginFailure
+    from losses_core._call import LossCall, RegisteredLoss
     from losses_core._errors import (
         ConfigError,
         HookError,
@@ -38,13 +37,12 @@ if TYPE_CHECKING:
         NonFiniteLossError,
         UnknownLossError,
     )
-    from losses_core._call import RegisteredLoss
-    from losses_core._listing import LossInfo, PluginInfo, list_losses, list_plugins
     from losses_core._hooks import hookimpl, register_hooks, unregister_hooks, use_hooks
+    from losses_core._listing import LossInfo, PluginInfo, list_losses, list_plugins
     from losses_core._mapping import LOSSES
-    from losses_core._registry import LossEntry, LossRegistrar
+    from losses_core._plugins import PluginFailure
+    from losses_core._registry import LossEntry, LossRegistrar, register_loss
     from losses_core._resolve import ResolvedLoss, resolve_loss
-    from losses_core._registry import register_loss
     from losses_core._types import ENTRY_POINT_GROUP, LossFunction, LossOutput, LossReturn
     from losses_core.builtin_hooks import MetricsCollector, NonFiniteGuard
     from losses_core.config import load_config, loss_from_config

@@ -104,7 +104,9 @@ def _check_loss_tensor(who: str, value: Any, where: str) -> None:
             f"expected a 0-dim tensor. A Python number (for example from .item()) breaks "
             f"autograd: return the tensor itself."
         )
-    raise LossResultError(f"{who} returned {where} of type {type(value).__name__}; expected a 0-dim floating tensor")
+    raise LossResultError(
+        f"{who} returned {where} of type {type(value).__name__}; expected a 0-dim floating tensor"
+    )
 
 
 def check_result(who: str, out: Any) -> None:
@@ -130,7 +132,9 @@ def check_result(who: str, out: Any) -> None:
     for key in ("metrics", "auxiliary"):
         value = out.get(key)
         if value is not None and not isinstance(value, Mapping):
-            raise LossResultError(f"{who} returned {key!r} of type {type(value).__name__}; expected a mapping")
+            raise LossResultError(
+                f"{who} returned {key!r} of type {type(value).__name__}; expected a mapping"
+            )
 
 
 def normalize_result(who: str, out: Any) -> LossReturn:
@@ -188,7 +192,9 @@ def call_with_hooks(
         run_hook("losses_pre_loss", HOOKS.pre, call)
     if not entry.declared and (call.params or entry.signature.required):
         entry.signature.check(name, call.params)
-    result = normalize_result(f"loss {name!r}", entry.function(call.model_output, call.targets, **call.params))
+    result = normalize_result(
+        f"loss {name!r}", entry.function(call.model_output, call.targets, **call.params)
+    )
     if not HOOKS.has_post:
         return result
     call.result = result
@@ -262,7 +268,9 @@ def make_handle(entry: LossEntry, module: str, qualname: str) -> RegisteredLoss:
             return out
         return loss_value(name, out)
 
-    def slow_call(model_output: Mapping[str, Any], targets: Mapping[str, Any], params: dict[str, Any]) -> LossOutput:
+    def slow_call(
+        model_output: Mapping[str, Any], targets: Mapping[str, Any], params: dict[str, Any]
+    ) -> LossOutput:
         if hooks.active:
             return call_with_hooks(entry, model_output, targets, params)["loss"]
         if checks_parameters:

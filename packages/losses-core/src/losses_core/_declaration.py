@@ -8,7 +8,7 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from losses_core._errors import LossParameterError, LossRegistrationError
+from losses_core._errors import LossRegistrationError
 from losses_core._signature import (
     LossSignature,
     Validator,
@@ -30,7 +30,9 @@ class Declaration:
 
     __slots__ = ("compute", "inputs", "name", "signature")
 
-    def __init__(self, name: str, inputs: tuple[Input, ...], compute: Callable[..., Any], signature: LossSignature):
+    def __init__(
+        self, name: str, inputs: tuple[Input, ...], compute: Callable[..., Any], signature: LossSignature
+    ) -> None:
         self.name = name
         self.inputs = inputs
         self.compute = compute
@@ -63,7 +65,9 @@ def declare(
     """
     inputs = tuple(inputs)
     if not all(isinstance(i, Input) for i in inputs):
-        raise LossRegistrationError(f"cannot register loss {name!r}: inputs must be losses_core.Input objects")
+        raise LossRegistrationError(
+            f"cannot register loss {name!r}: inputs must be losses_core.Input objects"
+        )
     parameters = _check_compute(name, compute, inputs)
     if KEYS_PARAMETER in parameters:
         raise LossRegistrationError(
@@ -76,7 +80,9 @@ def declare(
         inspect.Parameter("model_output", inspect.Parameter.POSITIONAL_ONLY, annotation=Mapping[str, Any]),
         inspect.Parameter("targets", inspect.Parameter.POSITIONAL_ONLY, annotation=Mapping[str, Any]),
         *(p.replace(annotation=_resolved(compute, p)) for p in parameters.values()),
-        inspect.Parameter(KEYS_PARAMETER, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=keys_annotation),
+        inspect.Parameter(
+            KEYS_PARAMETER, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=keys_annotation
+        ),
     ]
     fetch = fetch_inputs(name, inputs)
 
@@ -103,7 +109,7 @@ def declare(
         return compute(*fetch(model_output, targets, None))
 
     functools.update_wrapper(loss, compute)
-    del loss.__wrapped__  # the protocol signature below is the loss's; compute stays reachable
+    del loss.__dict__["__wrapped__"]  # the protocol signature below is the loss's; compute stays reachable
     loss.__signature__ = inspect.Signature(protocol_parameters)  # type: ignore[attr-defined]
     signature = inspect_loss_signature(name, loss, validators)
     signature_holder.append(signature)
@@ -113,14 +119,21 @@ def declare(
     return loss
 
 
-def _check_compute(name: str, compute: Callable[..., Any], inputs: tuple[Input, ...]) -> dict[str, inspect.Parameter]:
+def _check_compute(
+    name: str, compute: Callable[..., Any], inputs: tuple[Input, ...]
+) -> dict[str, inspect.Parameter]:
     """``compute``'s keyword-only parameters, after checking that its
     positional parameters are exactly the declared inputs."""
     if not callable(compute):
-        raise LossRegistrationError(f"cannot register loss {name!r}: expected a function, got {type(compute).__name__}")
+        raise LossRegistrationError(
+            f"cannot register loss {name!r}: expected a function, got {type(compute).__name__}"
+        )
     signature = inspect.signature(compute)
-    positional = [p for p in signature.parameters.values() if p.kind in (
-        inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    positional = [
+        p
+        for p in signature.parameters.values()
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
     expected = [i.name for i in inputs]
     if [p.name for p in positional] != expected:
         raise LossRegistrationError(
@@ -128,7 +141,7 @@ def _check_compute(name: str, compute: Callable[..., Any], inputs: tuple[Input, 
             f"({', '.join(p.name for p in positional) or 'none'}) must be its declared inputs, in order "
             f"({', '.join(expected) or 'none'}); put parameters after '*'"
         )
-    for param, spec in zip(positional, inputs):
+    for param, spec in zip(positional, inputs, strict=True):
         if spec.optional and param.default is inspect.Parameter.empty:
             raise LossRegistrationError(
                 f"cannot register loss {name!r}: optional input {spec.name!r} needs a default "

@@ -240,7 +240,8 @@ def run_hook(hook_name: str, implementations: tuple[Implementation, ...] | None,
 def _reraise(hook_name: str, plugin: str | None, exc: Exception, call: Any) -> None:
     where = f"hook {hook_name!r} of plugin {plugin!r}" if plugin else f"hook {hook_name!r}"
     if isinstance(exc, LossError):
-        exc.add_note(f"raised by {where} during loss {call.name!r}")
+        if hasattr(exc, "add_note"):  # Python 3.11+
+            exc.add_note(f"raised by {where} during loss {call.name!r}")
         raise exc
     raise HookError(f"{where} raised {type(exc).__name__} during loss {call.name!r}: {exc}") from exc
 

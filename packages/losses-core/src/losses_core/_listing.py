@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from losses_core._hooks import runtime_hook_names
 from losses_core._plugins import LOADER, PluginFailure, PluginRecord, ensure_loaded
-from losses_core._version import __version__
 from losses_core._registry import CORE_PROVIDER, REGISTRY, RUNTIME_PROVIDER, LossEntry
+from losses_core._version import __version__
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from losses_core._environment import PluginControls
-from losses_core._hooks import add_hook_plugin, get_hook_plugin, hook_implementations, register_plugin_losses, remove_hook_plugin
+from losses_core._hooks import (
+    add_hook_plugin,
+    get_hook_plugin,
+    hook_implementations,
+    register_plugin_losses,
+    remove_hook_plugin,
+)
 from losses_core._registry import (
     CORE_PROVIDER,
     LOADING,

@@ -534,7 +534,7 @@ def register_loss(
     if loss is None:
 
         def decorator(fn: F) -> F:
-            return register_loss(  # type: ignore[no-any-return]
+            return register_loss(
                 name,
                 fn,
                 inputs=inputs,
@@ -569,4 +569,3 @@ def claim_preimported_losses(package: str, distribution: str, version: str | Non
         return entry.provider == RUNTIME_PROVIDER and (module or "").partition(".")[0] == package
 
     REGISTRY.reattribute(belongs, distribution, version)
-

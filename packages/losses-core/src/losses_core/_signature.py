@@ -44,7 +44,9 @@ class LossSignature:
         self.annotations = dict(annotations or {})
         self.checkers: dict[str, Checker] = {n: annotation_checker(a) for n, a in self.annotations.items()}
         self.validators = dict(validators or {})
-        self.required = frozenset(n for n, p in self.parameters.items() if p.default is inspect.Parameter.empty)
+        self.required = frozenset(
+            n for n, p in self.parameters.items() if p.default is inspect.Parameter.empty
+        )
 
     @property
     def checks_names(self) -> bool:
@@ -194,7 +196,7 @@ def _annotations(fn: Callable[..., Any], keyword: Mapping[str, inspect.Parameter
     type; an annotation that cannot be resolved is left out (anything passes)."""
     target: Any = inspect.unwrap(fn, stop=lambda f: hasattr(f, "__signature__"))
     if not (inspect.isfunction(target) or inspect.ismethod(target)):
-        target = getattr(type(target), "__call__", None)
+        target = type(target).__call__ if callable(target) else None
     found: dict[str, Any] = {}
     for pname, param in keyword.items():
         if param.annotation is not inspect.Parameter.empty:
@@ -214,7 +216,7 @@ def resolve_annotation(fn: Any, annotation: Any) -> Any:
         return annotation
     namespace = getattr(inspect.unwrap(fn), "__globals__", None) if fn is not None else None
     try:
-        return eval(annotation, dict(namespace or {}))  # noqa: S307 - the loss's own annotation
+        return eval(annotation, dict(namespace or {}))
     except Exception:
         return None
 

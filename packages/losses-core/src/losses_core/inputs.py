@@ -125,9 +125,7 @@ def _parse_shape(name: str, shape: str | None) -> tuple[tuple[str, ...], ...]:
             raise LossRegistrationError(f"input {name!r}: shape {shape!r} has '...' more than once")
         for dim in dims:
             if dim not in ("...", "_") and not dim.isdigit() and not _NAME.match(dim):
-                raise LossRegistrationError(
-                    f"input {name!r}: invalid dimension {dim!r} in shape {shape!r}"
-                )
+                raise LossRegistrationError(f"input {name!r}: invalid dimension {dim!r} in shape {shape!r}")
         layouts.append(dims)
     return tuple(layouts)
 
@@ -216,7 +214,9 @@ def fetch_inputs(loss: str, inputs: Sequence[Input]) -> Fetcher:
 def _raise_not_mapping(loss: str, model_output: Any, targets: Any) -> None:
     for what, value in (("model_output", model_output), ("targets", targets)):
         if not isinstance(value, Mapping):
-            raise LossInputError(f"{loss}: {what} must be a mapping (dict) of inputs, got {type(value).__name__}")
+            raise LossInputError(
+                f"{loss}: {what} must be a mapping (dict) of inputs, got {type(value).__name__}"
+            )
 
 
 def _raise_missing(loss: str, spec: Input, key: str, mapping: Mapping[str, Any]) -> None:
@@ -286,11 +286,12 @@ def _match(layout: tuple[str, ...], shape: torch.Size) -> list[tuple[str, int]] 
         head, tail = layout[:split], layout[split + 1 :]
         if ndim < len(head) + len(tail):
             return None
-        pairs = list(zip(head, shape[: len(head)])) + list(zip(tail, shape[ndim - len(tail) :]))
+        pairs = list(zip(head, shape[: len(head)], strict=True))
+        pairs += zip(tail, shape[ndim - len(tail) :], strict=True)
     else:
         if ndim != len(layout):
             return None
-        pairs = list(zip(layout, shape))
+        pairs = list(zip(layout, shape, strict=True))
     bound: list[tuple[str, int]] = []
     for dim, size in pairs:
         if dim == "_":
@@ -301,6 +302,7 @@ def _match(layout: tuple[str, ...], shape: torch.Size) -> list[tuple[str, int]] 
             continue
         bound.append((dim, int(size)))
     return bound
+
 
 # --- transitional: removed once every first-party loss declares its inputs ---
 def _describe_keys(mapping: Mapping[str, Any]) -> str:

@@ -61,14 +61,14 @@ class Range:
         """Why ``value`` is out of range, or ``None``."""
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             return None
-        for bound, ok, text in (
-            (self.ge, lambda b: value >= b, ">="),
-            (self.gt, lambda b: value > b, ">"),
-            (self.le, lambda b: value <= b, "<="),
-            (self.lt, lambda b: value < b, "<"),
-        ):
-            if bound is not None and not ok(bound):
-                return f"must be {text} {bound}, got {value!r}"
+        if self.ge is not None and not value >= self.ge:
+            return f"must be >= {self.ge}, got {value!r}"
+        if self.gt is not None and not value > self.gt:
+            return f"must be > {self.gt}, got {value!r}"
+        if self.le is not None and not value <= self.le:
+            return f"must be <= {self.le}, got {value!r}"
+        if self.lt is not None and not value < self.lt:
+            return f"must be < {self.lt}, got {value!r}"
         return None
 
     def __str__(self) -> str:
@@ -251,7 +251,7 @@ def _fixed_tuple(label: str, checkers: list[Checker]) -> Checker:
             return _expected(label, value)
         if len(value) != len(checkers):
             return f"expects {label} ({len(checkers)} items), got {len(value)} items"
-        for index, (checker, element) in enumerate(zip(checkers, value)):
+        for index, (checker, element) in enumerate(zip(checkers, value, strict=True)):
             problem = checker(element)
             if problem:
                 return f"item {index}: {problem}"

@@ -63,4 +63,6 @@ def check_reduction(loss: str, reduction: str) -> None:
     from losses_core._errors import LossParameterError
 
     if reduction not in REDUCTIONS:
-        raise LossParameterError(f"loss {loss!r}: reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
+        raise LossParameterError(
+            f"loss {loss!r}: reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}"
+        )

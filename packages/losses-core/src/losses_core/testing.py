@@ -68,13 +68,13 @@ from losses_core._resolve import entry_for_spec, resolve_loss
 
 __all__ = [
     "CHECKS",
-    "isolated_registry",
     "CheckResult",
     "ConformanceError",
     "ConformanceReport",
     "assert_conforms",
     "check_distribution",
     "check_loss",
+    "isolated_registry",
     "loss_names",
 ]
 
@@ -180,7 +180,9 @@ def loss_names(*, distribution: str | None = None, pattern: str = "*") -> list[s
     from losses_core._listing import list_losses
 
     wanted = normalize_distribution(distribution) if distribution else None
-    names = [info.qualified_name for info in list_losses(pattern) if wanted is None or info.provider == wanted]
+    names = [
+        info.qualified_name for info in list_losses(pattern) if wanted is None or info.provider == wanted
+    ]
     if wanted is not None and not names:
         providers = sorted({info.provider for info in list_losses()})
         raise LookupError(
@@ -361,7 +363,9 @@ def _check_missing_inputs(entry: LossEntry, spec: Spec, make: Maker) -> str:
             if declared.optional:
                 raise AssertionError(f"dropping optional input {declared.name!r} raised: {exc}") from exc
             if declared.name not in str(exc):
-                raise AssertionError(f"dropping input {declared.name!r} raised without naming it: {exc}") from exc
+                raise AssertionError(
+                    f"dropping input {declared.name!r} raised without naming it: {exc}"
+                ) from exc
             required.append(declared.name)
         else:
             if not declared.optional:
@@ -417,7 +421,9 @@ def _check_registry_call(entry: LossEntry, spec: Spec, make: Maker) -> str:
     model_output, targets, params = make()
     value = LOSSES[entry.qualified_name](model_output, targets, **params)
     if not isinstance(value, torch.Tensor) or value.ndim != 0 or not value.is_floating_point():
-        raise AssertionError(f"LOSSES[{entry.qualified_name!r}] returned {type(value).__name__}, not a 0-dim tensor")
+        raise AssertionError(
+            f"LOSSES[{entry.qualified_name!r}] returned {type(value).__name__}, not a 0-dim tensor"
+        )
     return ""
 
 
