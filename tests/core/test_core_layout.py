@@ -67,6 +67,7 @@ PUBLIC_MODULES = {
     "params": {"Checker", "Range", "annotation_checker", "describe_annotation"},
     "reduction": {"REDUCTIONS", "Reduction", "reduce", "safe_divide"},
     "results": {"check_finite", "loss_result"},
+    "tensors": {"MIN_SQUARED_DISTANCE", "as_float", "at_least_float32", "euclidean_distances", "label_masks"},
     "testing": {
         "CHECKS",
         "CheckResult",

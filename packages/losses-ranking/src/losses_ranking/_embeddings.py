@@ -1,5 +1,6 @@
-"""Embedding inputs (their declaration and examples) and the pairwise
-geometry shared by the metric-learning and contrastive losses."""
+"""Embedding inputs shared by the metric-learning and contrastive losses:
+their declaration, examples and optional normalisation (the pairwise geometry
+is losses_core.tensors)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,13 @@ import torch
 import torch.nn.functional as F
 
 from losses_core import Input
-from losses_ranking._dtypes import as_float
 
 __all__ = [
     "LABELLED_INPUTS",
-    "euclidean_distances",
-    "label_masks",
     "labelled_example",
     "maybe_normalize",
     "paired_views",
 ]
-
-MIN_SQUARED_DISTANCE = 1e-12
 
 LABELLED_INPUTS = (
     Input("embeddings", "model_output", shape="N D", dtype="float", doc="one embedding per row"),
@@ -49,28 +45,3 @@ def paired_views(
 def maybe_normalize(x: torch.Tensor, normalize: bool) -> torch.Tensor:
     """L2-normalise rows (``F.normalize``, eps 1e-12) when ``normalize``."""
     return F.normalize(x, p=2.0, dim=-1) if normalize else x
-
-
-def euclidean_distances(x: torch.Tensor) -> torch.Tensor:
-    """``[N, N]`` Euclidean distances between rows, from the Gram matrix.
-
-    Squared distances are floored at ``1e-12`` before the square root, so the
-    distance of coinciding rows (including the diagonal) is ``1e-6`` with a
-    zero gradient: never NaN or inf, and below the rounding noise of the Gram
-    form in float32 (about ``3e-4`` near 0).
-    """
-    sq = x.square().sum(dim=-1)
-    d2 = torch.addmm(sq.unsqueeze(-1) + sq.unsqueeze(-2), x, x.transpose(-1, -2), alpha=-2.0)
-    return d2.clamp_min(MIN_SQUARED_DISTANCE).sqrt()
-
-
-def label_masks(
-    labels: torch.Tensor, ref_labels: torch.Tensor, offset: int = 0, *, dtype: torch.dtype = torch.float32
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(positive, negative)`` 0/1 float masks ``[N, M]`` between query rows
-    and reference rows: positive = same label and not the same sample,
-    negative = different label. Query row ``i`` is reference row ``offset + i``."""
-    same = as_float(labels.unsqueeze(-1) == ref_labels.unsqueeze(-2), dtype)
-    rows = torch.arange(labels.shape[0], device=labels.device).unsqueeze(-1) + offset
-    cols = torch.arange(ref_labels.shape[0], device=labels.device).unsqueeze(-2)
-    return same - as_float(rows == cols, dtype), 1.0 - same

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from losses_ranking._dtypes import compute_dtype
+from losses_core.tensors import at_least_float32
 
 __all__ = [
     "RankingLists",
@@ -52,7 +52,7 @@ def build_lists(
         real = relevance != padded_value
     else:
         real = torch.ones_like(scores, dtype=torch.bool)
-    work = compute_dtype(scores)
+    work = at_least_float32(scores)
     return RankingLists(scores=work, relevance=relevance.to(work.dtype), mask=real)
 
 

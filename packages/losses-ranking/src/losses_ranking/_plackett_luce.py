@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from losses_ranking._dtypes import as_float
+from losses_core.tensors import as_float
 
 __all__ = ["plackett_luce_nll", "plackett_luce_nll_graph"]
 

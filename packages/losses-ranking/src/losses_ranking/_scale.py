@@ -7,7 +7,7 @@ import math
 import torch
 
 from losses_core import LossInputError
-from losses_ranking._dtypes import compute_dtype
+from losses_core.tensors import at_least_float32
 
 __all__ = ["as_scalar", "effective_scale"]
 
@@ -21,7 +21,7 @@ def as_scalar(loss: str, name: str, value: torch.Tensor) -> torch.Tensor:
         raise LossInputError(
             f"{loss}: input {name!r} must be a scalar (one element), got shape {tuple(value.shape)}"
         )
-    return compute_dtype(value.reshape(()))
+    return at_least_float32(value.reshape(()))
 
 
 def effective_scale(raw: torch.Tensor, *, log_space: bool, max_scale: float | None) -> torch.Tensor:

@@ -8,7 +8,7 @@ import torch
 
 from losses_core import LossReturn, Range, register_loss
 from losses_core.reduction import Reduction
-from losses_ranking._dtypes import as_float
+from losses_core.tensors import as_float
 from losses_ranking._lists import build_lists, gains, ideal_dcg
 from losses_ranking._ltr import LIST_INPUTS, list_result, nonempty, ranking_example
 

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from losses_core import Input, LossReturn, Range, register_loss
 from losses_core.reduction import Reduction, reduce
 from losses_core.results import loss_result
+from losses_core.tensors import at_least_float32
 from losses_ranking._distributed import all_gather_with_grad, local_rows, world
-from losses_ranking._dtypes import compute_dtype
 from losses_ranking._embeddings import maybe_normalize, paired_views
 from losses_ranking._scale import as_scalar, effective_scale
 
@@ -98,8 +98,8 @@ def clip(
     raw_scale = as_scalar(name, "logit_scale", logit_scale)
     scale = effective_scale(raw_scale, log_space=logit_scale_is_log, max_scale=max_logit_scale)
     bias = None if logit_bias is None else as_scalar(name, "logit_bias", logit_bias)
-    img = maybe_normalize(compute_dtype(image_embeddings), normalize)
-    txt = maybe_normalize(compute_dtype(text_embeddings), normalize)
+    img = maybe_normalize(at_least_float32(image_embeddings), normalize)
+    txt = maybe_normalize(at_least_float32(text_embeddings), normalize)
     rank, size = world(distributed)
     n_local = img.shape[0]
     all_img, all_txt = all_gather_with_grad(img, size), all_gather_with_grad(txt, size)

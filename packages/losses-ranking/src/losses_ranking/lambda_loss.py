@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from losses_core import LossReturn, Range, register_loss
 from losses_core.reduction import Reduction
-from losses_ranking._dtypes import as_float
+from losses_core.tensors import as_float
 from losses_ranking._lists import build_lists, cutoff_mask, gains, ideal_dcg, order_and_mask
 from losses_ranking._ltr import LIST_INPUTS, list_result, ranking_example
 

@@ -9,8 +9,8 @@ import torch
 from losses_core import LossReturn, Range, register_loss
 from losses_core.reduction import Reduction, reduce
 from losses_core.results import loss_result
-from losses_ranking._dtypes import compute_dtype
-from losses_ranking._embeddings import LABELLED_INPUTS, label_masks, labelled_example, maybe_normalize
+from losses_core.tensors import at_least_float32, label_masks
+from losses_ranking._embeddings import LABELLED_INPUTS, labelled_example, maybe_normalize
 from losses_ranking._logsumexp import masked_logsumexp
 
 __all__ = ["multi_similarity"]
@@ -65,7 +65,7 @@ def multi_similarity(
     "Multi-Similarity Loss with General Pair Weighting for Deep Metric
     Learning", CVPR 2019.
     """
-    emb = maybe_normalize(compute_dtype(embeddings), normalize)
+    emb = maybe_normalize(at_least_float32(embeddings), normalize)
     sim = emb @ emb.transpose(0, 1)
     positive, negative = label_masks(labels, labels, dtype=emb.dtype)
     pos_loss = _log1p_sum_exp(-alpha * (sim - base), positive) / alpha

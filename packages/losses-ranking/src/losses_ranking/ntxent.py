@@ -18,8 +18,8 @@ from losses_core import (
 )
 from losses_core.reduction import Reduction, reduce
 from losses_core.results import loss_result
+from losses_core.tensors import at_least_float32
 from losses_ranking._distributed import all_gather_with_grad, local_rows, world
-from losses_ranking._dtypes import compute_dtype
 from losses_ranking._embeddings import maybe_normalize, paired_views
 
 __all__ = ["ntxent"]
@@ -140,11 +140,11 @@ def ntxent(
             f"negatives [N, M, D] need negatives='explicit' (with negatives={negatives!r} extra negatives "
             f"are [M, D], shared by every anchor)"
         )
-    a = maybe_normalize(compute_dtype(embeddings_a), normalize)
-    b = maybe_normalize(compute_dtype(embeddings_b), normalize)
+    a = maybe_normalize(at_least_float32(embeddings_a), normalize)
+    b = maybe_normalize(at_least_float32(embeddings_b), normalize)
     extra = None
     if negative_embeddings is not None:
-        extra = maybe_normalize(compute_dtype(negative_embeddings), normalize)
+        extra = maybe_normalize(at_least_float32(negative_embeddings), normalize)
     if explicit:
         assert extra is not None
         per_anchor, logits, target = _explicit(a, b, extra, temperature, symmetric)

@@ -9,9 +9,9 @@ import torch
 from losses_core import LossReturn, Range, register_loss
 from losses_core.reduction import Reduction, safe_divide
 from losses_core.results import loss_result
+from losses_core.tensors import at_least_float32, label_masks
 from losses_ranking._distributed import all_gather_no_grad, all_gather_with_grad, all_reduce_sum, world
-from losses_ranking._dtypes import compute_dtype
-from losses_ranking._embeddings import LABELLED_INPUTS, label_masks, labelled_example, maybe_normalize
+from losses_ranking._embeddings import LABELLED_INPUTS, labelled_example, maybe_normalize
 from losses_ranking._logsumexp import masked_logsumexp
 
 __all__ = ["supcon"]
@@ -77,7 +77,7 @@ def supcon(
     positive), ``mean_pos_similarity``. Paper: Khosla et al., "Supervised
     Contrastive Learning", NeurIPS 2020.
     """
-    emb = maybe_normalize(compute_dtype(embeddings), normalize)
+    emb = maybe_normalize(at_least_float32(embeddings), normalize)
     rank, size = world(distributed)
     keys = all_gather_with_grad(emb, size)
     key_labels = all_gather_no_grad(labels, size)

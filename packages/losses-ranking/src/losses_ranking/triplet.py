@@ -9,14 +9,8 @@ import torch
 from losses_core import LossReturn, Range, register_loss
 from losses_core.reduction import Reduction, safe_divide
 from losses_core.results import loss_result
-from losses_ranking._dtypes import compute_dtype
-from losses_ranking._embeddings import (
-    LABELLED_INPUTS,
-    euclidean_distances,
-    label_masks,
-    labelled_example,
-    maybe_normalize,
-)
+from losses_core.tensors import at_least_float32, euclidean_distances, label_masks
+from losses_ranking._embeddings import LABELLED_INPUTS, labelled_example, maybe_normalize
 
 __all__ = ["triplet"]
 
@@ -110,7 +104,7 @@ def triplet(
     Paper: Schroff et al., "FaceNet", CVPR 2015; Hermans et al., "In Defense
     of the Triplet Loss for Person Re-Identification", 2017.
     """
-    dist = euclidean_distances(maybe_normalize(compute_dtype(embeddings), normalize))
+    dist = euclidean_distances(maybe_normalize(at_least_float32(embeddings), normalize))
     positive, negative = label_masks(labels, labels, dtype=dist.dtype)  # 0/1 floats
     if mining == "hard":
         per_anchor, selected, active = _batch_hard(dist, positive, negative, margin)

@@ -12,15 +12,14 @@ import torch.nn.functional as F
 from losses_core import LossParameterError, LossReturn
 from losses_core._registry import register_loss
 from losses_core.inputs import Input
-from losses_core.losses._precision import at_least_float32
 from losses_core.params import Range
 from losses_core.reduction import Reduction
 from losses_core.results import loss_result
+from losses_core.tensors import at_least_float32, euclidean_distances, label_masks
 
 __all__ = ["contrastive"]
 
 DEFAULT_NEG_MARGIN = 1.0
-MIN_SQUARED_DISTANCE = 1e-12
 
 
 def contrastive_example(
@@ -101,28 +100,11 @@ def contrastive(
     emb = at_least_float32(embeddings)
     if normalize:
         emb = F.normalize(emb, p=2.0, dim=-1)
-    positive, negative = _label_masks(labels, emb.dtype)
+    positive, negative = label_masks(labels, dtype=emb.dtype)
     if temperature is not None:
         return _temperature_form(emb, positive, negative, temperature, margin or 0.0, reduction)
     neg_margin = DEFAULT_NEG_MARGIN if margin is None else float(margin)
     return _pairwise_form(emb, positive, negative, pos_margin, neg_margin, reduction)
-
-
-def _label_masks(labels: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(positive, negative)`` 0/1 masks ``[N, N]``: same label and not the
-    same row; different label."""
-    same = (labels.unsqueeze(-1) == labels.unsqueeze(-2)).to(dtype)
-    eye = torch.eye(labels.shape[0], dtype=dtype, device=labels.device)
-    return same - eye, 1.0 - same
-
-
-def _euclidean_distances(x: torch.Tensor) -> torch.Tensor:
-    """``[N, N]`` distances between rows from the Gram matrix; squared
-    distances are floored at 1e-12 so coinciding rows (and the diagonal) get
-    ``1e-6`` with a zero gradient, never NaN."""
-    sq = x.square().sum(dim=-1)
-    d2 = torch.addmm(sq.unsqueeze(-1) + sq.unsqueeze(-2), x, x.transpose(-1, -2), alpha=-2.0)
-    return d2.clamp_min(MIN_SQUARED_DISTANCE).sqrt()
 
 
 def _pairwise_form(
@@ -133,7 +115,7 @@ def _pairwise_form(
     neg_margin: float,
     reduction: Reduction,
 ) -> LossReturn | torch.Tensor:
-    dist = _euclidean_distances(emb)
+    dist = euclidean_distances(emb)
     pos_terms = (dist - pos_margin).clamp_min(0.0) * positive
     neg_terms = (neg_margin - dist).clamp_min(0.0) * negative
     if reduction == "none":

@@ -9,9 +9,9 @@ import torch
 from losses_core import LossReturn
 from losses_core._registry import register_loss
 from losses_core.inputs import Input
-from losses_core.losses._precision import at_least_float32
 from losses_core.reduction import Reduction, reduce
 from losses_core.results import loss_result
+from losses_core.tensors import at_least_float32
 
 __all__ = ["margin_ranking"]
 

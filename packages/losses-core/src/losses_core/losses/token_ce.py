@@ -11,10 +11,10 @@ import torch.nn.functional as F
 from losses_core import LossInputError, LossParameterError, LossReturn
 from losses_core._registry import register_loss
 from losses_core.inputs import Input
-from losses_core.losses._precision import at_least_float32
 from losses_core.params import Range
 from losses_core.reduction import Reduction, safe_divide
 from losses_core.results import loss_result
+from losses_core.tensors import at_least_float32
 
 __all__ = ["token_ce"]
 
