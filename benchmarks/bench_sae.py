@@ -7,9 +7,14 @@ metrics, for ours). Baseline, on the same tensors::
 
     (x_hat - x).pow(2).sum(-1).mean() + 0.01 * f.abs().sum(-1).mean()
 
-Each pair is measured in alternating rounds (``torch.utils.benchmark.Timer``
-medians, the fastest round kept). Rows: forward only, and forward + backward (gradients w.r.t. the model
-outputs via ``torch.autograd.grad``). ``topk_auxk`` (k=32, AuxK with
+"Ours" are the losses as users call them: the protocol functions
+``losses_sae.sae_loss`` / ``losses_sae.topk_auxk`` (losses-core fetches and
+checks their declared inputs and returns the loss with its metrics), and the
+registry call ``LOSSES["SAELoss"](model_output, targets)``, which returns the
+0-dim loss. Each pair is measured in alternating rounds
+(``torch.utils.benchmark.Timer`` medians, the fastest round kept). Rows:
+forward only, and forward + backward (gradients w.r.t. the model outputs via
+``torch.autograd.grad``). ``topk_auxk`` (k=32, AuxK with
 k_aux=d_in//2=384 over 10% dead latents) does strictly more work than the
 baseline (a masked top-k over all latents and a sparse decode); its ratio is
 reported against the same baseline, and against the same TopK + AuxK loss
@@ -26,6 +31,7 @@ from typing import Any
 import torch
 from torch.utils.benchmark import Timer
 
+from losses_core import LOSSES
 from losses_sae import sae_loss, topk_auxk
 from losses_sae.activations import topk_relu
 
@@ -100,6 +106,7 @@ def main(min_run_time: float = 3.0, rounds: int = 3) -> list[dict[str, Any]]:
         "torch": torch,
         "baseline": _baseline,
         "sae_loss": sae_loss,
+        "registry_sae_loss": LOSSES["SAELoss"],
         "topk_auxk": topk_auxk,
         "plain_topk_auxk": _plain_topk_auxk,
         "x": x,
@@ -131,6 +138,11 @@ def main(min_run_time: float = 3.0, rounds: int = 3) -> list[dict[str, Any]]:
             "SAELoss (+metrics), forward+backward",
             "torch.autograd.grad(sae_loss(sae_out, sae_tg)['loss'], [relu_recon, relu_latents])",
             "torch.autograd.grad(baseline(relu_recon, relu_latents, x), [relu_recon, relu_latents])",
+        ),
+        (
+            "SAELoss registry call, forward",
+            "registry_sae_loss(sae_out, sae_tg)",
+            "baseline(relu_recon, relu_latents, x)",
         ),
         (
             "topk_auxk (+metrics), forward",
