@@ -80,6 +80,7 @@ class LossDoc:
     required: tuple[str, ...]
     accepts_any_keyword: bool
     example: tuple[str, ...]
+    inputs: tuple[Any, ...] = ()
 
 
 # -- collecting ------------------------------------------------------------------
@@ -186,6 +187,7 @@ def collect_losses(infos: Iterable[Any] | None = None) -> list[LossDoc]:
                 required=tuple(sorted(signature.required)),
                 accepts_any_keyword=bool(signature.var_keyword and not signature.checks_names),
                 example=_example(entry),
+                inputs=tuple(entry.inputs),
             )
         )
     return docs
@@ -254,7 +256,7 @@ def _config_snippet(doc: LossDoc) -> str:
         if name in doc.required:
             params.append(f"    {name}: null  # required")
             continue
-        if name.endswith("_key"):
+        if name == "keys":  # mapped in its own section, see the inputs table
             continue
         scalar = _yaml_scalar(default)
         if scalar is not None:
@@ -374,6 +376,20 @@ def _loss_section(doc: LossDoc, anchor: str, rendered: dict[str, tuple[str, str]
             f"qualified name `{doc.qualified_name}`.",
             "",
         ]
+    if doc.inputs:
+        lines += [
+            "Inputs, as the loss declares them (map your own key names with `keys:` in config, "
+            "or `keys={...}` in code):",
+            "",
+            "| input | read from | dtype | shape | |",
+            "|---|---|---|---|---|",
+        ]
+        for spec in doc.inputs:
+            shape = f"`[{spec.shape}]`" if spec.shape else "any"
+            where = f"`{spec.source}[{spec.default_key!r}]`"
+            optional = "optional. " if spec.optional else ""
+            lines.append(f"| `{spec.name}` | {where} | {spec.dtype} | {shape} | {optional}{spec.doc} |")
+        lines.append("")
     if doc.example:
         lines += ["Example inputs (from the factory registered with the loss, batch size 4):", ""]
         lines += [f"- {line}" for line in doc.example]
