@@ -103,3 +103,23 @@ def test_validators_of_a_declared_loss_are_given_with_its_inputs() -> None:
         register_loss(
             "v2", with_validator.compute, inputs=[Input("x", "model_output")], validators={"nope": positive}
         )  # type: ignore[attr-defined]
+
+
+def test_each_declared_loss_and_handle_compiles_with_a_cache_of_its_own() -> None:
+    # Every protocol function (and handle) is built from the same closure; each
+    # gets its own code object so that compiling more than dynamo's
+    # recompile limit (8) of different losses never hits that limit.
+    losses = []
+    for i in range(10):
+
+        def body(x: torch.Tensor, *, scale: float = 1.0, i: int = i) -> torch.Tensor:
+            return x.sum() * scale + i
+
+        losses.append(register_loss(f"compiled_{i}", body, inputs=[Input("x", "model_output")]))
+    x = {"x": torch.ones(3)}
+    for i, loss in enumerate(losses):
+        assert loss.__code__ is not losses[0].__code__ or i == 0
+        got = torch.compile(loss, fullgraph=True, backend="eager")(x, {}, scale=2.0)
+        assert got.item() == 6.0 + i
+        handle = LOSSES[f"compiled_{i}"]
+        assert torch.compile(handle, fullgraph=True, backend="eager")(x, {}).item() == 3.0 + i

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import torch
 
+from losses_core._declaration import own_code
 from losses_core._errors import LossResultError
 from losses_core._hooks import HOOKS, post_hook_names, run_hook
 from losses_core._registry import LossEntry
@@ -277,6 +278,7 @@ def make_handle(entry: LossEntry, module: str, qualname: str) -> RegisteredLoss:
             signature.check(name, params)
         return loss_value(name, fn(model_output, targets, **params))
 
+    handle.__code__ = own_code(handle.__code__, name)
     handle.__name__ = name
     handle.__qualname__ = qualname
     handle.__module__ = module

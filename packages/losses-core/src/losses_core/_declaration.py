@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import types
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -40,6 +41,13 @@ class Declaration:
 
     def __repr__(self) -> str:
         return f"Declaration({self.name!r}, inputs={[i.name for i in self.inputs]})"
+
+
+def own_code(code: types.CodeType, name: str) -> types.CodeType:
+    """A copy of ``code`` named ``name``: every loss built from the same
+    closure gets a code object of its own, so that ``torch.compile`` keeps a
+    cache (and a recompile limit) per loss instead of one shared by all."""
+    return code.replace(co_name=name)
 
 
 def declaration_of(fn: object) -> Declaration | None:
@@ -109,6 +117,7 @@ def declare(
         return compute(*fetch(model_output, targets, None))
 
     functools.update_wrapper(loss, compute)
+    loss.__code__ = own_code(loss.__code__, compute.__name__)
     del loss.__dict__["__wrapped__"]  # the protocol signature below is the loss's; compute stays reachable
     loss.__signature__ = inspect.Signature(protocol_parameters)  # type: ignore[attr-defined]
     signature = inspect_loss_signature(name, loss, validators)
