@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from losses_core import register_loss
+from losses_core import Input, MissingInputError, register_loss
 from losses_core.testing import CHECKS, ConformanceError, assert_conforms, check_loss, loss_names
 
 
@@ -15,18 +15,17 @@ def example(batch_size=4, dtype=torch.float32):
 
 
 def good(model_output, targets, *, scale: float = 1.0):
-    from losses_core.inputs import require_tensor
-
-    x = require_tensor(model_output, "x", loss="good", source="model_output")
-    y = require_tensor(targets, "y", loss="good", source="targets")
-    return {"loss": scale * (x - y).square().mean(), "metrics": {}}
+    for source, mapping, key in (("model_output", model_output, "x"), ("targets", targets, "y")):
+        if key not in mapping:
+            raise MissingInputError(f"good: {source}[{key!r}] is missing")
+    return {"loss": scale * (model_output["x"] - targets["y"]).square().mean(), "metrics": {}}
 
 
 def statuses(report):
     return {r.check: r.status for r in report.results}
 
 
-@pytest.mark.parametrize("name", ["mse", "token_ce", "focal"])
+@pytest.mark.parametrize("name", ["mse", "token_ce", "focal", "margin_ranking", "contrastive"])
 def test_builtin_losses_conform(name):
     assert_conforms(name)
 
@@ -100,3 +99,33 @@ def test_loss_names_filters_by_distribution():
     names = loss_names(distribution="losses-core")
     assert set(names) >= {"mse@losses-core", "token_ce@losses-core", "focal@losses-core"}
     assert all(n.endswith("@losses-core") for n in names)
+
+
+def test_a_name_another_provider_registers_fails_the_names_check():
+    register_loss("MSE", good, example_inputs=example)  # the alias of the built-in mse
+    report = check_loss("MSE@runtime")
+    assert statuses(report)["names"] == "failed"
+    assert "'MSE' is also registered by losses-core" in str(report)
+
+
+def test_declared_optional_input_may_be_needed_by_parameters_and_must_say_so():
+    def aux(x, w=None, *, weight: float = 0.0):
+        if weight and w is None:
+            raise MissingInputError("aux: input 'w' (targets['w']) is required when weight > 0")
+        return x.square().mean() + (weight * w.mean() if weight else 0.0)
+
+    def aux_example(batch_size=4, dtype=torch.float32):
+        x = torch.randn(batch_size, 3, dtype=dtype, requires_grad=True)
+        return {"x": x}, {"w": torch.rand(batch_size, dtype=dtype)}, {"weight": 0.5}
+
+    inputs = [Input("x", "model_output"), Input("w", "targets", optional=True)]
+    register_loss("aux_loss", aux, inputs=inputs, example_inputs=aux_example)
+    report = check_loss("aux_loss")
+    assert report.ok, str(report)
+    assert "w (with these parameters)" in next(r.message for r in report.results if r.check == "missing_key")
+
+    def careless(x, w=None, *, weight: float = 0.0):
+        return x.square().mean() + weight * w.mean()  # AttributeError on None
+
+    register_loss("careless_loss", careless, inputs=inputs, example_inputs=aux_example)
+    assert statuses(check_loss("careless_loss"))["missing_key"] == "failed"

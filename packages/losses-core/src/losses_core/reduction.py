@@ -56,13 +56,3 @@ def reduce(values: torch.Tensor, reduction: Reduction, mask: torch.Tensor | None
     if reduction == "sum":
         return total
     return safe_divide(total, weights.expand_as(weighted).sum())
-
-
-# --- transitional: removed once every first-party loss annotates reduction ---
-def check_reduction(loss: str, reduction: str) -> None:
-    from losses_core._errors import LossParameterError
-
-    if reduction not in REDUCTIONS:
-        raise LossParameterError(
-            f"loss {loss!r}: reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}"
-        )
