@@ -14,7 +14,7 @@ from losses_core._signature import (
     LossSignature,
     Validator,
     describe_callable,
-    inspect_loss_signature,
+    keyword_signature,
     resolve_annotation,
 )
 from losses_core.inputs import Input, fetch_inputs
@@ -83,13 +83,10 @@ def declare(
             f"{KEYS_PARAMETER!r} (it maps the caller's keys onto the inputs)"
         )
     input_names = tuple(i.name for i in inputs)
-    keys_annotation = Mapping[str, str] | None
-    protocol_parameters = [
-        inspect.Parameter("model_output", inspect.Parameter.POSITIONAL_ONLY, annotation=Mapping[str, Any]),
-        inspect.Parameter("targets", inspect.Parameter.POSITIONAL_ONLY, annotation=Mapping[str, Any]),
+    keyword = [
         *(p.replace(annotation=_resolved(compute, p)) for p in parameters.values()),
         inspect.Parameter(
-            KEYS_PARAMETER, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=keys_annotation
+            KEYS_PARAMETER, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Mapping[str, str] | None
         ),
     ]
     fetch = fetch_inputs(name, inputs)
@@ -104,25 +101,36 @@ def declare(
                 f"{', '.join(input_names) or 'none'}"
             )
 
-    validators = {**(validators or {}), KEYS_PARAMETER: check_keys}
-    signature_holder: list[LossSignature] = []
+    signature = keyword_signature(
+        name,
+        {p.name: p for p in keyword},
+        False,
+        {p.name: p.annotation for p in keyword if p.annotation is not inspect.Parameter.empty},
+        {**(validators or {}), KEYS_PARAMETER: check_keys},
+    )
+    required = bool(signature.required)
 
     def loss(model_output: Any, targets: Any, /, **params: Any) -> Any:
         if params:
-            signature_holder[0].check(name, params)
+            signature.check(name, params)
             keys = params.pop(KEYS_PARAMETER, None)
             return compute(*fetch(model_output, targets, keys), **params)
         if required:
-            signature_holder[0].check(name, params)
+            signature.check(name, params)
         return compute(*fetch(model_output, targets, None))
 
     functools.update_wrapper(loss, compute)
     loss.__code__ = own_code(loss.__code__, compute.__name__)
     del loss.__dict__["__wrapped__"]  # the protocol signature below is the loss's; compute stays reachable
-    loss.__signature__ = inspect.Signature(protocol_parameters)  # type: ignore[attr-defined]
-    signature = inspect_loss_signature(name, loss, validators)
-    signature_holder.append(signature)
-    required = bool(signature.required)
+    loss.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(
+                "model_output", inspect.Parameter.POSITIONAL_ONLY, annotation=Mapping[str, Any]
+            ),
+            inspect.Parameter("targets", inspect.Parameter.POSITIONAL_ONLY, annotation=Mapping[str, Any]),
+            *keyword,
+        ]
+    )
     setattr(loss, DECLARATION_ATTRIBUTE, Declaration(name, inputs, compute, signature))
     loss.compute = compute  # type: ignore[attr-defined]
     return loss

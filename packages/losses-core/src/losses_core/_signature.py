@@ -176,18 +176,25 @@ def inspect_loss_signature(
                 f"is positional-only and has no default, so it cannot come from config; "
                 f"its signature is {sig}"
             )
+    return keyword_signature(name, keyword, var_keyword, _annotations(fn, keyword), validators)
+
+
+def keyword_signature(
+    name: str,
+    keyword: Mapping[str, inspect.Parameter],
+    var_keyword: bool,
+    annotations: Mapping[str, Any],
+    validators: Mapping[str, Validator] | None,
+) -> LossSignature:
+    """The :class:`LossSignature` of keyword parameters whose annotations are
+    resolved, after checking that every validator names one of them."""
     for pname in validators or {}:
         if pname not in keyword:
             raise LossRegistrationError(
                 f"cannot register loss {name!r}: validator for {pname!r}, which is not one of its "
                 f"parameters ({', '.join(keyword) or 'none'})"
             )
-    return LossSignature(
-        parameters=keyword,
-        var_keyword=var_keyword,
-        annotations=_annotations(fn, keyword),
-        validators=validators,
-    )
+    return LossSignature(keyword, var_keyword, annotations=annotations, validators=validators)
 
 
 def _annotations(fn: Callable[..., Any], keyword: Mapping[str, inspect.Parameter]) -> dict[str, Any]:
