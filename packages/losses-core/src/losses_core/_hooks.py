@@ -126,12 +126,14 @@ class HookState:
     the hot path costs one attribute read while no hook is in use.
 
     ``pre``/``post`` are the plain implementations in call order, or
-    ``None`` when some implementation needs pluggy's caller (a wrapper).
+    ``None`` when the calls need pluggy's caller (some implementation is a
+    wrapper, or ``LOSSES_TRACE_PLUGINS`` asks pluggy to trace every call).
     """
 
-    __slots__ = ("active", "has_post", "has_pre", "post", "pre")
+    __slots__ = ("active", "has_post", "has_pre", "post", "pre", "traced")
 
     def __init__(self) -> None:
+        self.traced = False
         self.has_pre = False
         self.has_post = False
         self.active = False
@@ -167,6 +169,7 @@ def manager() -> pluggy.PluginManager:
         if env_flag(TRACE_PLUGINS):
             created.trace.root.setwriter(sys.stderr.write)
             created.enable_tracing()
+            HOOKS.traced = True
         _MANAGER = created
     return _MANAGER  # type: ignore[no-any-return]
 
@@ -192,8 +195,9 @@ def _refresh() -> None:
     hook = manager().hook
     HOOKS.has_pre = bool(hook.losses_pre_loss.get_hookimpls())
     HOOKS.has_post = bool(hook.losses_post_loss.get_hookimpls())
-    HOOKS.pre = _plain_implementations(hook.losses_pre_loss)
-    HOOKS.post = _plain_implementations(hook.losses_post_loss)
+    # traced calls go through pluggy's caller, which writes the trace
+    HOOKS.pre = None if HOOKS.traced else _plain_implementations(hook.losses_pre_loss)
+    HOOKS.post = None if HOOKS.traced else _plain_implementations(hook.losses_post_loss)
     HOOKS.active = HOOKS.has_pre or HOOKS.has_post
 
 
