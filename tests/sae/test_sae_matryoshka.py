@@ -7,7 +7,7 @@ import pytest
 import torch
 from sae_references import rand, sq
 
-from losses_core import LossParameterError
+from losses_core import LossParameterError, MissingInputError
 from losses_sae import matryoshka, sae_loss, topk_auxk
 from losses_sae.matryoshka import default_group_sizes
 
@@ -81,6 +81,17 @@ def test_matryoshka_auxk_matches_topk_auxk_on_the_full_reconstruction():
     )
     torch.testing.assert_close(out["metrics"]["auxk"], ref["metrics"]["auxk"])
     assert out["metrics"]["auxk"].item() > 0
+    # AuxK's inputs are optional inputs that alpha > 0 needs; a missing one is named
+    for args, key, source in (
+        ((mo, {**tg, "dead_mask": dead}), "pre_activations", "model_output"),
+        (({**mo, "pre_activations": pre}, tg), "dead_mask", "targets"),
+    ):
+        with pytest.raises(MissingInputError) as info:
+            matryoshka(*args, alpha=0.5, k_aux=2)
+        assert info.value.args[0] == (
+            f"matryoshka: input '{key}' ({source}['{key}']) is required when alpha > 0 (the AuxK term); "
+            "pass it, map it with keys=, or set alpha=0"
+        )
 
 
 def test_matryoshka_rejects_bad_groups():

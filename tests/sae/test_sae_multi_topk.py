@@ -7,7 +7,7 @@ import torch
 from sae_references import ref_auxk, ref_sum_mean, top_indices, topk_sae
 
 from losses_core import MissingInputError
-from losses_sae import multi_topk
+from losses_sae import multi_topk, sae_loss
 
 
 def test_multi_topk_matches_reference():
@@ -40,12 +40,34 @@ def test_multi_topk_inputs_and_alpha_zero():
     out = multi_topk(mo, tg, k=2, alpha=0.0)
     assert set(out["metrics"]) >= {"reconstruction", "multi_topk_reconstruction", "dead_fraction"}
     assert "auxk" not in out["metrics"]
-    with pytest.raises(MissingInputError, match=r"multi_topk: input 'dead_mask'"):
+    # the dead mask is read only by AuxK: with alpha=0 it may be left out
+    no_mask = multi_topk(mo, {"activations": tg["activations"]}, k=2, alpha=0.0)
+    torch.testing.assert_close(no_mask["loss"], out["loss"])
+    assert "auxk" not in no_mask["metrics"] and "dead_fraction" not in no_mask["metrics"]
+    torch.testing.assert_close(
+        no_mask["metrics"]["multi_topk_reconstruction"], out["metrics"]["multi_topk_reconstruction"]
+    )
+    # and with alpha > 0 (the default 1/32) its absence is named
+    with pytest.raises(MissingInputError) as info:
         multi_topk(mo, {"activations": tg["activations"]}, k=2)
-    with pytest.raises(MissingInputError, match=r"multi_topk: input 'decoder_weight'"):
-        multi_topk({k: v for k, v in mo.items() if k != "decoder_weight"}, tg, k=2, alpha=0.0)
+    assert info.value.args[0] == (
+        "multi_topk: input 'dead_mask' (targets['dead_mask']) is required when alpha > 0 (the AuxK term); "
+        "pass it, map it with keys=, or set alpha=0"
+    )
+    # the Multi-TopK term decodes the pre-activations with the decoder: required whatever alpha
+    for key in ("decoder_weight", "pre_activations"):
+        missing = rf"multi_topk: input '{key}' is required at model_output"
+        with pytest.raises(MissingInputError, match=missing):
+            multi_topk({k: v for k, v in mo.items() if k != key}, tg, k=2, alpha=0.0)
     # without a decoder bias the Multi-TopK reconstruction has none either
     no_bias = {k: v for k, v in mo.items() if k != "decoder_bias"}
     x, pre, W = tg["activations"], mo["pre_activations"].detach(), mo["decoder_weight"].detach()
     got = multi_topk(no_bias, tg, k=2, multi_k=50, alpha=0.0)["metrics"]["multi_topk_reconstruction"]
     assert got.item() == pytest.approx(ref_sum_mean(x, pre.relu() @ W))
+
+
+def test_multi_topk_alpha_zero_and_no_multi_weight_is_the_plain_reconstruction_loss():
+    mo, tg = topk_sae(seed=19, k=2)
+    out = multi_topk(mo, {"activations": tg["activations"]}, k=2, alpha=0.0, multi_weight=0.0)
+    plain = sae_loss(mo, {"activations": tg["activations"]}, sparsity_weight=0.0)
+    torch.testing.assert_close(out["loss"], plain["loss"])

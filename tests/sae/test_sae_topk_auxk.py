@@ -8,7 +8,7 @@ import pytest
 import torch
 from sae_references import rand, ref_auxk, ref_sum_mean, topk_sae
 
-from losses_core import LossInputError, MissingInputError
+from losses_core import LOSSES, LossInputError, MissingInputError, resolve_loss
 from losses_sae import sae_loss, topk_auxk
 
 
@@ -133,6 +133,20 @@ def test_auxk_gradient_reaches_only_dead_latents_and_not_the_reconstruction():
     )
 
 
+AUXK_INPUTS = (
+    ("pre_activations", "model_output"),
+    ("decoder_weight", "model_output"),
+    ("dead_mask", "targets"),
+)
+
+
+def _without(mo, tg, key, source):
+    """``(mo, tg)`` without ``source[key]``."""
+    if source == "model_output":
+        return {k: v for k, v in mo.items() if k != key}, tg
+    return mo, {k: v for k, v in tg.items() if k != key}
+
+
 def test_alpha_zero_leaves_auxk_out_and_equals_the_plain_reconstruction_loss():
     mo, tg = topk_sae(seed=15)
     out = topk_auxk(mo, tg, alpha=0.0)
@@ -140,15 +154,60 @@ def test_alpha_zero_leaves_auxk_out_and_equals_the_plain_reconstruction_loss():
     assert out["metrics"]["dead_fraction"].item() == pytest.approx(0.4)
     plain = sae_loss(mo, {"activations": tg["activations"]}, sparsity_weight=0.0)
     torch.testing.assert_close(out["loss"], plain["loss"])
-    # the inputs AuxK reads are declared (required) inputs, also with alpha=0
-    for key, source in (("dead_mask", tg), ("pre_activations", mo), ("decoder_weight", mo)):
-        dropped = {k: v for k, v in source.items() if k != key}
-        args = (dropped, tg) if source is mo else (mo, dropped)
-        with pytest.raises(MissingInputError, match=rf"topk_auxk: input '{key}'"):
-            topk_auxk(*args, alpha=0.0)
     # the decoder bias is optional
     no_bias = {k: v for k, v in mo.items() if k != "decoder_bias"}
     torch.testing.assert_close(topk_auxk(no_bias, tg)["loss"], topk_auxk(mo, tg)["loss"])
+
+
+def test_alpha_zero_works_without_the_inputs_only_auxk_reads():
+    mo, tg = topk_sae(seed=15)
+    with_them = topk_auxk(mo, tg, alpha=0.0)
+    slim = {"reconstruction": mo["reconstruction"], "latents": mo["latents"]}
+    out = topk_auxk(slim, {"activations": tg["activations"]}, alpha=0.0)
+    torch.testing.assert_close(out["loss"], with_them["loss"])
+    plain = sae_loss(slim, {"activations": tg["activations"]}, sparsity_weight=0.0)
+    torch.testing.assert_close(out["loss"], plain["loss"])
+    # no AuxK term, and no dead fraction without a dead mask
+    assert "auxk" not in out["metrics"] and "dead_fraction" not in out["metrics"]
+    for key in ("reconstruction", "l0", "fvu"):
+        torch.testing.assert_close(out["metrics"][key], with_them["metrics"][key])
+    out["loss"].backward()
+    assert torch.isfinite(mo["reconstruction"].grad).all()
+    # each one left out alone, also through the registry and resolve_loss
+    for key, source in AUXK_INPUTS:
+        args = _without(mo, tg, key, source)
+        torch.testing.assert_close(topk_auxk(*args, alpha=0.0)["loss"], with_them["loss"])
+        torch.testing.assert_close(LOSSES["topk_auxk"](*args, alpha=0.0), with_them["loss"].detach())
+        resolved = resolve_loss("topk_auxk", alpha=0.0)(*args)
+        torch.testing.assert_close(resolved["loss"], with_them["loss"])
+        assert ("dead_fraction" in resolved["metrics"]) == (key != "dead_mask")
+
+
+@pytest.mark.parametrize(("key", "source"), AUXK_INPUTS)
+def test_alpha_positive_without_an_auxk_input_names_it(key, source):
+    mo, tg = topk_sae(seed=15)
+    args = _without(mo, tg, key, source)
+    message = (
+        f"topk_auxk: input '{key}' ({source}['{key}']) is required when alpha > 0 (the AuxK term); "
+        "pass it, map it with keys=, or set alpha=0"
+    )
+    for call in (
+        lambda: topk_auxk(*args),  # the default alpha, 1/32
+        lambda: topk_auxk(*args, alpha=0.5),
+        lambda: LOSSES["topk_auxk"](*args, alpha=0.5),
+        lambda: resolve_loss("topk_auxk", alpha=0.5)(*args),
+    ):
+        with pytest.raises(MissingInputError) as info:
+            call()
+        assert info.value.args[0] == message
+    # under another key, mapped with keys=, it is found again
+    renamed = _without(mo, tg, key, source)
+    if source == "model_output":
+        renamed = ({**renamed[0], "mine": mo[key]}, tg)
+    else:
+        renamed = (mo, {**renamed[1], "mine": tg[key]})
+    got = topk_auxk(*renamed, alpha=0.5, keys={key: "mine"})["loss"]
+    torch.testing.assert_close(got, topk_auxk(mo, tg, alpha=0.5)["loss"])
 
 
 def test_inputs_under_other_keys_through_keys():

@@ -47,8 +47,9 @@ import torch
 from losses_core.reduction import safe_divide
 from losses_sae._decode import sparse_decode
 from losses_sae._reconstruction import total_variance
+from losses_sae._tokens import require
 
-__all__ = ["AuxKConfig", "AuxKNormalization", "auxk_term"]
+__all__ = ["AuxKConfig", "AuxKNormalization", "auxk_term", "require_for_auxk"]
 
 AuxKNormalization: TypeAlias = Literal["none", "residual_var", "total_var"]
 """The ``normalize`` parameter of the losses with an AuxK term."""
@@ -63,6 +64,14 @@ class AuxKConfig:
     normalize: AuxKNormalization
     include_bias: bool
     dead_scale: bool
+
+
+def require_for_auxk(loss: str, value: torch.Tensor | None, name: str, source: str) -> torch.Tensor:
+    """``value``, or raise :class:`losses_core.MissingInputError` for the
+    optional input ``name`` (read from ``source``) that AuxK needs: the
+    losses with an AuxK term read ``pre_activations``, ``decoder_weight`` and
+    ``dead_mask`` only when ``alpha > 0``."""
+    return require(loss, value, name, source, when="when alpha > 0 (the AuxK term)", otherwise="set alpha=0")
 
 
 def auxk_term(

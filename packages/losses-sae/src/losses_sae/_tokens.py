@@ -50,12 +50,21 @@ def check_decoder_weight(loss: str, weight: torch.Tensor, *, n_latents: int, d_i
     return weight
 
 
-def require(loss: str, value: torch.Tensor | None, name: str, source: str, when: str) -> torch.Tensor:
+def require(
+    loss: str, value: torch.Tensor | None, name: str, source: str, *, when: str, otherwise: str
+) -> torch.Tensor:
     """``value``, or raise :class:`MissingInputError` for the optional input
-    ``name`` that the call's parameters need (``when`` says which)."""
+    ``name`` (read from ``source[name]``) that the call's parameters need.
+
+    ``when`` says which parameters need it (``"when alpha > 0 (the AuxK
+    term)"``) and ``otherwise`` how to do without it (``"set alpha=0"``); the
+    message reads ``"topk_auxk: input 'dead_mask' (targets['dead_mask']) is
+    required when alpha > 0 (the AuxK term); pass it, map it with keys=, or
+    set alpha=0"``.
+    """
     if value is None:
         raise MissingInputError(
-            f"{loss}: input {name!r} ({source}[{name!r}] unless mapped with keys=) is required "
-            f"{when} but is missing"
+            f"{loss}: input {name!r} ({source}[{name!r}]) is required {when}; "
+            f"pass it, map it with keys=, or {otherwise}"
         )
     return value

@@ -47,20 +47,6 @@ def batch_topk_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) 
             doc="the BatchTopK codes f [..., n_latents], the activations' leading dimensions",
         ),
         Input(
-            "pre_activations",
-            "model_output",
-            like="latents",
-            dtype="float",
-            doc="the encoder outputs h before BatchTopK, the latents' shape",
-        ),
-        Input(
-            "decoder_weight",
-            "model_output",
-            shape="_ _",
-            dtype="float",
-            doc="W_dec [n_latents, d_in], one row per latent",
-        ),
-        Input(
             "activations",
             "targets",
             like="x_hat",
@@ -68,11 +54,28 @@ def batch_topk_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) 
             doc="the input activations x [..., d_in]",
         ),
         Input(
+            "pre_activations",
+            "model_output",
+            like="latents",
+            dtype="float",
+            optional=True,
+            doc="the encoder outputs h before BatchTopK, the latents' shape (needed when alpha > 0)",
+        ),
+        Input(
+            "decoder_weight",
+            "model_output",
+            shape="_ _",
+            dtype="float",
+            optional=True,
+            doc="W_dec [n_latents, d_in], one row per latent (needed when alpha > 0)",
+        ),
+        Input(
             "dead_mask",
             "targets",
             shape="N",
             dtype="bool",
-            doc="True for dead latents [n_latents]",
+            optional=True,
+            doc="True for dead latents [n_latents] (needed when alpha > 0)",
         ),
         Input(
             "decoder_bias",
@@ -88,10 +91,10 @@ def batch_topk_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) 
 def batch_topk(
     x_hat: torch.Tensor,
     latents: torch.Tensor,
-    pre_activations: torch.Tensor,
-    decoder_weight: torch.Tensor,
     activations: torch.Tensor,
-    dead_mask: torch.Tensor,
+    pre_activations: torch.Tensor | None = None,
+    decoder_weight: torch.Tensor | None = None,
+    dead_mask: torch.Tensor | None = None,
     decoder_bias: torch.Tensor | None = None,
     *,
     alpha: Annotated[float, Range(ge=0)] = 1 / 32,
@@ -118,9 +121,11 @@ def batch_topk(
 
     with the same inputs, parameters and defaults (``alpha=1/32``,
     ``normalize="residual_var"``, ``k_aux=d_in // 2``, no bias in the AuxK
-    decode; ``alpha=0`` leaves the AuxK term out; see
-    :func:`losses_sae.topk_auxk` for the dead-latent scale and signed
-    pre-activations).
+    decode; see :func:`losses_sae.topk_auxk` for the dead-latent scale and
+    signed pre-activations). ``alpha=0`` leaves the AuxK term out, and with
+    it the need for ``pre_activations``, ``decoder_weight`` and
+    ``dead_mask``: they are optional inputs, and with ``alpha > 0`` a missing
+    one raises :class:`losses_core.MissingInputError` naming it.
 
     At inference BatchTopK uses a fixed threshold: an exponential moving
     average of the smallest positive activation of each training batch
@@ -129,15 +134,17 @@ def batch_topk(
     ``min_positive_activation`` (0 if nothing fired); keep the average in
     your training loop or model, e.g. ``thr.lerp_(m, 1 - 0.999)``.
 
-    :param alpha: the AuxK weight, default 1/32; 0 leaves the AuxK term out.
+    :param alpha: the AuxK weight, default 1/32; 0 leaves the AuxK term and
+        its inputs out.
     :param k_aux: dead latents decoded per token by AuxK; default ``d_in // 2``.
     :param normalize: AuxK's normalisation, default ``"residual_var"``.
     :param include_bias: add ``decoder_bias`` to AuxK's reconstruction.
     :param dead_scale: multiply AuxK by :math:`\min(n_{dead}/k_{aux}, 1)`.
     :param reconstruction: the reconstruction convention, default ``"sum_mean"``.
     :returns: metrics ``reconstruction``, ``auxk`` (when ``alpha > 0``),
-        ``dead_fraction``, ``min_positive_activation`` and the reconstruction
-        metrics. The loss is a mean over tokens.
+        ``dead_fraction`` (when ``dead_mask`` is given),
+        ``min_positive_activation`` and the reconstruction metrics. The loss
+        is a mean over tokens.
     """
     return topk_family_loss(
         NAME,

@@ -174,10 +174,13 @@ def jumprelu(
     n_latents = codes.shape[-1]
     norms = None
     if mode == "tanh" or pre_act_weight > 0:
-        when = 'by mode="tanh"' if mode == "tanh" else "when pre_act_weight > 0"
+        if mode == "tanh":
+            when, otherwise = 'with mode="tanh" (the tanh penalty)', 'use mode="step"'
+        else:
+            when, otherwise = "when pre_act_weight > 0 (the pre-activation loss)", "set pre_act_weight=0"
         decoder = check_decoder_weight(
             NAME,
-            require(NAME, decoder_weight, "decoder_weight", "model_output", when),
+            require(NAME, decoder_weight, "decoder_weight", "model_output", when=when, otherwise=otherwise),
             n_latents=n_latents,
             d_in=x.shape[-1],
         )
@@ -195,8 +198,14 @@ def jumprelu(
         assert norms is not None
         gap = (threshold - pre).relu() * norms.to(pre.dtype)
         if pre_act_latents == "dead":
-            when = 'when pre_act_weight > 0 and pre_act_latents="dead"'
-            dead = require(NAME, dead_mask, "dead_mask", "targets", when)
+            dead = require(
+                NAME,
+                dead_mask,
+                "dead_mask",
+                "targets",
+                when='when pre_act_weight > 0 and pre_act_latents="dead"',
+                otherwise='use pre_act_latents="all"',
+            )
             gap = torch.where(dead, gap, torch.zeros_like(gap))
         pre_act = gap.sum(dim=-1).mean()
         total = total + pre_act_weight * pre_act

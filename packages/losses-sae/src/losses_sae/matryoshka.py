@@ -10,9 +10,9 @@ import torch
 
 from losses_core import Input, LossParameterError, LossReturn, Range, register_loss
 from losses_core.results import loss_result
-from losses_sae._auxk import AuxKConfig, AuxKNormalization, auxk_term
+from losses_sae._auxk import AuxKConfig, AuxKNormalization, auxk_term, require_for_auxk
 from losses_sae._reconstruction import ReconstructionConvention, reconstruction_per_token
-from losses_sae._tokens import check_decoder_weight, check_leading_dims, require, tokens
+from losses_sae._tokens import check_decoder_weight, check_leading_dims, tokens
 from losses_sae._toy_sae import Example, model_output, toy_sae
 from losses_sae.activations import topk_relu
 from losses_sae.metrics import reconstruction_metrics
@@ -200,8 +200,8 @@ def matryoshka(
     metrics = {"reconstruction": recon, "reconstruction_full": prefix_terms[-1], "l1": l1}
     dead = None
     if alpha > 0:
-        pre = tokens(require(NAME, pre_activations, "pre_activations", "model_output", "when alpha > 0"))
-        dead = require(NAME, dead_mask, "dead_mask", "targets", "when alpha > 0")
+        pre = tokens(require_for_auxk(NAME, pre_activations, "pre_activations", "model_output"))
+        dead = require_for_auxk(NAME, dead_mask, "dead_mask", "targets")
         config = AuxKConfig(alpha, k_aux, normalize, include_bias, dead_scale)
         aux = auxk_term(x, x_hat, pre, decoder, decoder_bias, dead, config)
         total = total + alpha * aux

@@ -72,7 +72,8 @@ def multi_topk_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) 
             "targets",
             shape="N",
             dtype="bool",
-            doc="True for dead latents [n_latents]",
+            optional=True,
+            doc="True for dead latents [n_latents] (needed when alpha > 0)",
         ),
         Input(
             "decoder_bias",
@@ -91,7 +92,7 @@ def multi_topk(
     pre_activations: torch.Tensor,
     decoder_weight: torch.Tensor,
     activations: torch.Tensor,
-    dead_mask: torch.Tensor,
+    dead_mask: torch.Tensor | None = None,
     decoder_bias: torch.Tensor | None = None,
     *,
     k: Annotated[int, Range(ge=1)] = 32,
@@ -120,23 +121,27 @@ def multi_topk(
     W_{dec,i} + b_{dec}`, which the loss decodes sparsely from
     ``pre_activations``, ``decoder_weight`` and the optional
     ``decoder_bias``. Both are means over tokens. AuxK is that of
-    ``topk_auxk``, with the same inputs, parameters and defaults (``alpha=0``
-    leaves it out; see :func:`losses_sae.topk_auxk` for the dead-latent scale
-    and signed pre-activations).
+    ``topk_auxk``, with the same parameters and defaults (see
+    :func:`losses_sae.topk_auxk` for the dead-latent scale and signed
+    pre-activations). ``pre_activations`` and ``decoder_weight`` are required
+    (the :math:`L(k_m)` term reads them whatever ``alpha``); ``dead_mask`` is
+    an optional input that only AuxK reads: ``alpha=0`` leaves AuxK out and
+    works without it, and with ``alpha > 0`` a missing ``dead_mask`` raises
+    :class:`losses_core.MissingInputError` naming it.
 
     :param k: the model's TopK ``k`` (OpenAI's released config: 32).
     :param multi_k: the second ``k``; ``None`` means ``4 * k``. Capped at
         ``n_latents``.
     :param multi_weight: :math:`w`, the weight of :math:`L(k_m)`, default 1/8.
-    :param alpha: the AuxK weight, default 1/32.
+    :param alpha: the AuxK weight, default 1/32; 0 leaves the AuxK term out.
     :param k_aux: dead latents decoded per token by AuxK; default ``d_in // 2``.
     :param normalize: AuxK's normalisation, default ``"residual_var"``.
     :param include_bias: add ``decoder_bias`` to AuxK's reconstruction.
     :param dead_scale: multiply AuxK by :math:`\min(n_{dead}/k_{aux}, 1)`.
     :param reconstruction: the reconstruction convention, default ``"sum_mean"``.
     :returns: metrics ``reconstruction``, ``multi_topk_reconstruction``,
-        ``auxk`` (when ``alpha > 0``), ``dead_fraction`` and the
-        reconstruction metrics of the model's reconstruction.
+        ``auxk`` (when ``alpha > 0``), ``dead_fraction`` (when ``dead_mask`` is
+        given) and the reconstruction metrics of the model's reconstruction.
     """
     return topk_family_loss(
         NAME,

@@ -47,20 +47,6 @@ def topk_auxk_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) -
             doc="the TopK codes f [..., n_latents], the activations' leading dimensions",
         ),
         Input(
-            "pre_activations",
-            "model_output",
-            like="latents",
-            dtype="float",
-            doc="the encoder outputs h before TopK, the latents' shape",
-        ),
-        Input(
-            "decoder_weight",
-            "model_output",
-            shape="_ _",
-            dtype="float",
-            doc="W_dec [n_latents, d_in], one row per latent",
-        ),
-        Input(
             "activations",
             "targets",
             like="x_hat",
@@ -68,11 +54,28 @@ def topk_auxk_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) -
             doc="the input activations x [..., d_in]",
         ),
         Input(
+            "pre_activations",
+            "model_output",
+            like="latents",
+            dtype="float",
+            optional=True,
+            doc="the encoder outputs h before TopK, the latents' shape (needed when alpha > 0)",
+        ),
+        Input(
+            "decoder_weight",
+            "model_output",
+            shape="_ _",
+            dtype="float",
+            optional=True,
+            doc="W_dec [n_latents, d_in], one row per latent (needed when alpha > 0)",
+        ),
+        Input(
             "dead_mask",
             "targets",
             shape="N",
             dtype="bool",
-            doc="True for dead latents [n_latents]",
+            optional=True,
+            doc="True for dead latents [n_latents] (needed when alpha > 0)",
         ),
         Input(
             "decoder_bias",
@@ -88,10 +91,10 @@ def topk_auxk_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) -
 def topk_auxk(
     x_hat: torch.Tensor,
     latents: torch.Tensor,
-    pre_activations: torch.Tensor,
-    decoder_weight: torch.Tensor,
     activations: torch.Tensor,
-    dead_mask: torch.Tensor,
+    pre_activations: torch.Tensor | None = None,
+    decoder_weight: torch.Tensor | None = None,
+    dead_mask: torch.Tensor | None = None,
     decoder_bias: torch.Tensor | None = None,
     *,
     alpha: Annotated[float, Range(ge=0)] = 1 / 32,
@@ -149,24 +152,29 @@ def topk_auxk(
     the selection never synchronises with the host.
 
     Inputs: ``model_output`` ``reconstruction`` (input ``x_hat``) ``[...,
-    d_in]``, ``latents`` and ``pre_activations`` ``[..., n_latents]``,
-    ``decoder_weight`` ``[n_latents, d_in]``, optional ``decoder_bias``
-    ``[d_in]`` (used only with ``include_bias``); ``targets``
-    ``activations`` ``[..., d_in]`` and ``dead_mask`` bool ``[n_latents]``
-    (e.g. from :class:`losses_sae.DeadLatentTracker`). All but
-    ``decoder_bias`` are required, also with ``alpha=0`` (a weight that a
-    schedule may set to 0 for a while); for a TopK loss without AuxK and its
-    inputs, use ``SAELoss`` with ``sparsity_weight=0``.
+    d_in]`` and ``latents`` ``[..., n_latents]``; ``targets``
+    ``activations`` ``[..., d_in]``. The AuxK term also reads
+    ``model_output`` ``pre_activations`` ``[..., n_latents]`` and
+    ``decoder_weight`` ``[n_latents, d_in]`` and ``targets`` ``dead_mask``
+    bool ``[n_latents]`` (e.g. from :class:`losses_sae.DeadLatentTracker`),
+    and, with ``include_bias``, the optional ``decoder_bias`` ``[d_in]``.
+    These are optional inputs: with ``alpha=0`` the loss works without them
+    (the TopK reconstruction loss alone, equal to ``SAELoss`` with
+    ``sparsity_weight=0``); with ``alpha > 0`` a missing one raises
+    :class:`losses_core.MissingInputError` naming it. When given, they are
+    checked (shapes, dtype) also with ``alpha=0``.
 
-    :param alpha: the AuxK weight, default 1/32; 0 leaves the AuxK term out.
+    :param alpha: the AuxK weight, default 1/32; 0 leaves the AuxK term and
+        its inputs out.
     :param k_aux: the number of dead latents decoded per token; default ``d_in // 2``.
     :param normalize: ``"residual_var"`` (default), ``"total_var"`` or ``"none"``.
     :param include_bias: add ``decoder_bias`` to the auxiliary reconstruction.
     :param dead_scale: multiply AuxK by :math:`\min(n_{dead}/k_{aux}, 1)`.
     :param reconstruction: the reconstruction convention, default ``"sum_mean"``.
     :returns: metrics ``reconstruction``, ``auxk`` (unweighted, when ``alpha > 0``),
-        ``dead_fraction`` and the reconstruction metrics. No ``reduction``:
-        AuxK's normalisation is batch-level; the loss is a mean over tokens.
+        ``dead_fraction`` (when ``dead_mask`` is given, whatever ``alpha``) and
+        the reconstruction metrics. No ``reduction``: AuxK's normalisation is
+        batch-level; the loss is a mean over tokens.
     """
     return topk_family_loss(
         NAME,
