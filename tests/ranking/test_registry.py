@@ -54,7 +54,7 @@ MISSING_KEY = {
     "supcon": ("model_output", "embeddings"),
     "ntxent": ("model_output", "embeddings_b"),
     "clip": ("model_output", "logit_scale"),
-    "siglip": ("model_output", "logit_bias"),
+    "siglip": ("model_output", "logit_scale"),
 }
 BAD_PARAM = {
     "ranknet": ("weight_by", "abs"),

@@ -1,5 +1,5 @@
 """siglip against open_clip's ``SigLipLoss`` formula written out here, and
-its required bias."""
+its optional bias (absent means no bias)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from losses_core import MissingInputError
+from losses_core import LOSSES, MissingInputError, resolve_loss
 from losses_ranking import siglip
 
 from ._data import towers
@@ -54,15 +54,35 @@ def test_siglip_matches_open_clip_formula():
     torch.testing.assert_close(direct["loss"], expected)
 
 
-def test_siglip_bias_is_required_and_a_zero_bias_is_no_bias():
+def test_siglip_without_a_bias_equals_an_explicit_zero_bias():
     img, txt = towers(11)
-    t = torch.tensor(1.0, dtype=torch.float64)
+    t = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
     inputs = {"image_embeddings": img, "text_embeddings": txt, "logit_scale": t}
-    with pytest.raises(MissingInputError, match="siglip: input 'logit_bias'"):
-        siglip(inputs, {})
-    out = siglip({**inputs, "logit_bias": torch.zeros(())}, {})
-    torch.testing.assert_close(out["loss"], open_clip_siglip_loss(img, txt, t.exp(), 0.0))
-    assert out["metrics"]["logit_bias"].item() == 0.0
+    absent = siglip(inputs, {})
+    zero = siglip({**inputs, "logit_bias": torch.zeros((), dtype=torch.float64)}, {})
+    torch.testing.assert_close(absent["loss"], zero["loss"])
+    torch.testing.assert_close(absent["loss"], open_clip_siglip_loss(img, txt, t.detach().exp(), 0.0))
+    for key in ("logit_scale", "logit_bias", "pos_loss", "neg_loss"):
+        torch.testing.assert_close(absent["metrics"][key], zero["metrics"][key])
+    assert absent["metrics"]["logit_bias"].item() == 0.0
+    (grad_absent,) = torch.autograd.grad(absent["loss"], t)
+    (grad_zero,) = torch.autograd.grad(zero["loss"], t)
+    torch.testing.assert_close(grad_absent, grad_zero)
+    # the same through the registry, resolve_loss and reduction="none"
+    torch.testing.assert_close(LOSSES["siglip"](inputs, {}), zero["loss"].detach())
+    torch.testing.assert_close(resolve_loss("siglip")(inputs, {})["loss"], zero["loss"])
+    torch.testing.assert_close(
+        siglip(inputs, {}, reduction="none"),
+        siglip({**inputs, "logit_bias": torch.zeros(())}, {}, reduction="none"),
+    )
+    # a bias that is present is used (it is not the no-bias loss) and can live under another key
+    biased = siglip({**inputs, "logit_bias": torch.tensor(-10.0, dtype=torch.float64)}, {})
+    assert not torch.allclose(biased["loss"], absent["loss"])
+    mapped = siglip({**inputs, "b": torch.tensor(-10.0, dtype=torch.float64)}, {}, keys={"logit_bias": "b"})
+    torch.testing.assert_close(mapped["loss"], biased["loss"])
+    # the scale stays required
+    with pytest.raises(MissingInputError, match="siglip: input 'logit_scale'"):
+        siglip({"image_embeddings": img, "text_embeddings": txt}, {})
 
 
 def test_reductions():

@@ -40,7 +40,13 @@ def siglip_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) -> t
             doc="the text tower; its row i matches image row i",
         ),
         Input("logit_scale", "model_output", dtype="float", doc="the learnable scale (one element)"),
-        Input("logit_bias", "model_output", dtype="float", doc="the learnable bias (one element)"),
+        Input(
+            "logit_bias",
+            "model_output",
+            optional=True,
+            dtype="float",
+            doc="the learnable bias (one element); absent means no bias",
+        ),
     ],
     example_inputs=siglip_example,
 )
@@ -48,7 +54,7 @@ def siglip(
     image_embeddings: torch.Tensor,
     text_embeddings: torch.Tensor,
     logit_scale: torch.Tensor,
-    logit_bias: torch.Tensor,
+    logit_bias: torch.Tensor | None = None,
     *,
     logit_scale_is_log: bool = True,
     max_logit_scale: Annotated[float, Range(gt=0)] | None = None,
@@ -66,11 +72,13 @@ def siglip(
     the paper's initialisation :math:`t = \log 10`; pass
     ``logit_scale_is_log=False`` for open_clip's already-exponentiated scale;
     optional cap ``max_logit_scale``, none by default) and the learnable bias
-    :math:`b` from ``model_output["logit_bias"]`` (one element, paper init
-    :math:`-10`, which offsets the many non-matching pairs at the start of
-    training). The bias is required so that a missing one is never silently
-    dropped; for a loss without bias pass a zero, ``torch.zeros(())``. Other
-    keys through ``keys=``.
+    :math:`b` from the optional ``model_output["logit_bias"]`` (one element,
+    paper init :math:`-10`, which offsets the many non-matching pairs at the
+    start of training). Without ``logit_bias`` the loss has no bias,
+    :math:`b = 0`, the same as passing ``torch.zeros(())``. A bias kept
+    under another key must be mapped (``keys={"logit_bias": "bias"}``): an
+    unmapped one is not found and the loss runs without it (the
+    ``logit_bias`` metric then reads 0). Other keys through ``keys=``.
 
     .. math:: z_{ij} = e^{t} \hat x_i^\top \hat y_j + b, \qquad
               \ell = -\frac{1}{N} \sum_{i,j} \log \sigma\bigl(\pm z_{ij}\bigr)
@@ -93,13 +101,13 @@ def siglip(
     is ``world_size`` times the global loss's; DistributedDataParallel's
     averaging turns it back into exactly the global gradient.
 
-    Metrics: ``logit_scale``, ``logit_bias``, ``pos_loss`` and ``neg_loss``
-    (the matching and non-matching parts of the loss).
+    Metrics: ``logit_scale``, ``logit_bias`` (0 without a bias), ``pos_loss``
+    and ``neg_loss`` (the matching and non-matching parts of the loss).
     """
     name = "siglip"
     raw_scale = as_scalar(name, "logit_scale", logit_scale)
     scale = effective_scale(raw_scale, log_space=logit_scale_is_log, max_scale=max_logit_scale)
-    bias = as_scalar(name, "logit_bias", logit_bias)
+    bias = None if logit_bias is None else as_scalar(name, "logit_bias", logit_bias)
     img = maybe_normalize(at_least_float32(image_embeddings), normalize)
     txt = maybe_normalize(at_least_float32(text_embeddings), normalize)
     rank, size = world(distributed)
@@ -109,7 +117,9 @@ def siglip(
         images, offset = img, rank * n_local
     else:
         images, offset = all_gather_with_grad(img, size), 0
-    logits = (scale * images) @ all_txt.transpose(0, 1) + bias
+    logits = (scale * images) @ all_txt.transpose(0, 1)
+    if bias is not None:
+        logits = logits + bias
     rows = torch.arange(images.shape[0], device=img.device) + offset
     cols = torch.arange(all_txt.shape[0], device=img.device)
     matching = as_float(rows.unsqueeze(-1) == cols.unsqueeze(0), logits.dtype)
@@ -124,7 +134,7 @@ def siglip(
         reduce(per_image, reduction),
         metrics={
             "logit_scale": scale,
-            "logit_bias": bias,
+            "logit_bias": scale.new_zeros(()) if bias is None else bias,
             "pos_loss": pos,
             "neg_loss": neg,
         },
