@@ -42,7 +42,8 @@ An exception raised by an implementation names the hook and its plugin: a
 :class:`~losses_core.HookError` chained to the original, or the original
 :class:`~losses_core.LossError` with a note. Plain implementations are called
 directly from a cached list in pluggy's order; when some implementation is a
-``wrapper``/``hookwrapper``, the call goes through pluggy's hook caller.
+``wrapper``/``hookwrapper``, or ``LOSSES_TRACE_PLUGINS`` is set (pluggy's
+tracing prints every call), the call goes through pluggy's hook caller.
 
 Hook calls are skipped entirely while no implementation of the pre- or
 post-loss hook is registered, so they cost nothing until used.
