@@ -76,9 +76,7 @@ def model_output(
         "decoder_weight": weight,
         "decoder_bias": sae.bias,
     }
-    return {
-        key: value.detach().to(dtype).requires_grad_(key in grad) for key, value in values.items()
-    }
+    return {key: value.detach().to(dtype).requires_grad_(key in grad) for key, value in values.items()}
 
 
 def jumprelu_model_output(sae: ToySAE, dtype: torch.dtype) -> dict[str, Any]:

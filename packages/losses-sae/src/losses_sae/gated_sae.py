@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 import torch
 
-from losses_core import Input, LossReturn, Range, register_loss
+from losses_core import LossReturn, Range, register_loss
 from losses_core.results import loss_result
 from losses_sae._reconstruction import ReconstructionConvention, reconstruction_per_token
+from losses_sae._sae_inputs import ACTIVATIONS, DECODER_BIAS, DECODER_WEIGHT, LATENTS, PRE_ACTIVATIONS, X_HAT
 from losses_sae._tokens import check_decoder_weight, check_leading_dims, tokens
 from losses_sae._toy_sae import SEQ, Example, model_output, toy_sae
 from losses_sae.metrics import reconstruction_metrics
@@ -31,43 +33,12 @@ def gated_sae_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) -
 @register_loss(
     aliases=("gated_sae_loss",),
     inputs=[
-        Input(
-            "x_hat",
-            "model_output",
-            key="reconstruction",
-            shape="B ... D",
-            dtype="float",
-            doc="the reconstruction x_hat [..., d_in]",
-        ),
-        Input(
-            "latents",
-            "model_output",
-            shape="B ... N",
-            dtype="float",
-            doc="the gated codes f [..., n_latents], the activations' leading dimensions",
-        ),
-        Input(
-            "pre_activations",
-            "model_output",
-            like="latents",
-            dtype="float",
-            doc="the gate pre-activations pi_gate, the latents' shape",
-        ),
-        Input(
-            "decoder_weight",
-            "model_output",
-            shape="_ _",
-            dtype="float",
-            doc="W_dec [n_latents, d_in], one row per latent",
-        ),
-        Input(
-            "activations",
-            "targets",
-            like="x_hat",
-            dtype="float",
-            doc="the input activations x [..., d_in]",
-        ),
-        Input("decoder_bias", "model_output", shape="D", dtype="float", optional=True, doc="b_dec [d_in]"),
+        X_HAT,
+        LATENTS,
+        replace(PRE_ACTIVATIONS, doc="the gate pre-activations pi_gate, the latents' shape"),
+        DECODER_WEIGHT,
+        ACTIVATIONS,
+        DECODER_BIAS,
     ],
     example_inputs=gated_sae_example,
 )

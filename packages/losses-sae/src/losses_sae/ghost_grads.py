@@ -7,9 +7,10 @@ from typing import Annotated
 
 import torch
 
-from losses_core import Input, LossReturn, Range, register_loss
+from losses_core import LossReturn, Range, register_loss
 from losses_core.results import loss_result
 from losses_sae._reconstruction import ReconstructionConvention, reconstruction_per_token, squared_error
+from losses_sae._sae_inputs import ACTIVATIONS, DEAD_MASK, DECODER_WEIGHT, LATENTS, PRE_ACTIVATIONS, X_HAT
 from losses_sae._tokens import check_decoder_weight, check_leading_dims, tokens
 from losses_sae._toy_sae import Example, dead_mask, model_output, toy_sae
 from losses_sae.metrics import reconstruction_metrics
@@ -31,45 +32,7 @@ def ghost_grads_example(batch_size: int = 4, dtype: torch.dtype = torch.float32)
 
 @register_loss(
     aliases=("ghost_grads_sae",),
-    inputs=[
-        Input(
-            "x_hat",
-            "model_output",
-            key="reconstruction",
-            shape="B ... D",
-            dtype="float",
-            doc="the reconstruction x_hat [..., d_in]",
-        ),
-        Input(
-            "latents",
-            "model_output",
-            shape="B ... N",
-            dtype="float",
-            doc="the post-activation codes f [..., n_latents], the activations' leading dimensions",
-        ),
-        Input(
-            "pre_activations",
-            "model_output",
-            like="latents",
-            dtype="float",
-            doc="the encoder outputs h before the ReLU, the latents' shape",
-        ),
-        Input(
-            "decoder_weight",
-            "model_output",
-            shape="_ _",
-            dtype="float",
-            doc="W_dec [n_latents, d_in], one row per latent",
-        ),
-        Input(
-            "activations",
-            "targets",
-            like="x_hat",
-            dtype="float",
-            doc="the input activations x [..., d_in]",
-        ),
-        Input("dead_mask", "targets", shape="N", dtype="bool", doc="True for dead latents [n_latents]"),
-    ],
+    inputs=[X_HAT, LATENTS, PRE_ACTIVATIONS, DECODER_WEIGHT, ACTIVATIONS, DEAD_MASK],
     example_inputs=ghost_grads_example,
 )
 def ghost_grads(

@@ -7,10 +7,20 @@ from typing import Annotated, Literal
 
 import torch
 
-from losses_core import Input, LossReturn, Range, register_loss
+from losses_core import LossReturn, Range, register_loss
 from losses_core.results import loss_result
 from losses_sae._jumprelu_autograd import apply_step
 from losses_sae._reconstruction import ReconstructionConvention, reconstruction_per_token
+from losses_sae._sae_inputs import (
+    ACTIVATIONS,
+    DEAD_MASK,
+    DECODER_WEIGHT,
+    LATENTS,
+    PRE_ACTIVATIONS,
+    THRESHOLD,
+    X_HAT,
+    optional,
+)
 from losses_sae._tokens import check_decoder_weight, check_leading_dims, require, tokens
 from losses_sae._toy_sae import Example, jumprelu_model_output, toy_sae
 from losses_sae.metrics import reconstruction_metrics
@@ -32,58 +42,13 @@ def jumprelu_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) ->
 @register_loss(
     aliases=("jumprelu_sae",),
     inputs=[
-        Input(
-            "x_hat",
-            "model_output",
-            key="reconstruction",
-            shape="B ... D",
-            dtype="float",
-            doc="the reconstruction x_hat [..., d_in]",
-        ),
-        Input(
-            "latents",
-            "model_output",
-            shape="B ... N",
-            dtype="float",
-            doc="the JumpReLU codes f [..., n_latents], the activations' leading dimensions",
-        ),
-        Input(
-            "pre_activations",
-            "model_output",
-            like="latents",
-            dtype="float",
-            doc="the encoder outputs h before the JumpReLU, the latents' shape",
-        ),
-        Input(
-            "threshold",
-            "model_output",
-            shape="N |",
-            dtype="float",
-            doc="the JumpReLU threshold theta, [n_latents] or 0-dim",
-        ),
-        Input(
-            "activations",
-            "targets",
-            like="x_hat",
-            dtype="float",
-            doc="the input activations x [..., d_in]",
-        ),
-        Input(
-            "decoder_weight",
-            "model_output",
-            shape="_ _",
-            dtype="float",
-            optional=True,
-            doc='W_dec [n_latents, d_in], one row per latent (needed by mode="tanh" and pre_act_weight > 0)',
-        ),
-        Input(
-            "dead_mask",
-            "targets",
-            shape="N",
-            dtype="bool",
-            optional=True,
-            doc='True for dead latents [n_latents] (needed by pre_act_latents="dead")',
-        ),
+        X_HAT,
+        LATENTS,
+        PRE_ACTIVATIONS,
+        THRESHOLD,
+        ACTIVATIONS,
+        optional(DECODER_WEIGHT, 'needed by mode="tanh" and pre_act_weight > 0'),
+        optional(DEAD_MASK, 'needed by pre_act_latents="dead"'),
     ],
     example_inputs=jumprelu_example,
 )

@@ -7,10 +7,11 @@ from typing import Annotated
 
 import torch
 
-from losses_core import Input, LossReturn, Range, register_loss
+from losses_core import LossReturn, Range, register_loss
 from losses_core.results import loss_result
 from losses_sae._jumprelu_autograd import apply_step
 from losses_sae._reconstruction import ReconstructionConvention, reconstruction_per_token
+from losses_sae._sae_inputs import ACTIVATIONS, LATENTS, PRE_ACTIVATIONS, THRESHOLD, X_HAT
 from losses_sae._tokens import check_leading_dims, tokens
 from losses_sae._toy_sae import Example, jumprelu_model_output, toy_sae
 from losses_sae.metrics import reconstruction_metrics
@@ -30,44 +31,7 @@ def jumprelu_target_l0_example(batch_size: int = 4, dtype: torch.dtype = torch.f
 
 @register_loss(
     aliases=("jumprelu_sae_target_l0",),
-    inputs=[
-        Input(
-            "x_hat",
-            "model_output",
-            key="reconstruction",
-            shape="B ... D",
-            dtype="float",
-            doc="the reconstruction x_hat [..., d_in]",
-        ),
-        Input(
-            "latents",
-            "model_output",
-            shape="B ... N",
-            dtype="float",
-            doc="the JumpReLU codes f [..., n_latents], the activations' leading dimensions",
-        ),
-        Input(
-            "pre_activations",
-            "model_output",
-            like="latents",
-            dtype="float",
-            doc="the encoder outputs h before the JumpReLU, the latents' shape",
-        ),
-        Input(
-            "threshold",
-            "model_output",
-            shape="N |",
-            dtype="float",
-            doc="the JumpReLU threshold theta, [n_latents] or 0-dim",
-        ),
-        Input(
-            "activations",
-            "targets",
-            like="x_hat",
-            dtype="float",
-            doc="the input activations x [..., d_in]",
-        ),
-    ],
+    inputs=[X_HAT, LATENTS, PRE_ACTIVATIONS, THRESHOLD, ACTIVATIONS],
     example_inputs=jumprelu_target_l0_example,
 )
 def jumprelu_target_l0(

@@ -12,6 +12,7 @@ from losses_core import Input, LossParameterError, LossReturn, Range, register_l
 from losses_core.results import loss_result
 from losses_sae._auxk import AuxKConfig, AuxKNormalization, auxk_term, require_for_auxk
 from losses_sae._reconstruction import ReconstructionConvention, reconstruction_per_token
+from losses_sae._sae_inputs import AUXK_DEAD_MASK, AUXK_PRE_ACTIVATIONS, DECODER_BIAS, DECODER_WEIGHT, LATENTS
 from losses_sae._tokens import check_decoder_weight, check_leading_dims, tokens
 from losses_sae._toy_sae import Example, model_output, toy_sae
 from losses_sae.activations import topk_relu
@@ -61,20 +62,8 @@ def matryoshka_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) 
 @register_loss(
     aliases=("matryoshka_sae",),
     inputs=[
-        Input(
-            "latents",
-            "model_output",
-            shape="B ... N",
-            dtype="float",
-            doc="the codes f [..., n_latents], the activations' leading dimensions",
-        ),
-        Input(
-            "decoder_weight",
-            "model_output",
-            shape="_ _",
-            dtype="float",
-            doc="W_dec [n_latents, d_in], one row per latent",
-        ),
+        LATENTS,
+        DECODER_WEIGHT,
         Input(
             "activations",
             "targets",
@@ -82,23 +71,9 @@ def matryoshka_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) 
             dtype="float",
             doc="the input activations x [..., d_in]",
         ),
-        Input("decoder_bias", "model_output", shape="D", dtype="float", optional=True, doc="b_dec [d_in]"),
-        Input(
-            "pre_activations",
-            "model_output",
-            like="latents",
-            dtype="float",
-            optional=True,
-            doc="the encoder outputs h, the latents' shape (needed when alpha > 0)",
-        ),
-        Input(
-            "dead_mask",
-            "targets",
-            shape="N",
-            dtype="bool",
-            optional=True,
-            doc="True for dead latents [n_latents] (needed when alpha > 0)",
-        ),
+        DECODER_BIAS,
+        AUXK_PRE_ACTIVATIONS,
+        AUXK_DEAD_MASK,
     ],
     example_inputs=matryoshka_example,
 )

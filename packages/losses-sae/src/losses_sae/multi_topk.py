@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 import torch
 
-from losses_core import Input, LossReturn, Range, register_loss
+from losses_core import LossReturn, Range, register_loss
 from losses_sae._auxk import AuxKConfig, AuxKNormalization
 from losses_sae._reconstruction import ReconstructionConvention
+from losses_sae._sae_inputs import (
+    ACTIVATIONS,
+    AUXK_DEAD_MASK,
+    DECODER_BIAS,
+    DECODER_WEIGHT,
+    LATENTS,
+    PRE_ACTIVATIONS,
+    X_HAT,
+    optional,
+)
 from losses_sae._topk_core import MultiTopK, topk_family_loss
 from losses_sae._toy_sae import Example, dead_mask, model_output, toy_sae
 from losses_sae.activations import topk_relu
@@ -31,58 +42,13 @@ def multi_topk_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) 
     NAME,
     aliases=("multi_topk_sae",),
     inputs=[
-        Input(
-            "x_hat",
-            "model_output",
-            key="reconstruction",
-            shape="B ... D",
-            dtype="float",
-            doc="the model's TopK-k reconstruction x_hat [..., d_in]",
-        ),
-        Input(
-            "latents",
-            "model_output",
-            shape="B ... N",
-            dtype="float",
-            doc="the TopK codes f [..., n_latents], the activations' leading dimensions",
-        ),
-        Input(
-            "pre_activations",
-            "model_output",
-            like="latents",
-            dtype="float",
-            doc="the encoder outputs h before TopK, the latents' shape",
-        ),
-        Input(
-            "decoder_weight",
-            "model_output",
-            shape="_ _",
-            dtype="float",
-            doc="W_dec [n_latents, d_in], one row per latent",
-        ),
-        Input(
-            "activations",
-            "targets",
-            like="x_hat",
-            dtype="float",
-            doc="the input activations x [..., d_in]",
-        ),
-        Input(
-            "dead_mask",
-            "targets",
-            shape="N",
-            dtype="bool",
-            optional=True,
-            doc="True for dead latents [n_latents] (needed when alpha > 0)",
-        ),
-        Input(
-            "decoder_bias",
-            "model_output",
-            shape="D",
-            dtype="float",
-            optional=True,
-            doc="b_dec [d_in], added to the Multi-TopK reconstruction",
-        ),
+        replace(X_HAT, doc="the model's TopK-k reconstruction x_hat [..., d_in]"),
+        LATENTS,
+        PRE_ACTIVATIONS,
+        DECODER_WEIGHT,
+        ACTIVATIONS,
+        AUXK_DEAD_MASK,
+        optional(DECODER_BIAS, "added to the Multi-TopK reconstruction"),
     ],
     example_inputs=multi_topk_example,
 )

@@ -6,10 +6,11 @@ from typing import Annotated
 
 import torch
 
-from losses_core import Input, LossReturn, Range, register_loss
+from losses_core import LossReturn, Range, register_loss
 from losses_core.reduction import Reduction, reduce
 from losses_core.results import loss_result
 from losses_sae._reconstruction import ReconstructionConvention, reconstruction_per_token, squared_error
+from losses_sae._sae_inputs import ACTIVATIONS, DECODER_WEIGHT, LATENTS, X_HAT
 from losses_sae._tokens import check_decoder_weight, check_leading_dims, tokens
 from losses_sae._toy_sae import N_LATENTS, Example, model_output, toy_sae
 from losses_sae.metrics import reconstruction_metrics
@@ -32,37 +33,7 @@ def sae_l1_decoder_norm_example(batch_size: int = 4, dtype: torch.dtype = torch.
 @register_loss(
     NAME,
     aliases=("sae_april_update",),
-    inputs=[
-        Input(
-            "x_hat",
-            "model_output",
-            key="reconstruction",
-            shape="B ... D",
-            dtype="float",
-            doc="the reconstruction x_hat [..., d_in]",
-        ),
-        Input(
-            "latents",
-            "model_output",
-            shape="B ... N",
-            dtype="float",
-            doc="the post-activation codes f [..., n_latents], the activations' leading dimensions",
-        ),
-        Input(
-            "decoder_weight",
-            "model_output",
-            shape="_ _",
-            dtype="float",
-            doc="W_dec [n_latents, d_in], one row per latent (decoder.weight.T of an nn.Linear)",
-        ),
-        Input(
-            "activations",
-            "targets",
-            like="x_hat",
-            dtype="float",
-            doc="the input activations x [..., d_in]",
-        ),
-    ],
+    inputs=[X_HAT, LATENTS, DECODER_WEIGHT, ACTIVATIONS],
     example_inputs=sae_l1_decoder_norm_example,
 )
 def sae_l1_decoder_norm(

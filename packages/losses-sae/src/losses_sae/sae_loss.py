@@ -6,10 +6,11 @@ from typing import Annotated
 
 import torch
 
-from losses_core import Input, LossReturn, Range, register_loss
+from losses_core import LossReturn, Range, register_loss
 from losses_core.reduction import Reduction, reduce
 from losses_core.results import loss_result
 from losses_sae._reconstruction import ReconstructionConvention, reconstruction_per_token, squared_error
+from losses_sae._sae_inputs import ACTIVATIONS, LATENTS, X_HAT
 from losses_sae._tokens import check_leading_dims, tokens
 from losses_sae._toy_sae import Example, model_output, toy_sae
 from losses_sae.metrics import reconstruction_metrics
@@ -29,30 +30,7 @@ def sae_loss_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) ->
 @register_loss(
     NAME,
     aliases=("sae_loss", "sae_l1"),
-    inputs=[
-        Input(
-            "x_hat",
-            "model_output",
-            key="reconstruction",
-            shape="B ... D",
-            dtype="float",
-            doc="the reconstruction x_hat [..., d_in]",
-        ),
-        Input(
-            "latents",
-            "model_output",
-            shape="B ... N",
-            dtype="float",
-            doc="the post-activation codes f [..., n_latents], the activations' leading dimensions",
-        ),
-        Input(
-            "activations",
-            "targets",
-            like="x_hat",
-            dtype="float",
-            doc="the input activations x [..., d_in]",
-        ),
-    ],
+    inputs=[X_HAT, LATENTS, ACTIVATIONS],
     example_inputs=sae_loss_example,
 )
 def sae_loss(

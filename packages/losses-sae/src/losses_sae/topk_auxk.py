@@ -6,9 +6,18 @@ from typing import Annotated
 
 import torch
 
-from losses_core import Input, LossReturn, Range, register_loss
+from losses_core import LossReturn, Range, register_loss
 from losses_sae._auxk import AuxKConfig, AuxKNormalization
 from losses_sae._reconstruction import ReconstructionConvention
+from losses_sae._sae_inputs import (
+    ACTIVATIONS,
+    AUXK_DEAD_MASK,
+    AUXK_DECODER_BIAS,
+    AUXK_DECODER_WEIGHT,
+    AUXK_PRE_ACTIVATIONS,
+    LATENTS,
+    X_HAT,
+)
 from losses_sae._topk_core import topk_family_loss
 from losses_sae._toy_sae import Example, dead_mask, model_output, toy_sae
 from losses_sae.activations import topk_relu
@@ -31,60 +40,13 @@ def topk_auxk_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) -
     NAME,
     aliases=("topk_sae", "auxk"),
     inputs=[
-        Input(
-            "x_hat",
-            "model_output",
-            key="reconstruction",
-            shape="B ... D",
-            dtype="float",
-            doc="the reconstruction x_hat [..., d_in]",
-        ),
-        Input(
-            "latents",
-            "model_output",
-            shape="B ... N",
-            dtype="float",
-            doc="the TopK codes f [..., n_latents], the activations' leading dimensions",
-        ),
-        Input(
-            "activations",
-            "targets",
-            like="x_hat",
-            dtype="float",
-            doc="the input activations x [..., d_in]",
-        ),
-        Input(
-            "pre_activations",
-            "model_output",
-            like="latents",
-            dtype="float",
-            optional=True,
-            doc="the encoder outputs h before TopK, the latents' shape (needed when alpha > 0)",
-        ),
-        Input(
-            "decoder_weight",
-            "model_output",
-            shape="_ _",
-            dtype="float",
-            optional=True,
-            doc="W_dec [n_latents, d_in], one row per latent (needed when alpha > 0)",
-        ),
-        Input(
-            "dead_mask",
-            "targets",
-            shape="N",
-            dtype="bool",
-            optional=True,
-            doc="True for dead latents [n_latents] (needed when alpha > 0)",
-        ),
-        Input(
-            "decoder_bias",
-            "model_output",
-            shape="D",
-            dtype="float",
-            optional=True,
-            doc="b_dec [d_in] (used only with include_bias)",
-        ),
+        X_HAT,
+        LATENTS,
+        ACTIVATIONS,
+        AUXK_PRE_ACTIVATIONS,
+        AUXK_DECODER_WEIGHT,
+        AUXK_DEAD_MASK,
+        AUXK_DECODER_BIAS,
     ],
     example_inputs=topk_auxk_example,
 )
