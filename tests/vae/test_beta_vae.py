@@ -11,22 +11,12 @@ from pythae.models import BetaVAE, BetaVAEConfig
 from losses_core import LossParameterError
 from losses_vae import beta_vae, elbo
 
-D, Z = 6, 4
-
-
-def _inputs(batch=5, seed=0, dtype=torch.float64):
-    g = torch.Generator().manual_seed(seed)
-    out = {
-        "predictions": torch.randn(batch, D, generator=g, dtype=dtype, requires_grad=True),
-        "mu": torch.randn(batch, Z, generator=g, dtype=dtype, requires_grad=True),
-        "logvar": (0.5 * torch.randn(batch, Z, generator=g, dtype=dtype)).requires_grad_(),
-    }
-    return out, {"target": torch.randn(batch, D, generator=g, dtype=dtype)}
+D, Z = 6, 4  # the data and latent sizes of the posterior_batch fixture (conftest.py)
 
 
 @pytest.mark.parametrize("beta", [1.0, 4.0, 10.0])
-def test_beta_vae_against_pythae(beta):
-    out, tg = _inputs(seed=4)
+def test_beta_vae_against_pythae(beta, posterior_batch):
+    out, tg = posterior_batch(seed=4)
     model = BetaVAE(BetaVAEConfig(input_dim=(D,), latent_dim=Z, beta=beta))
     p_loss, _, _ = model.loss_function(out["predictions"], tg["target"], out["mu"], out["logvar"], out["mu"])
     ours = beta_vae(out, tg, beta=beta)["loss"]
@@ -37,8 +27,8 @@ def test_beta_vae_against_pythae(beta):
         torch.testing.assert_close(a, b)
 
 
-def test_default_beta_is_4_and_the_schedule_scales_it():
-    out, tg = _inputs(seed=5)
+def test_default_beta_is_4_and_the_schedule_scales_it(posterior_batch):
+    out, tg = posterior_batch(seed=5)
     torch.testing.assert_close(beta_vae(out, tg)["loss"], elbo(out, tg, beta=4.0)["loss"])
     warm = beta_vae(out, tg, beta_schedule={"schedule": "linear_warmup", "warmup_steps": 100}, step=25)
     torch.testing.assert_close(warm["loss"], elbo(out, tg, beta=1.0)["loss"])
@@ -49,8 +39,8 @@ def test_default_beta_is_4_and_the_schedule_scales_it():
     torch.testing.assert_close(tensor_step["loss"], elbo(out, tg, beta=2.0)["loss"])
 
 
-def test_reductions_and_errors():
-    out, tg = _inputs(seed=6)
+def test_reductions_and_errors(posterior_batch):
+    out, tg = posterior_batch(seed=6)
     per_sample = beta_vae(out, tg, reduction="none")["loss"]
     assert per_sample.shape == (5,)
     torch.testing.assert_close(beta_vae(out, tg, reduction="sum")["loss"], per_sample.sum())

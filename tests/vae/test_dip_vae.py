@@ -10,29 +10,6 @@ import torch
 from losses_core import LossParameterError
 from losses_vae import dip_vae
 
-D, Z = 5, 3
-
-
-def _inputs(batch=7, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    mu = torch.randn(batch, Z, generator=g, dtype=torch.float64)
-    logvar = 0.5 * torch.randn(batch, Z, generator=g, dtype=torch.float64)
-    z = mu + torch.randn(batch, Z, generator=g, dtype=torch.float64) * torch.exp(0.5 * logvar)
-    out = {
-        "predictions": torch.randn(batch, D, generator=g, dtype=torch.float64, requires_grad=True),
-        "mu": mu.requires_grad_(),
-        "logvar": logvar.requires_grad_(),
-        "z": z.requires_grad_(),
-        "z_prior": torch.randn(batch, Z, generator=g, dtype=torch.float64),
-    }
-    return out, {"target": torch.randn(batch, D, generator=g, dtype=torch.float64)}
-
-
-def _recon_kl(out, tg):
-    recon = -torch.distributions.Normal(out["predictions"], 1.0).log_prob(tg["target"]).sum(1)
-    kl = (0.5 * (out["mu"] ** 2 + out["logvar"].exp() - out["logvar"] - 1)).sum(1)
-    return recon, kl
-
 
 def _dip_reference(mu, logvar, dip_type, lambda_od, lambda_d):
     """disentanglement_lib: compute_covariance_z_mean = E[mu mu^T] - E[mu] E[mu]^T, then
@@ -56,13 +33,15 @@ def _dip_reference(mu, logvar, dip_type, lambda_od, lambda_d):
     ("dip_type", "lambda_od", "lambda_d", "expected_d"),
     [("i", 10.0, None, 100.0), ("ii", 5.0, None, 5.0), ("i", 2.0, 3.0, 3.0)],
 )
-def test_dip_against_disentanglement_lib_formula(dip_type, lambda_od, lambda_d, expected_d):
-    out, tg = _inputs()
+def test_dip_against_disentanglement_lib_formula(
+    dip_type, lambda_od, lambda_d, expected_d, sampled_posterior_batch, gaussian_recon_kl
+):
+    out, tg = sampled_posterior_batch()
     res = dip_vae(out, tg, dip_type=dip_type, lambda_od=lambda_od, lambda_d=lambda_d)
     mu, lv = out["mu"].detach().numpy(), out["logvar"].detach().numpy()
     dip = _dip_reference(mu, lv, dip_type, lambda_od, expected_d)
     torch.testing.assert_close(res["metrics"]["dip"].item(), dip, rtol=1e-10, atol=1e-10)
-    recon, kl = _recon_kl(out, tg)
+    recon, kl = gaussian_recon_kl(out, tg)
     torch.testing.assert_close(res["loss"], recon.mean() + kl.mean() + dip)
     kwargs = {"dip_type": dip_type, "lambda_od": lambda_od, "lambda_d": lambda_d}
     per_sample = dip_vae(out, tg, reduction="none", **kwargs)["loss"]
@@ -70,14 +49,14 @@ def test_dip_against_disentanglement_lib_formula(dip_type, lambda_od, lambda_d, 
     torch.testing.assert_close(dip_vae(out, tg, reduction="sum", **kwargs)["loss"], per_sample.sum())
 
 
-def test_dip_covariance_matches_torch_cov():
-    out, tg = _inputs(batch=9, seed=1)
+def test_dip_covariance_matches_torch_cov(sampled_posterior_batch):
+    out, tg = sampled_posterior_batch(batch=9, seed=1)
     cov = dip_vae(out, tg)["auxiliary"]["covariance"]
     torch.testing.assert_close(cov, torch.cov(out["mu"].detach().T, correction=0))
 
 
-def test_dip_errors():
-    out, tg = _inputs()
+def test_dip_errors(sampled_posterior_batch):
+    out, tg = sampled_posterior_batch()
     with pytest.raises(LossParameterError, match=r"dip_vae.*dip_type.*'i', 'ii'"):
         dip_vae(out, tg, dip_type="iii")
     with pytest.raises(LossParameterError, match=r"dip_vae.*lambda_od.*>= 0"):

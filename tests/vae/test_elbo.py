@@ -11,18 +11,7 @@ from pythae.models import VAE, VAEConfig
 from losses_core import LOSSES, LossInputError, LossParameterError, MissingInputError
 from losses_vae import elbo
 
-D, Z = 6, 4
-
-
-def _inputs(batch=5, seed=0, dtype=torch.float64):
-    g = torch.Generator().manual_seed(seed)
-    out = {
-        "predictions": torch.randn(batch, D, generator=g, dtype=dtype, requires_grad=True),
-        "mu": torch.randn(batch, Z, generator=g, dtype=dtype, requires_grad=True),
-        "logvar": (0.5 * torch.randn(batch, Z, generator=g, dtype=dtype)).requires_grad_(),
-    }
-    target = torch.randn(batch, D, generator=g, dtype=dtype)
-    return out, {"target": target}
+D, Z = 6, 4  # the data and latent sizes of the posterior_batch fixture (conftest.py)
 
 
 def _kl_ref(out):
@@ -31,8 +20,8 @@ def _kl_ref(out):
     return torch.distributions.kl_divergence(q, p)  # [B, Z]
 
 
-def test_gaussian_elbo_is_minus_log_likelihood_plus_kl():
-    out, tg = _inputs()
+def test_gaussian_elbo_is_minus_log_likelihood_plus_kl(posterior_batch):
+    out, tg = posterior_batch()
     res = elbo(out, tg, likelihood="gaussian", sigma=0.7)
     nll = -torch.distributions.Normal(out["predictions"], 0.7).log_prob(tg["target"]).sum(1)
     expected = (nll + _kl_ref(out).sum(1)).mean()
@@ -42,8 +31,8 @@ def test_gaussian_elbo_is_minus_log_likelihood_plus_kl():
     assert all(not m.requires_grad for m in res["metrics"].values())
 
 
-def test_learned_variance_and_bernoulli_and_mse():
-    out, tg = _inputs(seed=1)
+def test_learned_variance_and_bernoulli_and_mse(posterior_batch):
+    out, tg = posterior_batch(seed=1)
     lv = torch.randn(1, D, dtype=torch.float64)
     out["recon_logvar"] = lv
     res = elbo(out, tg, likelihood="gaussian_learned")
@@ -60,8 +49,8 @@ def test_learned_variance_and_bernoulli_and_mse():
     torch.testing.assert_close(res["loss"], (sq + _kl_ref(out).sum(1)).mean())
 
 
-def test_learned_variance_needs_its_input_and_a_broadcastable_shape():
-    out, tg = _inputs()
+def test_learned_variance_needs_its_input_and_a_broadcastable_shape(posterior_batch):
+    out, tg = posterior_batch()
     with pytest.raises(MissingInputError, match=r"elbo.*'recon_logvar'.*gaussian_learned"):
         elbo(out, tg, likelihood="gaussian_learned")
     out["recon_logvar"] = torch.zeros(3, dtype=torch.float64)
@@ -76,16 +65,16 @@ def test_learned_variance_needs_its_input_and_a_broadcastable_shape():
     )
 
 
-def test_reductions():
-    out, tg = _inputs(seed=2)
+def test_reductions(posterior_batch):
+    out, tg = posterior_batch(seed=2)
     per_sample = elbo(out, tg, reduction="none")["loss"]
     assert per_sample.shape == (5,)
     torch.testing.assert_close(elbo(out, tg, reduction="sum")["loss"], per_sample.sum())
     torch.testing.assert_close(elbo(out, tg)["loss"], per_sample.mean())
 
 
-def test_keys_map_the_callers_names():
-    out, tg = _inputs(seed=3)
+def test_keys_map_the_callers_names(posterior_batch):
+    out, tg = posterior_batch(seed=3)
     renamed = {"recon": out["predictions"], "z_mean": out["mu"], "z_logvar": out["logvar"]}
     keys = {"predictions": "recon", "mu": "z_mean", "logvar": "z_logvar", "target": "x"}
     got = LOSSES["elbo"](renamed, {"x": tg["target"]}, keys=keys)
@@ -94,8 +83,8 @@ def test_keys_map_the_callers_names():
         elbo(out, tg, keys={"z": "latent"})
 
 
-def test_against_pythae_vae_mse_and_bce():
-    out, tg = _inputs(seed=3)
+def test_against_pythae_vae_mse_and_bce(posterior_batch):
+    out, tg = posterior_batch(seed=3)
     model = VAE(VAEConfig(input_dim=(D,), latent_dim=Z, reconstruction_loss="mse"))
     z = out["mu"].detach()
     p_loss, p_recon, p_kl = model.loss_function(out["predictions"], tg["target"], out["mu"], out["logvar"], z)
@@ -137,8 +126,8 @@ def test_kl_nonnegative_and_matches_closed_form(seed):
     torch.testing.assert_close(kl, ref, rtol=1e-9, atol=1e-9)
 
 
-def test_parameter_errors():
-    out, tg = _inputs()
+def test_parameter_errors(posterior_batch):
+    out, tg = posterior_batch()
     with pytest.raises(LossParameterError, match=r"elbo.*likelihood.*'gaussian'"):
         elbo(out, tg, likelihood="poisson")
     with pytest.raises(LossParameterError, match=r"elbo.*sigma.*> 0"):
@@ -151,8 +140,8 @@ def test_parameter_errors():
         elbo(out, tg, prediction_key="predictions")
 
 
-def test_input_errors():
-    out, tg = _inputs()
+def test_input_errors(posterior_batch):
+    out, tg = posterior_batch()
     with pytest.raises(LossInputError, match=r"elbo: dimension B is 3 .*'mu'.* but 5"):
         elbo({**out, "mu": out["mu"][:3], "logvar": out["logvar"][:3]}, tg)
     with pytest.raises(LossInputError, match=r"elbo: input 'logvar'.*shape"):

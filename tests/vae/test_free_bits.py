@@ -8,18 +8,6 @@ import torch
 from losses_core import LossParameterError
 from losses_vae import elbo, free_bits
 
-D, Z = 6, 4
-
-
-def _inputs(batch=5, seed=0, dtype=torch.float64):
-    g = torch.Generator().manual_seed(seed)
-    out = {
-        "predictions": torch.randn(batch, D, generator=g, dtype=dtype, requires_grad=True),
-        "mu": torch.randn(batch, Z, generator=g, dtype=dtype, requires_grad=True),
-        "logvar": (0.5 * torch.randn(batch, Z, generator=g, dtype=dtype)).requires_grad_(),
-    }
-    return out, {"target": torch.randn(batch, D, generator=g, dtype=dtype)}
-
 
 def _kl_ref(out):
     q = torch.distributions.Normal(out["mu"], torch.exp(0.5 * out["logvar"]))
@@ -37,8 +25,8 @@ def _free_bits_reference(out, tg, lam):
 
 
 @pytest.mark.parametrize("lam", [0.0, 0.3, 1.0, 100.0])
-def test_free_bits_against_reference(lam):
-    out, tg = _inputs(seed=6)
+def test_free_bits_against_reference(lam, posterior_batch):
+    out, tg = posterior_batch(seed=6)
     ours = free_bits(out, tg, free_bits=lam)["loss"]
     torch.testing.assert_close(ours, _free_bits_reference(out, tg, lam))
     torch.testing.assert_close(elbo(out, tg, free_bits=lam)["loss"], ours)
@@ -46,8 +34,8 @@ def test_free_bits_against_reference(lam):
     torch.testing.assert_close(per_sample.mean(), ours)
 
 
-def test_free_bits_blocks_gradient_of_dimensions_below_threshold():
-    out, tg = _inputs(seed=7)
+def test_free_bits_blocks_gradient_of_dimensions_below_threshold(posterior_batch):
+    out, tg = posterior_batch(seed=7)
     kl_mean = _kl_ref(out).mean(0).detach()
     lam = float(kl_mean.min() + kl_mean.max()) / 2
     res = free_bits(out, tg, free_bits=lam)
@@ -60,8 +48,8 @@ def test_free_bits_blocks_gradient_of_dimensions_below_threshold():
     torch.testing.assert_close(res["metrics"]["kl_free_bits"], kl_mean.clamp_min(lam).sum())
 
 
-def test_default_and_errors():
-    out, tg = _inputs()
+def test_default_and_errors(posterior_batch):
+    out, tg = posterior_batch()
     torch.testing.assert_close(free_bits(out, tg)["loss"], _free_bits_reference(out, tg, 0.5))
     with pytest.raises(LossParameterError, match=r"free_bits.*free_bits.*>= 0"):
         free_bits(out, tg, free_bits=-1.0)

@@ -12,29 +12,8 @@ from losses_core import LossInputError, LossParameterError
 from losses_vae import info_vae
 from losses_vae.mmd import mmd_unbiased
 
-D, Z = 5, 3
+D, Z = 5, 3  # the data and latent sizes of the sampled_posterior_batch fixture (conftest.py)
 CONST = 0.5 * D * math.log(2 * math.pi)
-
-
-def _inputs(batch=7, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    mu = torch.randn(batch, Z, generator=g, dtype=torch.float64)
-    logvar = 0.5 * torch.randn(batch, Z, generator=g, dtype=torch.float64)
-    z = mu + torch.randn(batch, Z, generator=g, dtype=torch.float64) * torch.exp(0.5 * logvar)
-    out = {
-        "predictions": torch.randn(batch, D, generator=g, dtype=torch.float64, requires_grad=True),
-        "mu": mu.requires_grad_(),
-        "logvar": logvar.requires_grad_(),
-        "z": z.requires_grad_(),
-        "z_prior": torch.randn(batch, Z, generator=g, dtype=torch.float64),
-    }
-    return out, {"target": torch.randn(batch, D, generator=g, dtype=torch.float64)}
-
-
-def _recon_kl(out, tg):
-    recon = -torch.distributions.Normal(out["predictions"], 1.0).log_prob(tg["target"]).sum(1)
-    kl = (0.5 * (out["mu"] ** 2 + out["logvar"].exp() - out["logvar"] - 1)).sum(1)
-    return recon, kl
 
 
 def _mmd_loop(x, y, k):
@@ -75,8 +54,8 @@ def test_mmd_is_zero_in_expectation_and_positive_for_shifted_samples():
 
 @pytest.mark.parametrize("kernel", ["rbf", "imq"])
 @pytest.mark.parametrize(("alpha", "lbd"), [(0.0, 1e-3), (1.0, 1.0), (0.3, 50.0)])
-def test_info_vae_against_pythae(kernel, alpha, lbd):
-    out, tg = _inputs(seed=2)
+def test_info_vae_against_pythae(kernel, alpha, lbd, sampled_posterior_batch):
+    out, tg = sampled_posterior_batch(seed=2)
     cfg = INFOVAE_MMD_Config(
         input_dim=(D,), latent_dim=Z, kernel_choice=kernel, alpha=alpha, lbd=lbd, kernel_bandwidth=1.3
     )
@@ -94,29 +73,31 @@ def test_info_vae_against_pythae(kernel, alpha, lbd):
         torch.testing.assert_close(a, b)
 
 
-def test_info_vae_defaults_are_mmd_vae_and_alpha0_lambda1_is_the_elbo():
-    out, tg = _inputs(seed=5)
-    recon, kl = _recon_kl(out, tg)
+def test_info_vae_defaults_are_mmd_vae_and_alpha0_lambda1_is_the_elbo(
+    sampled_posterior_batch, gaussian_recon_kl
+):
+    out, tg = sampled_posterior_batch(seed=5)
+    recon, kl = gaussian_recon_kl(out, tg)
     mmd = mmd_unbiased(out["z"], out["z_prior"])
     torch.testing.assert_close(info_vae(out, tg)["loss"], recon.mean() + mmd)
     torch.testing.assert_close(info_vae(out, tg, alpha=0.0, lambda_=1.0)["loss"], (recon + kl).mean())
 
 
-def test_info_vae_prior_samples_default_and_batch_one():
-    out, tg = _inputs(seed=6)
+def test_info_vae_prior_samples_default_and_batch_one(sampled_posterior_batch):
+    out, tg = sampled_posterior_batch(seed=6)
     del out["z_prior"]
     torch.manual_seed(11)
     a = info_vae(out, tg)["loss"]
     torch.manual_seed(11)
     prior = torch.randn_like(out["z"])
     torch.testing.assert_close(a, info_vae({**out, "z_prior": prior}, tg)["loss"])
-    one, tg1 = _inputs(batch=1, seed=7)
+    one, tg1 = sampled_posterior_batch(batch=1, seed=7)
     res = info_vae(one, tg1)
     assert torch.isfinite(res["loss"])
 
 
-def test_info_vae_errors():
-    out, tg = _inputs()
+def test_info_vae_errors(sampled_posterior_batch):
+    out, tg = sampled_posterior_batch()
     with pytest.raises(LossParameterError, match=r"info_vae.*kernel.*'imq', 'rbf'"):
         info_vae(out, tg, kernel="laplace")
     with pytest.raises(LossParameterError, match=r"info_vae.*scales.*non-empty"):
@@ -131,8 +112,8 @@ def test_info_vae_errors():
         info_vae({**out, "z": out["z"][:, :2]}, tg)
 
 
-def test_info_vae_reductions():
-    out, tg = _inputs(seed=8)
+def test_info_vae_reductions(sampled_posterior_batch):
+    out, tg = sampled_posterior_batch(seed=8)
     per_sample = info_vae(out, tg, reduction="none")["loss"]
     assert per_sample.shape == (7,)
     torch.testing.assert_close(info_vae(out, tg)["loss"], per_sample.mean())
