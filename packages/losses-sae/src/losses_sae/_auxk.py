@@ -49,7 +49,7 @@ from losses_sae._decode import sparse_decode
 from losses_sae._reconstruction import total_variance
 from losses_sae._tokens import require
 
-__all__ = ["AuxKConfig", "AuxKNormalization", "auxk_term", "require_for_auxk"]
+__all__ = ["AuxKConfig", "AuxKNormalization", "auxk_from_inputs", "auxk_term", "require_for_auxk"]
 
 AuxKNormalization: TypeAlias = Literal["none", "residual_var", "total_var"]
 """The ``normalize`` parameter of the losses with an AuxK term."""
@@ -72,6 +72,26 @@ def require_for_auxk(loss: str, value: torch.Tensor | None, name: str, source: s
     losses with an AuxK term read ``pre_activations``, ``decoder_weight`` and
     ``dead_mask`` only when ``alpha > 0``."""
     return require(loss, value, name, source, when="when alpha > 0 (the AuxK term)", otherwise="set alpha=0")
+
+
+def auxk_from_inputs(
+    loss: str,
+    x: torch.Tensor,
+    x_hat: torch.Tensor,
+    pre: torch.Tensor | None,
+    decoder: torch.Tensor | None,
+    bias: torch.Tensor | None,
+    dead_mask: torch.Tensor | None,
+    config: AuxKConfig,
+) -> torch.Tensor:
+    """:func:`auxk_term` of a call with ``alpha > 0``, whose optional inputs
+    ``pre_activations``, ``decoder_weight`` and ``dead_mask`` may be ``None``:
+    the first one missing, in that order, raises
+    :class:`losses_core.MissingInputError` (:func:`require_for_auxk`)."""
+    pre = require_for_auxk(loss, pre, "pre_activations", "model_output")
+    decoder = require_for_auxk(loss, decoder, "decoder_weight", "model_output")
+    dead = require_for_auxk(loss, dead_mask, "dead_mask", "targets")
+    return auxk_term(x, x_hat, pre, decoder, bias, dead, config)
 
 
 def auxk_term(

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["HeavisideStep", "JumpReLUFunction", "apply_jumprelu", "apply_step"]
+__all__ = ["HeavisideStep", "JumpReLUFunction", "apply_jumprelu", "apply_step", "l0_estimate"]
 
 
 def _rectangle(pre: torch.Tensor, threshold: torch.Tensor, bandwidth: float) -> torch.Tensor:
@@ -83,3 +83,10 @@ def apply_jumprelu(pre: torch.Tensor, threshold: torch.Tensor, bandwidth: float)
     """:class:`JumpReLUFunction` applied (typed wrapper)."""
     out: torch.Tensor = JumpReLUFunction.apply(pre, threshold, bandwidth)  # type: ignore[no-untyped-call]
     return out
+
+
+def l0_estimate(pre: torch.Tensor, threshold: torch.Tensor, bandwidth: float) -> torch.Tensor:
+    """The token mean of :math:`\\lVert f_t\\rVert_0 = \\sum_i H(h_{ti} - \\theta_i)`
+    for ``pre`` ``[tokens, n_latents]``, differentiable in the threshold
+    through :class:`HeavisideStep` (the L0 of the JumpReLU losses)."""
+    return apply_step(pre, threshold, float(bandwidth)).sum(dim=-1).mean()

@@ -86,6 +86,6 @@ AUXK_PRE_ACTIVATIONS = optional(PRE_ACTIVATIONS, "needed when alpha > 0")
 AUXK_DECODER_WEIGHT = optional(DECODER_WEIGHT, "needed when alpha > 0")
 AUXK_DEAD_MASK = optional(DEAD_MASK, "needed when alpha > 0")
 """The inputs that only the AuxK term reads (``alpha > 0``; see
-:func:`losses_sae._auxk.require_for_auxk`)."""
+:func:`losses_sae._auxk.auxk_from_inputs`)."""
 AUXK_DECODER_BIAS = optional(DECODER_BIAS, "used only with include_bias")
 """``decoder_bias`` of the losses whose only use of it is AuxK's ``include_bias``."""

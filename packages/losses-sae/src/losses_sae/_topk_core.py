@@ -9,7 +9,7 @@ import torch
 
 from losses_core import LossReturn
 from losses_core.results import loss_result
-from losses_sae._auxk import AuxKConfig, auxk_term, require_for_auxk
+from losses_sae._auxk import AuxKConfig, auxk_from_inputs
 from losses_sae._decode import sparse_decode
 from losses_sae._reconstruction import ReconstructionConvention, reconstruction_per_token, squared_error
 from losses_sae._tokens import check_decoder_weight, check_leading_dims, tokens
@@ -62,10 +62,7 @@ def topk_family_loss(
     total = recon
     metrics = {"reconstruction": recon}
     if auxk.alpha > 0:
-        pre = require_for_auxk(name, pre, "pre_activations", "model_output")
-        decoder = require_for_auxk(name, decoder, "decoder_weight", "model_output")
-        dead = require_for_auxk(name, dead_mask, "dead_mask", "targets")
-        aux = auxk_term(x, x_hat_t, pre, decoder, decoder_bias, dead, auxk)
+        aux = auxk_from_inputs(name, x, x_hat_t, pre, decoder, decoder_bias, dead_mask, auxk)
         total = total + auxk.alpha * aux
         metrics["auxk"] = aux
     if multi is not None:

@@ -9,7 +9,7 @@ import torch
 
 from losses_core import LossReturn, Range, register_loss
 from losses_core.results import loss_result
-from losses_sae._jumprelu_autograd import apply_step
+from losses_sae._jumprelu_autograd import l0_estimate
 from losses_sae._reconstruction import ReconstructionConvention, reconstruction_per_token
 from losses_sae._sae_inputs import (
     ACTIVATIONS,
@@ -152,7 +152,7 @@ def jumprelu(
         norms = torch.linalg.vector_norm(decoder, dim=1).to(codes.dtype)
     recon = reconstruction_per_token(x, x_hat_t, reconstruction).mean()
     if mode == "step":
-        sparsity = apply_step(pre, threshold, float(bandwidth)).sum(dim=-1).mean()
+        sparsity = l0_estimate(pre, threshold, bandwidth)
     else:
         assert norms is not None
         sparsity = torch.tanh(tanh_scale * codes * norms).sum(dim=-1).mean()

@@ -9,7 +9,7 @@ import torch
 
 from losses_core import LossReturn, Range, register_loss
 from losses_core.results import loss_result
-from losses_sae._jumprelu_autograd import apply_step
+from losses_sae._jumprelu_autograd import l0_estimate
 from losses_sae._reconstruction import ReconstructionConvention, reconstruction_per_token
 from losses_sae._sae_inputs import ACTIVATIONS, LATENTS, PRE_ACTIVATIONS, THRESHOLD, X_HAT
 from losses_sae._tokens import check_leading_dims, tokens
@@ -85,8 +85,8 @@ def jumprelu_target_l0(
     check_leading_dims(NAME, activations, latents=latents, pre_activations=pre_activations)
     x, x_hat_t, codes = tokens(activations), tokens(x_hat), tokens(latents)
     recon = reconstruction_per_token(x, x_hat_t, reconstruction).mean()
-    l0_estimate = apply_step(tokens(pre_activations), threshold, float(bandwidth)).sum(dim=-1).mean()
-    penalty = (l0_estimate / target_l0 - 1).square()
-    metrics = {"reconstruction": recon, "l0_estimate": l0_estimate, "sparsity": penalty}
+    l0 = l0_estimate(tokens(pre_activations), threshold, bandwidth)
+    penalty = (l0 / target_l0 - 1).square()
+    metrics = {"reconstruction": recon, "l0_estimate": l0, "sparsity": penalty}
     metrics.update(reconstruction_metrics(x, x_hat_t, codes))
     return loss_result(recon + sparsity_weight * penalty, metrics=metrics)

@@ -10,7 +10,7 @@ import torch
 
 from losses_core import Input, LossParameterError, LossReturn, Range, register_loss
 from losses_core.results import loss_result
-from losses_sae._auxk import AuxKConfig, AuxKNormalization, auxk_term, require_for_auxk
+from losses_sae._auxk import AuxKConfig, AuxKNormalization, auxk_from_inputs
 from losses_sae._reconstruction import ReconstructionConvention, reconstruction_per_token
 from losses_sae._sae_inputs import AUXK_DEAD_MASK, AUXK_PRE_ACTIVATIONS, DECODER_BIAS, DECODER_WEIGHT, LATENTS
 from losses_sae._tokens import check_decoder_weight, check_leading_dims, tokens
@@ -173,17 +173,15 @@ def matryoshka(
         with torch.no_grad():
             l1 = torch.linalg.vector_norm(codes, ord=1, dim=-1).mean()
     metrics = {"reconstruction": recon, "reconstruction_full": prefix_terms[-1], "l1": l1}
-    dead = None
     if alpha > 0:
-        pre = tokens(require_for_auxk(NAME, pre_activations, "pre_activations", "model_output"))
-        dead = require_for_auxk(NAME, dead_mask, "dead_mask", "targets")
+        pre = None if pre_activations is None else tokens(pre_activations)
         config = AuxKConfig(alpha, k_aux, normalize, include_bias, dead_scale)
-        aux = auxk_term(x, x_hat, pre, decoder, decoder_bias, dead, config)
+        aux = auxk_from_inputs(NAME, x, x_hat, pre, decoder, decoder_bias, dead_mask, config)
         total = total + alpha * aux
         metrics["auxk"] = aux
     metrics.update(reconstruction_metrics(x, x_hat, codes))
-    if dead is not None:
-        metrics["dead_fraction"] = dead.to(metrics["fvu"].dtype).mean()
+    if alpha > 0 and dead_mask is not None:  # dead_fraction with AuxK only
+        metrics["dead_fraction"] = dead_mask.to(metrics["fvu"].dtype).mean()
     auxiliary = {
         "prefix_reconstruction": prefixes.detach(),
         "reconstruction": x_hat.reshape(activations.shape),
