@@ -14,7 +14,7 @@ Batch = tuple[dict[str, Any], dict[str, Any]]
 
 @pytest.fixture
 def posterior_batch() -> Callable[..., Batch]:
-    """``make(batch=5, seed=0, dtype=torch.float64)``: ``model_output``
+    """A factory of random batches (default 5 samples, float64): ``model_output``
     ``predictions`` ``[batch, 6]``, ``mu`` and ``logvar`` ``[batch, 4]``
     (leaves that require grad) and ``targets`` ``target`` ``[batch, 6]``."""
 
@@ -33,10 +33,10 @@ def posterior_batch() -> Callable[..., Batch]:
 
 @pytest.fixture
 def sampled_posterior_batch() -> Callable[..., Batch]:
-    """``make(batch=7, seed=0)``: float64 ``model_output`` ``predictions``
-    ``[batch, 5]``, ``mu``, ``logvar``, a posterior sample ``z`` (leaves that
-    require grad) and prior draws ``z_prior`` ``[batch, 3]``; ``targets``
-    ``target`` ``[batch, 5]``."""
+    """A factory of random float64 batches (default 7 samples): ``model_output``
+    ``predictions`` ``[batch, 5]``, ``mu``, ``logvar``, a posterior sample
+    ``z`` (leaves that require grad) and prior draws ``z_prior`` ``[batch,
+    3]``; ``targets`` ``target`` ``[batch, 5]``."""
 
     def make(batch: int = 7, seed: int = 0) -> Batch:
         d, z = 5, 3
