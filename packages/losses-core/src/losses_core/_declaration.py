@@ -17,7 +17,7 @@ from losses_core._signature import (
     keyword_signature,
     resolve_annotation,
 )
-from losses_core.inputs import Input, fetch_inputs
+from losses_core.inputs import Fetcher, Input, fetch_inputs
 
 KEYS_PARAMETER = "keys"
 """The parameter through which callers map their keys onto declared inputs."""
@@ -29,15 +29,22 @@ class Declaration:
     """What a loss declares next to its function: inputs, parameters and the
     function of tensors (``compute``) that the protocol function calls."""
 
-    __slots__ = ("compute", "inputs", "name", "signature")
+    __slots__ = ("compute", "fetch", "inputs", "name", "signature")
 
     def __init__(
-        self, name: str, inputs: tuple[Input, ...], compute: Callable[..., Any], signature: LossSignature
+        self,
+        name: str,
+        inputs: tuple[Input, ...],
+        compute: Callable[..., Any],
+        signature: LossSignature,
+        fetch: Fetcher,
     ) -> None:
         self.name = name
         self.inputs = inputs
         self.compute = compute
         self.signature = signature
+        self.fetch = fetch
+        """``fetch(model_output, targets, keys)``: the inputs, checked, in order."""
 
     def __repr__(self) -> str:
         return f"Declaration({self.name!r}, inputs={[i.name for i in self.inputs]})"
@@ -131,7 +138,7 @@ def declare(
             *keyword,
         ]
     )
-    setattr(loss, DECLARATION_ATTRIBUTE, Declaration(name, inputs, compute, signature))
+    setattr(loss, DECLARATION_ATTRIBUTE, Declaration(name, inputs, compute, signature, fetch))
     loss.compute = compute  # type: ignore[attr-defined]
     return loss
 

@@ -38,7 +38,7 @@ import torch
 
 from losses_core._errors import LossInputError, LossRegistrationError, MissingInputError
 
-__all__ = ["Input", "InputDtype", "InputSource", "describe_inputs", "fetch_inputs"]
+__all__ = ["Fetcher", "Input", "InputDtype", "InputSource", "describe_inputs", "fetch_inputs"]
 
 InputSource = Literal["model_output", "targets"]
 """Which of the two mappings an input comes from."""
@@ -136,6 +136,7 @@ def describe_inputs(inputs: Sequence[Input]) -> list[str]:
 
 
 Fetcher = Callable[[Any, Any, "Mapping[str, str] | None"], list[Any]]
+"""``fetch(model_output, targets, keys)`` returns the declared inputs in order."""
 
 
 def fetch_inputs(loss: str, inputs: Sequence[Input]) -> Fetcher:
