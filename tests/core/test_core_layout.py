@@ -63,7 +63,7 @@ PUBLIC_MODULES = {
     "builtin_hooks": {"MetricsCollector", "NonFiniteGuard"},
     "config": {"LossConfig", "LossSpec", "load_config", "loss_from_config", "validate_config"},
     "hookspecs": {"losses_post_loss", "losses_pre_loss", "losses_register"},
-    "inputs": {"Fetcher", "Input", "InputDtype", "InputSource", "describe_inputs", "fetch_inputs"},
+    "inputs": {"Fetcher", "Input", "InputDtype", "InputSource", "fetch_inputs"},
     "params": {"Checker", "Range", "annotation_checker", "describe_annotation"},
     "reduction": {"REDUCTIONS", "Reduction", "reduce", "safe_divide"},
     "results": {"check_finite", "loss_result"},

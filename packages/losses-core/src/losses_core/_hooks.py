@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 IMPL_ATTRIBUTE = f"{PROJECT_NAME}_impl"
-LOSS_HOOKS = ("losses_pre_loss", "losses_post_loss")
 
 
 # -- markers -------------------------------------------------------------------
@@ -172,13 +171,6 @@ def manager() -> pluggy.PluginManager:
             HOOKS.traced = True
         _MANAGER = created
     return _MANAGER  # type: ignore[no-any-return]
-
-
-def hook_plugin_names() -> list[str]:
-    """Names of the registered hook plugins (none before any is registered)."""
-    if _MANAGER is None:
-        return []
-    return [name for name, _ in _MANAGER.list_name_plugin()]
 
 
 def hook_plugins() -> list[object]:

@@ -38,7 +38,7 @@ import torch
 
 from losses_core._errors import LossInputError, LossRegistrationError, MissingInputError
 
-__all__ = ["Fetcher", "Input", "InputDtype", "InputSource", "describe_inputs", "fetch_inputs"]
+__all__ = ["Fetcher", "Input", "InputDtype", "InputSource", "fetch_inputs"]
 
 InputSource = Literal["model_output", "targets"]
 """Which of the two mappings an input comes from."""
@@ -128,11 +128,6 @@ def _parse_shape(name: str, shape: str | None) -> tuple[tuple[str, ...], ...]:
                 raise LossRegistrationError(f"input {name!r}: invalid dimension {dim!r} in shape {shape!r}")
         layouts.append(dims)
     return tuple(layouts)
-
-
-def describe_inputs(inputs: Sequence[Input]) -> list[str]:
-    """One line per input (see :meth:`Input.describe`)."""
-    return [f"{i.name}: {i.describe()}" for i in inputs]
 
 
 Fetcher = Callable[[Any, Any, "Mapping[str, str] | None"], list[Any]]
