@@ -237,3 +237,32 @@ def test_keys_section_maps_inputs(tmp_path):
     recon, x = torch.randn(3, 2), torch.randn(3, 2)
     out = loss_from_config(path)({"recon": recon}, {"x": x})
     torch.testing.assert_close(out["loss"], F.mse_loss(recon, x, reduction="sum"))
+
+
+def test_non_strict_config_builds_and_passes_undeclared_names_to_kwargs():
+    seen = {}
+
+    def open_loss(model_output, targets, *, beta: float = 1.0, **kwargs):
+        seen.update(kwargs)
+        return model_output["predictions"].sum() * beta
+
+    register_loss("open_loss", open_loss)
+    node = {"loss": {"class": "open_loss", "params": {"beta": 2.0, "extra": 1}}}
+    with pytest.raises(ConfigError, match="'extra'"):
+        load_config(node)
+    loss = loss_from_config(node, strict=False)
+    assert loss(PRED, {})["loss"].item() == pytest.approx(2 * PRED["predictions"].sum().item())
+    assert seen == {"extra": 1}
+
+
+def test_composite_labels_never_collide():
+    node = {"loss": {"terms": [{"type": "mse", "name": "mse_1"}, {"type": "mse"}, {"type": "mse"}]}}
+    labels = [label for label, _, _ in loss_from_config(node).terms]
+    assert labels == ["mse_1", "mse", "mse_2"]
+
+
+def test_keys_given_twice_is_a_problem():
+    from losses_core.config import validate_config
+
+    node = {"loss": {"type": "mse", "kwargs": {"keys": {"target": "y"}}, "keys": {"target": "x"}}}
+    assert any("given both beside and inside 'kwargs'" in p for p in validate_config(node))

@@ -123,3 +123,33 @@ def test_each_declared_loss_and_handle_compiles_with_a_cache_of_its_own() -> Non
         assert got.item() == 6.0 + i
         handle = LOSSES[f"compiled_{i}"]
         assert torch.compile(handle, fullgraph=True, backend="eager")(x, {}).item() == 3.0 + i
+
+
+def test_a_functools_wraps_decorator_around_a_declared_loss_is_a_loss_of_its_own() -> None:
+    import functools
+
+    @register_loss(inputs=[Input("x", "model_output")])
+    def inner(x: torch.Tensor, *, gamma: float = 1.0) -> torch.Tensor:
+        return x.sum() * gamma
+
+    def times_ten(fn: Any) -> Any:
+        @functools.wraps(fn)
+        def wrapper(model_output: Any, targets: Any, **params: Any) -> Any:
+            return fn(model_output, targets, **params) * 10
+
+        return wrapper
+
+    register_loss("inner_times_ten", times_ten(inner))
+    x = {"x": torch.ones(3)}
+    assert LOSSES["inner_times_ten"](x, {}).item() == 30.0  # the plain path runs the wrapper too
+    assert LOSSES["inner_times_ten"](x, {}, gamma=2.0).item() == 60.0
+    assert not LOSSES["inner_times_ten"].entry.declared
+
+
+def test_unannotated_parameters_of_a_declared_loss_take_their_defaults_type() -> None:
+    @register_loss(inputs=[Input("x", "model_output")])
+    def plain_gamma(x, *, gamma=2.0):  # type: ignore[no-untyped-def]
+        return x.sum() * gamma
+
+    with pytest.raises(LossParameterError, match="'gamma' expects a number, got str 'a'"):
+        LOSSES["plain_gamma"]({"x": torch.ones(2)}, {}, gamma="a")

@@ -242,3 +242,27 @@ def test_wrapper_implementations_go_through_pluggy_and_errors_still_name_the_plu
     register_hooks(Faulty(), name="faulty-post")
     with pytest.raises(HookError, match="'losses_post_loss' of plugin 'faulty-post' raised KeyError"):
         LOSSES["mse"](MO, T)
+
+
+def test_a_plugin_whose_registration_fails_is_not_left_registered():
+    class FailsToRegister:
+        @hookimpl
+        def losses_register(self, register):
+            raise RuntimeError("no losses today")
+
+        @hookimpl
+        def losses_pre_loss(self, call):
+            raise AssertionError("must never run")
+
+    with pytest.raises(RuntimeError, match="no losses today"), use_hooks(FailsToRegister()):
+        pass
+    assert not HOOKS.active
+    LOSSES["mse"](MO, T)
+
+
+def test_registering_twice_or_unregistering_a_stranger_is_a_hook_error():
+    recorder = Recorder()
+    with use_hooks(recorder), pytest.raises(HookError, match="cannot register hook plugin"):
+        register_hooks(recorder)
+    with pytest.raises(HookError, match="is not registered"):
+        unregister_hooks(recorder)

@@ -171,3 +171,31 @@ def test_bad_declarations_fail_at_definition(kwargs: dict[str, str], match: str)
 def test_describe() -> None:
     spec = Input("labels", "targets", shape="B T", dtype="int", optional=True)
     assert spec.describe() == "targets['labels'] int [B T] (optional)"
+
+
+@pytest.mark.parametrize(
+    ("inputs", "match"),
+    [
+        ([Input("a", "targets", tensor=False), Input("b", "targets", like="a")], "which is not a tensor"),
+    ],
+)
+def test_like_must_name_a_tensor_input(inputs: list[Input], match: str) -> None:
+    def body(a: object, b: torch.Tensor) -> torch.Tensor:
+        return b.sum()
+
+    with pytest.raises(LossRegistrationError, match=match):
+        register_loss("like_bad", body, inputs=inputs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"tensor": False, "dtype": "float"}, "cannot have them"),
+        ({"tensor": False, "shape": "B"}, "cannot have them"),
+        ({"shape": "B |"}, "empty alternative"),
+        ({"optional": "no"}, "optional must be True or False"),
+    ],
+)
+def test_contradictory_declarations_fail_at_definition(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(LossRegistrationError, match=match):
+        Input("x", "targets", **kwargs)  # type: ignore[arg-type]

@@ -113,3 +113,10 @@ def test_missing_required_parameter_is_named() -> None:
     ):
         resolve_loss("needs_size")
     assert resolve_loss("needs_size", dataset_size=2)({"x": torch.ones(2)}, {})["loss"].item() == 1.0
+
+
+def test_an_optional_bounded_parameter_reports_its_bound() -> None:
+    check = annotation_checker(Annotated[float, Range(gt=0)] | None)
+    assert check(-1.0) == "must be > 0, got -1.0"
+    assert check("x") == "expects float (> 0) | None, got str 'x'"
+    assert check(None) is None

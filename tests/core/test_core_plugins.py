@@ -197,3 +197,42 @@ def test_losses_registered_before_discovery_are_claimed_by_their_distribution():
         del sys.modules["losses_prefab"]
     handle = LOSSES["prefab_loss"]
     assert (handle.provider, handle.version) == ("losses-prefab", "2.0")
+
+
+def test_a_failed_load_gives_pre_imported_losses_back_to_runtime():
+    import sys
+    import types
+
+    import pytest
+
+    from losses_core import LOSSES, hookimpl, register_loss
+    from losses_core._plugins import _load_entry_point
+
+    module = types.ModuleType("losses_broken_prefab._plugin")
+
+    def prefab_kept(model_output, targets):
+        return model_output["x"].sum()
+
+    prefab_kept.__module__ = "losses_broken_prefab._plugin"
+    module.prefab_kept = register_loss("prefab_kept", prefab_kept)
+
+    @hookimpl
+    def losses_register(register):
+        raise RuntimeError("broken on purpose")
+
+    module.losses_register = losses_register
+
+    class EntryPoint:
+        name = "losses-broken-prefab"
+        value = "losses_broken_prefab._plugin"
+
+        def load(self):
+            return module
+
+    sys.modules["losses_broken_prefab"] = types.ModuleType("losses_broken_prefab")
+    try:
+        with pytest.raises(RuntimeError, match="broken on purpose"):
+            _load_entry_point("losses-broken-prefab", "1.0", EntryPoint())
+    finally:
+        del sys.modules["losses_broken_prefab"]
+    assert LOSSES["prefab_kept"].provider == "runtime"  # the user's own registration survives

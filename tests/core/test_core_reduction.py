@@ -45,3 +45,10 @@ def test_safe_divide_never_nan_in_value_or_gradient() -> None:
     assert num.grad is not None and den.grad is not None
     assert torch.isfinite(num.grad).all() and torch.isfinite(den.grad).all()
     assert num.grad.tolist() == [0.5, 0.0]
+
+
+def test_an_unknown_reduction_is_an_error_with_or_without_a_mask() -> None:
+    with pytest.raises(ValueError, match="reduction must be one of 'mean', 'sum', 'none', got 'avg'"):
+        reduce(VALUES, "avg")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="got 'avg'"):
+        reduce(VALUES, "avg", torch.ones(2, 3))  # type: ignore[arg-type]

@@ -45,3 +45,8 @@ def test_label_masks_with_and_without_an_offset() -> None:
     positive, negative = label_masks(gathered[1:3], gathered, offset=1)
     assert positive.tolist() == [[0, 0, 0, 1], [1, 0, 0, 0]]
     assert negative.tolist() == [[1, 0, 1, 0], [0, 1, 0, 1]]
+
+
+def test_as_float_casts_masks_that_are_not_bool() -> None:
+    assert as_float(torch.tensor([1.0, 0.0]), torch.float64).tolist() == [1.0, 0.0]
+    assert as_float(torch.tensor([1, 0]), torch.float32).tolist() == [1.0, 0.0]

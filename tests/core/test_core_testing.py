@@ -129,3 +129,24 @@ def test_declared_optional_input_may_be_needed_by_parameters_and_must_say_so():
 
     register_loss("careless_loss", careless, inputs=inputs, example_inputs=aux_example)
     assert statuses(check_loss("careless_loss"))["missing_key"] == "failed"
+
+
+def test_isolated_registry_restores_hook_plugins_removed_inside():
+    from losses_core import hookimpl, register_hooks, unregister_hooks
+    from losses_core._hooks import HOOKS
+    from losses_core.testing import isolated_registry
+
+    class Hook:
+        @hookimpl
+        def losses_pre_loss(self, call):
+            pass
+
+    hook = Hook()
+    register_hooks(hook, name="kept-hook")
+    try:
+        with isolated_registry():
+            unregister_hooks(hook)
+            assert not HOOKS.active
+        assert HOOKS.active
+    finally:
+        unregister_hooks(hook)

@@ -181,6 +181,7 @@ def call_with_hooks(
     model_output: Mapping[str, Any],
     targets: Mapping[str, Any],
     params: dict[str, Any],
+    check_names: bool = True,
 ) -> LossReturn:
     """Run the pre-loss hooks, check the parameters, run the loss and the
     post-loss hooks; return the normalised result.
@@ -192,7 +193,7 @@ def call_with_hooks(
     if HOOKS.has_pre:
         run_hook("losses_pre_loss", HOOKS.pre, call)
     if not entry.declared and (call.params or entry.signature.required):
-        entry.signature.check(name, call.params)
+        entry.signature.check(name, call.params, check_names=check_names)
     result = normalize_result(
         f"loss {name!r}", entry.function(call.model_output, call.targets, **call.params)
     )
@@ -214,13 +215,20 @@ def call_with_hooks(
 
 
 def call_resolved(
-    entry: LossEntry, model_output: Mapping[str, Any], targets: Mapping[str, Any], params: dict[str, Any]
+    entry: LossEntry,
+    model_output: Mapping[str, Any],
+    targets: Mapping[str, Any],
+    params: dict[str, Any],
+    check_names: bool = True,
 ) -> LossReturn:
-    """A resolved loss's call: the normalised result, with or without hooks."""
+    """A resolved loss's call: the normalised result, with or without hooks.
+
+    ``check_names=False`` (a config loaded with ``strict=False``) lets names
+    the loss does not declare through to its ``**kwargs``."""
     if HOOKS.active:
-        return call_with_hooks(entry, model_output, targets, params)
+        return call_with_hooks(entry, model_output, targets, params, check_names)
     if not entry.declared and (params or entry.signature.required):
-        entry.signature.check(entry.name, params)
+        entry.signature.check(entry.name, params, check_names=check_names)
     return normalize_result(f"loss {entry.name!r}", entry.function(model_output, targets, **params))
 
 

@@ -14,6 +14,7 @@ from losses_core._signature import (
     LossSignature,
     Validator,
     describe_callable,
+    inferred_annotation,
     keyword_signature,
     resolve_annotation,
 )
@@ -29,7 +30,7 @@ class Declaration:
     """What a loss declares next to its function: inputs, parameters and the
     function of tensors (``compute``) that the protocol function calls."""
 
-    __slots__ = ("compute", "fetch", "inputs", "name", "signature")
+    __slots__ = ("compute", "fetch", "inputs", "name", "protocol", "signature")
 
     def __init__(
         self,
@@ -45,6 +46,8 @@ class Declaration:
         self.signature = signature
         self.fetch = fetch
         """``fetch(model_output, targets, keys)``: the inputs, checked, in order."""
+        self.protocol: Callable[..., Any] | None = None
+        """The protocol function built around ``compute``."""
 
     def __repr__(self) -> str:
         return f"Declaration({self.name!r}, inputs={[i.name for i in self.inputs]})"
@@ -60,7 +63,11 @@ def own_code(code: types.CodeType, name: str) -> types.CodeType:
 def declaration_of(fn: object) -> Declaration | None:
     """The :class:`Declaration` of a loss built by :func:`declare`, else ``None``."""
     found = getattr(fn, DECLARATION_ATTRIBUTE, None)
-    return found if isinstance(found, Declaration) else None
+    # a functools.wraps decorator copies the attribute onto its wrapper, which
+    # is a loss of its own (it may change the result or the parameters)
+    if isinstance(found, Declaration) and found.protocol is fn:
+        return found
+    return None
 
 
 def declare(
@@ -84,7 +91,7 @@ def declare(
             f"cannot register loss {name!r}: inputs must be losses_core.Input objects"
         )
     parameters = _check_compute(name, compute, inputs)
-    if KEYS_PARAMETER in parameters:
+    if KEYS_PARAMETER in parameters or KEYS_PARAMETER in (validators or {}):
         raise LossRegistrationError(
             f"cannot register loss {name!r}: a loss that declares inputs cannot have a parameter named "
             f"{KEYS_PARAMETER!r} (it maps the caller's keys onto the inputs)"
@@ -138,7 +145,9 @@ def declare(
             *keyword,
         ]
     )
-    setattr(loss, DECLARATION_ATTRIBUTE, Declaration(name, inputs, compute, signature, fetch))
+    declaration = Declaration(name, inputs, compute, signature, fetch)
+    declaration.protocol = loss
+    setattr(loss, DECLARATION_ATTRIBUTE, declaration)
     loss.compute = compute  # type: ignore[attr-defined]
     return loss
 
@@ -176,6 +185,6 @@ def _check_compute(
 
 def _resolved(compute: Callable[..., Any], param: inspect.Parameter) -> Any:
     if param.annotation is inspect.Parameter.empty:
-        return param.annotation
+        return inferred_annotation(param)
     resolved = resolve_annotation(compute, param.annotation)
     return inspect.Parameter.empty if resolved is None else resolved

@@ -173,9 +173,9 @@ def manager() -> pluggy.PluginManager:
     return _MANAGER  # type: ignore[no-any-return]
 
 
-def hook_plugins() -> list[object]:
-    """The registered hook plugin objects."""
-    return [] if _MANAGER is None else list(_MANAGER.get_plugins())
+def hook_plugin_items() -> list[tuple[str, object]]:
+    """``(name, plugin)`` of every registered hook plugin."""
+    return [] if _MANAGER is None else list(_MANAGER.list_name_plugin())
 
 
 def get_hook_plugin(name: str) -> object | None:
@@ -194,8 +194,14 @@ def _refresh() -> None:
 
 
 def add_hook_plugin(plugin: object, name: str | None = None) -> str:
-    """Register ``plugin`` with the plugin manager; return its name."""
-    registered = manager().register(plugin, name)
+    """Register ``plugin`` with the plugin manager; return its name.
+
+    :raises HookError: it is already registered, its name is taken, or it is blocked.
+    """
+    try:
+        registered = manager().register(plugin, name)
+    except ValueError as exc:  # pluggy: already registered, or the name is taken
+        raise HookError(f"cannot register hook plugin {name or plugin!r}: {exc}") from None
     if registered is None:
         raise HookError(f"plugin {name or plugin!r} is blocked and was not registered")
     _refresh()
@@ -203,8 +209,16 @@ def add_hook_plugin(plugin: object, name: str | None = None) -> str:
 
 
 def remove_hook_plugin(plugin: object | None = None, name: str | None = None) -> None:
-    """Unregister a hook plugin by object or name."""
-    manager().unregister(plugin, name)
+    """Unregister a hook plugin by object or name.
+
+    :raises HookError: it is not registered.
+    """
+    mgr = manager()
+    if (plugin is not None and not mgr.is_registered(plugin)) or (
+        plugin is None and name is not None and mgr.get_plugin(name) is None
+    ):
+        raise HookError(f"hook plugin {name or plugin!r} is not registered")
+    mgr.unregister(plugin, name)
     _refresh()
 
 
@@ -236,8 +250,11 @@ def run_hook(hook_name: str, implementations: tuple[Implementation, ...] | None,
 def _reraise(hook_name: str, plugin: str | None, exc: Exception, call: Any) -> None:
     where = f"hook {hook_name!r} of plugin {plugin!r}" if plugin else f"hook {hook_name!r}"
     if isinstance(exc, LossError):
+        note = f"raised by {where} during loss {call.name!r}"
         if hasattr(exc, "add_note"):  # Python 3.11+
-            exc.add_note(f"raised by {where} during loss {call.name!r}")
+            exc.add_note(note)
+        elif exc.args and isinstance(exc.args[0], str):
+            exc.args = (f"{exc.args[0]} ({note})", *exc.args[1:])
         raise exc
     raise HookError(f"{where} raised {type(exc).__name__} during loss {call.name!r}: {exc}") from exc
 
@@ -317,7 +334,11 @@ def register_hooks(plugin: object, name: str | None = None) -> str:
     the provider ``runtime``.
     """
     registered = add_hook_plugin(plugin, name)
-    register_plugin_losses(plugin, provider=None, version=None)
+    try:
+        register_plugin_losses(plugin, provider=None, version=None)
+    except BaseException:
+        remove_hook_plugin(plugin)
+        raise
     return registered
 
 

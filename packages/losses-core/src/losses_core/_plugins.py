@@ -23,6 +23,7 @@ from losses_core._registry import (
     CORE_PROVIDER,
     LOADING,
     REGISTRY,
+    RUNTIME_PROVIDER,
     LossEntry,
     claim_preimported_losses,
     normalize_distribution,
@@ -294,12 +295,13 @@ def _load_entry_point(distribution: str, version: str | None, entry_point: Any) 
     before = {id(e) for e in REGISTRY.entries_of(distribution)}
     token = LOADING.set((distribution, version))
     registered_name: str | None = None
+    claimed: set[int] = set()
     try:
         package = entry_point.value.partition(":")[0].partition(".")[0]
         preimported = package in sys.modules
         plugin = entry_point.load()
         if preimported:
-            claim_preimported_losses(package, distribution, version)
+            claimed = {id(e) for e in claim_preimported_losses(package, distribution, version)}
         implementations = hook_implementations(plugin)
         if LOADER.controls.trace and "losses_register" in implementations:
             sys.stderr.write(f"losses: calling losses_register of {distribution}\n")
@@ -312,6 +314,9 @@ def _load_entry_point(distribution: str, version: str | None, entry_point: Any) 
                 plugin, name=f"{distribution}:{entry_point.name}" if taken else distribution
             )
     except BaseException:
+        # losses the user's own import registered go back to ``runtime``;
+        # what this load registered is undone
+        REGISTRY.reattribute(lambda e: id(e) in claimed, RUNTIME_PROVIDER, None)
         for entry in REGISTRY.entries_of(distribution):
             if id(entry) not in before:
                 REGISTRY.remove_entry(entry)

@@ -263,12 +263,15 @@ class Registry:
         with self._lock:
             return list(self._by_provider.get(provider, {}).values())
 
-    def reattribute(self, predicate: Callable[[LossEntry], bool], provider: str, version: str | None) -> int:
-        """Move the entries matching ``predicate`` to ``provider``; return how many."""
+    def reattribute(
+        self, predicate: Callable[[LossEntry], bool], provider: str, version: str | None
+    ) -> list[LossEntry]:
+        """Move the entries matching ``predicate`` to ``provider``; return the new entries."""
+        moved_to: list[LossEntry] = []
         with self._lock:
             moved = self._remove_where(predicate)
             for old in moved:
-                self._insert(
+                moved_to.append(
                     LossEntry(
                         old.name,
                         old.function,
@@ -281,9 +284,10 @@ class Registry:
                         old.inputs,
                     )
                 )
+                self._insert(moved_to[-1])
         if moved:
             self._changed()
-        return len(moved)
+        return moved_to
 
     def remove_entry(self, entry: LossEntry) -> None:
         """Remove one entry (all its names)."""
@@ -557,15 +561,15 @@ def register_loss(
     )
 
 
-def claim_preimported_losses(package: str, distribution: str, version: str | None) -> None:
+def claim_preimported_losses(package: str, distribution: str, version: str | None) -> list[LossEntry]:
     """Attribute to ``distribution`` the losses its ``package`` registered with
     ``@register_loss`` before discovery (user code imported the plugin module
     first, so the import-time registrations ran outside the loader and were
-    filed under ``runtime``)."""
+    filed under ``runtime``); return the claimed entries."""
 
     def belongs(entry: LossEntry) -> bool:
         fn = entry.function
         module = getattr(fn, "__module__", None) or type(fn).__module__
         return entry.provider == RUNTIME_PROVIDER and (module or "").partition(".")[0] == package
 
-    REGISTRY.reattribute(belongs, distribution, version)
+    return REGISTRY.reattribute(belongs, distribution, version)

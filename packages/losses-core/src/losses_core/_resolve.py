@@ -54,16 +54,6 @@ def entry_for_spec(spec: str | Callable[..., Any]) -> LossEntry:
     )
 
 
-def check_parameters(entry: LossEntry, params: Mapping[str, Any]) -> None:
-    """Check ``params`` against the loss's parameters: names (unknown ones
-    get a did-you-mean), required parameters, values against the annotations
-    and the loss's validators.
-
-    :raises LossParameterError: listing every problem found.
-    """
-    entry.signature.check(entry.name, params)
-
-
 class ResolvedLoss:
     """A loss with default parameters bound; calls return a :class:`LossReturn`.
 
@@ -74,12 +64,19 @@ class ResolvedLoss:
     callables) and so work in spawned DataLoader workers and DDP.
     """
 
-    __slots__ = ("_entry", "_spec", "defaults")
+    __slots__ = ("_check_names", "_entry", "_spec", "defaults")
 
-    def __init__(self, spec: str | Callable[..., Any], entry: LossEntry, defaults: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        spec: str | Callable[..., Any],
+        entry: LossEntry,
+        defaults: dict[str, Any],
+        check_names: bool = True,
+    ) -> None:
         self._spec = spec
         self._entry = entry
         self.defaults = defaults
+        self._check_names = check_names
 
     @property
     def name(self) -> str:
@@ -101,7 +98,7 @@ class ResolvedLoss:
         self, model_output: Mapping[str, Any], targets: Mapping[str, Any], /, **overrides: Any
     ) -> LossReturn:
         params = {**self.defaults, **overrides} if overrides else dict(self.defaults)
-        return call_resolved(self._entry, model_output, targets, params)
+        return call_resolved(self._entry, model_output, targets, params, self._check_names)
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.defaults.items())
@@ -109,11 +106,17 @@ class ResolvedLoss:
 
     def __reduce__(self) -> tuple[Any, ...]:
         spec = self._spec if isinstance(self._spec, str) else self._entry.function
-        return (_rebuild, (spec, self.defaults))
+        return (resolve, (spec, self.defaults, self._check_names))
 
 
-def _rebuild(spec: str | Callable[..., Any], defaults: dict[str, Any]) -> ResolvedLoss:
-    return resolve_loss(spec, **defaults)
+def resolve(
+    spec: str | Callable[..., Any], defaults: dict[str, Any], check_names: bool = True
+) -> ResolvedLoss:
+    """:func:`resolve_loss`, with the check of parameter names optional (for
+    configs loaded with ``strict=False``: unknown names go to ``**kwargs``)."""
+    entry = entry_for_spec(spec)
+    entry.signature.check(entry.name, defaults, check_names=check_names)
+    return ResolvedLoss(spec, entry, dict(defaults), check_names)
 
 
 def resolve_loss(spec: str | Callable[..., Any], /, **defaults: Any) -> ResolvedLoss:
@@ -124,15 +127,13 @@ def resolve_loss(spec: str | Callable[..., Any], /, **defaults: Any) -> Resolved
         (``"my_package.losses:custom_loss"``, imported now), or a callable.
     :param defaults: keyword parameters bound now; per-call keyword arguments
         override them. Names are checked against the loss's named parameters
-        (see :func:`check_parameters`).
+        (names, required parameters, annotations and validators).
     :returns: a :class:`ResolvedLoss` whose calls return
         ``{"loss": tensor, "metrics": {...}, "auxiliary": {...}}``.
     :raises UnknownLossError: unknown name or unimportable path.
     :raises LossParameterError: a default the loss does not accept.
     """
-    entry = entry_for_spec(spec)
-    check_parameters(entry, defaults)
-    return ResolvedLoss(spec, entry, dict(defaults))
+    return resolve(spec, defaults)
 
 
 class CompositeLoss:

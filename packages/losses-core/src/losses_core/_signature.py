@@ -99,9 +99,11 @@ class LossSignature:
                 found.append(f"loss {loss!r}: parameter {pname!r} {_phrase(problem)}")
         return found
 
-    def check(self, loss: str, params: Mapping[str, Any], *, complete: bool = True) -> None:
+    def check(
+        self, loss: str, params: Mapping[str, Any], *, complete: bool = True, check_names: bool = True
+    ) -> None:
         """Raise :class:`LossParameterError` listing every problem with ``params``."""
-        problems = self.problems(loss, params, complete=complete)
+        problems = self.problems(loss, params, complete=complete, check_names=check_names)
         if problems:
             raise LossParameterError("; ".join(problems))
 
@@ -210,10 +212,15 @@ def _annotations(fn: Callable[..., Any], keyword: Mapping[str, inspect.Parameter
             resolved = resolve_annotation(target, param.annotation)
             if resolved is not None:
                 found[pname] = resolved
-        elif type(param.default) in _INFERRED:
-            # an unannotated parameter: its default's type (a float accepts an int)
-            found[pname] = _INFERRED[type(param.default)]
+        elif (inferred := inferred_annotation(param)) is not inspect.Parameter.empty:
+            found[pname] = inferred
     return found
+
+
+def inferred_annotation(param: inspect.Parameter) -> Any:
+    """The type of an unannotated parameter's default when it is a bool, int,
+    float or str (a float accepts an int), else ``inspect.Parameter.empty``."""
+    return _INFERRED.get(type(param.default), inspect.Parameter.empty)
 
 
 def resolve_annotation(fn: Any, annotation: Any) -> Any:

@@ -72,23 +72,27 @@ class LossConfig:
     composite: bool
     source: str
     section: str | None = None
+    strict: bool = True
+    """Whether parameter names were checked (with ``strict=False`` names the
+    loss does not declare reach its ``**kwargs`` when it is built)."""
 
     def build(self) -> Any:
-        """A :class:`~losses_core.ResolvedLoss` (one loss) or a
-        :class:`~losses_core.config.CompositeLoss` (``terms``)."""
-        from losses_core._resolve import CompositeLoss, resolve_loss
+        """A :class:`~losses_core.ResolvedLoss` (one loss) or a composite loss
+        (``terms``: a weighted sum whose metrics are keyed by term label)."""
+        from losses_core._resolve import CompositeLoss, resolve
 
         if not self.composite:
             spec = self.terms[0]
-            return resolve_loss(spec.loss, **spec.params)
-        labels: list[str] = []
+            return resolve(spec.loss, spec.params, self.strict)
+        labels: set[str] = set()
         terms = []
         for spec in self.terms:
-            label = spec.label or spec.loss
-            if label in labels:
-                label = f"{label}_{len(labels)}"
-            labels.append(label)
-            terms.append((label, spec.weight, resolve_loss(spec.loss, **spec.params)))
+            label = base = spec.label or spec.loss
+            suffix = 1
+            while label in labels:  # a repeated loss gets the first free label_<n>
+                label, suffix = f"{base}_{suffix}", suffix + 1
+            labels.add(label)
+            terms.append((label, spec.weight, resolve(spec.loss, spec.params, self.strict)))
         return CompositeLoss(terms)
 
 
@@ -167,11 +171,12 @@ def _parse(
         ]
         if problems:
             return None, problems
-        return LossConfig(tuple(s for s in specs if s), composite=True, source=where, section=section), []
+        config = LossConfig(tuple(s for s in specs if s), True, where, section, strict)
+        return config, []
     spec = _parse_term(node, where, path, strict, allow_import, problems, composite=False)
     if problems or spec is None:
         return None, problems
-    return LossConfig((spec,), composite=False, source=where, section=section), []
+    return LossConfig((spec,), composite=False, source=where, section=section, strict=strict), []
 
 
 def loss_from_config(
@@ -266,6 +271,10 @@ def _parse_term(
     if keys is not None and not isinstance(keys, Mapping):
         problems.append(f"{where}: {path}.keys: expected a mapping of input names to keys, got {keys!r}")
         keys = None
+    if keys is not None and "keys" in params:
+        problems.append(
+            f"{where}: {path}: 'keys' is given both beside and inside {param_key!r}; give it once"
+        )
     weight = node.get("weight", 1.0)
     if isinstance(weight, bool) or not isinstance(weight, (int, float)):
         problems.append(f"{where}: {path}.weight: expected a number, got {weight!r}")

@@ -64,7 +64,7 @@ class Input:
         receives it, and the name callers map their own keys onto.
     :param source: ``"model_output"`` or ``"targets"``.
     :param shape: the expected layout (see the module docs), or ``None`` for
-        any shape; alternatives are separated by ``|``.
+        any shape; alternatives are separated by ``|``; ``""`` is a 0-dim tensor.
     :param dtype: the dtype family (:data:`InputDtype`); default ``"any"``.
     :param optional: when true, a missing (or ``None``) entry passes ``None``.
     :param like: the name of an earlier input whose shape this one must equal.
@@ -96,6 +96,16 @@ class Input:
                 f"input {self.name!r}: dtype must be one of float, int, bool, int_or_bool, any; "
                 f"got {self.dtype!r}"
             )
+        for flag in ("optional", "tensor"):
+            if not isinstance(getattr(self, flag), bool):
+                raise LossRegistrationError(
+                    f"input {self.name!r}: {flag} must be True or False, got {getattr(self, flag)!r}"
+                )
+        if not self.tensor and (self.dtype != "any" or self.shape is not None or self.like is not None):
+            raise LossRegistrationError(
+                f"input {self.name!r}: dtype, shape and like describe tensors; an input declared "
+                f"tensor=False cannot have them"
+            )
         object.__setattr__(self, "layouts", _parse_shape(self.name, self.shape))
 
     @property
@@ -119,8 +129,11 @@ def _parse_shape(name: str, shape: str | None) -> tuple[tuple[str, ...], ...]:
     if shape is None:
         return ()
     layouts = []
-    for alternative in shape.split("|"):
+    alternatives = shape.split("|")
+    for alternative in alternatives:
         dims = tuple(alternative.split())
+        if not dims and len(alternatives) > 1:
+            raise LossRegistrationError(f"input {name!r}: shape {shape!r} has an empty alternative")
         if dims.count("...") > 1:
             raise LossRegistrationError(f"input {name!r}: shape {shape!r} has '...' more than once")
         for dim in dims:
@@ -150,6 +163,10 @@ def fetch_inputs(loss: str, inputs: Sequence[Input]) -> Fetcher:
             raise LossRegistrationError(
                 f"loss {loss!r}: input {spec.name!r} is declared like={spec.like!r}, which is not "
                 f"an earlier input ({', '.join(names[:position]) or 'none'})"
+            )
+        if spec.like is not None and not inputs[names.index(spec.like)].tensor:
+            raise LossRegistrationError(
+                f"loss {loss!r}: input {spec.name!r} is declared like={spec.like!r}, which is not a tensor"
             )
     if len(set(names)) != len(names):
         raise LossRegistrationError(f"loss {loss!r}: input names must be unique, got {names}")

@@ -185,10 +185,17 @@ def _union(annotation: Any, checkers: list[Checker]) -> Checker:
     label = describe_annotation(annotation)
 
     def check(value: Any) -> str | None:
+        problems = []
         for checker in checkers:
-            if checker(value) is None:
+            problem = checker(value)
+            if problem is None:
                 return None
-        # one alternative's own message is more precise when only one fits the kind
+            problems.append(problem)
+        # an alternative whose type fits but whose bounds or choices do not
+        # says more than the union's label ("must be > 0, got -1.0")
+        for problem in problems:
+            if problem.startswith("must be"):
+                return problem
         return _expected(label, value)
 
     return check

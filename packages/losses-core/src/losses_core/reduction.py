@@ -42,6 +42,8 @@ def reduce(values: torch.Tensor, reduction: Reduction, mask: torch.Tensor | None
     :param mask: bool or float weights broadcastable to ``values`` (a float
         mask weighs elements; the mean divides by the summed weights).
     """
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {', '.join(map(repr, REDUCTIONS))}, got {reduction!r}")
     if mask is None:
         if reduction == "mean":
             return values.mean() if values.numel() else values.sum() * 0

@@ -28,12 +28,14 @@ def at_least_float32(x: torch.Tensor) -> torch.Tensor:
 
 
 def as_float(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """A bool mask as 0/1 values of ``dtype``.
+    """A mask as values of ``dtype``: a bool mask as 0/1, any other mask cast.
 
-    Going through a ``uint8`` view is several times faster on CPU than
-    converting the bool tensor directly.
+    A bool mask goes through a ``uint8`` view, several times faster on CPU
+    than converting the bool tensor directly.
     """
-    return mask.view(torch.uint8).to(dtype)
+    if mask.dtype == torch.bool:
+        return mask.view(torch.uint8).to(dtype)
+    return mask.to(dtype)
 
 
 def euclidean_distances(x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

@@ -152,17 +152,22 @@ def isolated_registry() -> Iterator[None]:
             with isolated_registry():
                 yield
     """
-    from losses_core._hooks import hook_plugins, remove_hook_plugin
+    from losses_core._hooks import add_hook_plugin, hook_plugin_items, remove_hook_plugin
 
     ensure_loaded()
     entries_before = set(REGISTRY.entries())
-    plugins_before = {id(p) for p in hook_plugins()}
+    plugins_before = hook_plugin_items()
     try:
         yield
     finally:
-        for plugin in hook_plugins():
-            if id(plugin) not in plugins_before:
+        kept = {id(p) for _, p in plugins_before}
+        for _, plugin in hook_plugin_items():
+            if id(plugin) not in kept:
                 remove_hook_plugin(plugin)
+        present = {id(p) for _, p in hook_plugin_items()}
+        for name, plugin in plugins_before:
+            if id(plugin) not in present:
+                add_hook_plugin(plugin, name)
         for entry in REGISTRY.entries():
             if entry not in entries_before:
                 REGISTRY.remove_entry(entry)
@@ -197,9 +202,7 @@ def loss_names(*, distribution: str | None = None, pattern: str = "*") -> list[s
 
 def check_distribution(distribution: str, **options: Any) -> list[ConformanceReport]:
     """Run :func:`check_loss` on every loss that ``distribution`` provides."""
-    names = loss_names(distribution=distribution)
-    if not names:
-        raise LookupError(f"distribution {distribution!r} provides no registered loss")
+    names = loss_names(distribution=distribution)  # raises LookupError when there are none
     return [check_loss(name, **options) for name in names]
 
 
