@@ -192,10 +192,20 @@ def test_like_must_name_a_tensor_input(inputs: list[Input], match: str) -> None:
     [
         ({"tensor": False, "dtype": "float"}, "cannot have them"),
         ({"tensor": False, "shape": "B"}, "cannot have them"),
-        ({"shape": "B |"}, "empty alternative"),
         ({"optional": "no"}, "optional must be True or False"),
     ],
 )
 def test_contradictory_declarations_fail_at_definition(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(LossRegistrationError, match=match):
         Input("x", "targets", **kwargs)  # type: ignore[arg-type]
+
+
+def test_an_empty_shape_alternative_is_a_0_dim_tensor() -> None:
+    @register_loss(inputs=[Input("x", "model_output", shape="N"), Input("t", "targets", shape="N |")])
+    def thresholded(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return (x - t).relu().sum()
+
+    LOSSES["thresholded"]({"x": torch.ones(3)}, {"t": torch.tensor(0.5)})
+    LOSSES["thresholded"]({"x": torch.ones(3)}, {"t": torch.zeros(3)})
+    with pytest.raises(LossInputError, match=r"must have shape \[N\] or \[\]"):
+        LOSSES["thresholded"]({"x": torch.ones(3)}, {"t": torch.zeros(3, 1)})

@@ -64,7 +64,8 @@ class Input:
         receives it, and the name callers map their own keys onto.
     :param source: ``"model_output"`` or ``"targets"``.
     :param shape: the expected layout (see the module docs), or ``None`` for
-        any shape; alternatives are separated by ``|``; ``""`` is a 0-dim tensor.
+        any shape; alternatives are separated by ``|``; an empty one (``""``,
+        or ``"N |"`` for ``[N]`` or 0-dim) is a 0-dim tensor.
     :param dtype: the dtype family (:data:`InputDtype`); default ``"any"``.
     :param optional: when true, a missing (or ``None``) entry passes ``None``.
     :param like: the name of an earlier input whose shape this one must equal.
@@ -129,11 +130,8 @@ def _parse_shape(name: str, shape: str | None) -> tuple[tuple[str, ...], ...]:
     if shape is None:
         return ()
     layouts = []
-    alternatives = shape.split("|")
-    for alternative in alternatives:
-        dims = tuple(alternative.split())
-        if not dims and len(alternatives) > 1:
-            raise LossRegistrationError(f"input {name!r}: shape {shape!r} has an empty alternative")
+    for alternative in shape.split("|"):
+        dims = tuple(alternative.split())  # an empty alternative is a 0-dim tensor
         if dims.count("...") > 1:
             raise LossRegistrationError(f"input {name!r}: shape {shape!r} has '...' more than once")
         for dim in dims:
