@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import inspect
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from types import ModuleType
@@ -152,12 +153,17 @@ def _plain_implementations(caller: pluggy.HookCaller) -> tuple[Implementation, .
 
 # -- the plugin manager -------------------------------------------------------------
 _MANAGER: Any = None
+_MANAGER_LOCK = threading.Lock()
 
 
 def manager() -> pluggy.PluginManager:
     """The plugin manager of the ``losses`` project (pluggy is imported now)."""
     global _MANAGER
-    if _MANAGER is None:
+    if _MANAGER is not None:
+        return _MANAGER  # type: ignore[no-any-return]
+    with _MANAGER_LOCK:  # concurrent first registrations build one manager
+        if _MANAGER is not None:
+            return _MANAGER
         import pluggy
 
         from losses_core import hookspecs
