@@ -13,6 +13,7 @@ from losses_core import Input
 
 __all__ = [
     "LABELLED_INPUTS",
+    "TOWER_INPUTS",
     "labelled_example",
     "maybe_normalize",
     "paired_views",
@@ -23,6 +24,20 @@ LABELLED_INPUTS = (
     Input("labels", "targets", shape="N", doc="class ids; equal ids make positive pairs"),
 )
 """``model_output['embeddings']`` ``[N, D]`` and ``targets['labels']`` ``[N]``."""
+
+TOWER_INPUTS = (
+    Input("image_embeddings", "model_output", shape="N D", dtype="float", doc="the image tower"),
+    Input(
+        "text_embeddings",
+        "model_output",
+        like="image_embeddings",
+        dtype="float",
+        doc="the text tower; its row i matches image row i",
+    ),
+    Input("logit_scale", "model_output", dtype="float", doc="the learnable scale (one element)"),
+)
+"""The two towers of a contrastive image-text loss (``[N, D]`` each, row ``i``
+of one matching row ``i`` of the other) and the learnable logit scale."""
 
 
 def labelled_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) -> tuple[dict[str, Any], ...]:

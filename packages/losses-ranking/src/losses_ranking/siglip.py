@@ -13,7 +13,7 @@ from losses_core.reduction import Reduction, reduce
 from losses_core.results import loss_result
 from losses_core.tensors import as_float, at_least_float32
 from losses_ranking._distributed import all_gather_with_grad, world
-from losses_ranking._embeddings import maybe_normalize, paired_views
+from losses_ranking._embeddings import TOWER_INPUTS, maybe_normalize, paired_views
 from losses_ranking._scale import as_scalar, effective_scale
 
 __all__ = ["siglip"]
@@ -31,15 +31,7 @@ def siglip_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) -> t
 
 @register_loss(
     inputs=[
-        Input("image_embeddings", "model_output", shape="N D", dtype="float", doc="the image tower"),
-        Input(
-            "text_embeddings",
-            "model_output",
-            like="image_embeddings",
-            dtype="float",
-            doc="the text tower; its row i matches image row i",
-        ),
-        Input("logit_scale", "model_output", dtype="float", doc="the learnable scale (one element)"),
+        *TOWER_INPUTS,
         Input(
             "logit_bias",
             "model_output",
