@@ -25,7 +25,7 @@ from losses_core import (
     loss_from_config,
     resolve_loss,
 )
-from losses_core.testing import assert_conforms, loss_names
+from losses_core.testing import assert_conforms, check_manifest, loss_names
 
 # registered name -> (module, function name, aliases)
 REGISTERED = {
@@ -70,10 +70,14 @@ def _grad_leaves(model_output):
     return {k: v for k, v in model_output.items() if isinstance(v, torch.Tensor) and v.requires_grad}
 
 
-def test_the_entry_point_is_the_package_itself():
+def test_the_entry_point_names_the_packages_manifest():
     (point,) = [ep for ep in entry_points(group="losses.plugins") if ep.name == "losses-sae"]
-    assert point.value == "losses_sae"
-    assert point.load() is losses_sae
+    assert point.value == "losses_sae:losses.json"
+    assert point.module == "losses_sae"
+
+
+def test_the_manifest_matches_the_code():
+    assert check_manifest("losses-sae") == []
 
 
 def test_every_loss_is_registered_under_its_name_aliases_and_provider():

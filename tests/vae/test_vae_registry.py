@@ -11,7 +11,7 @@ import torch
 
 import losses_vae
 from losses_core import LOSSES, ConfigError, LossParameterError, list_losses, loss_from_config
-from losses_core.testing import assert_conforms
+from losses_core.testing import assert_conforms, check_manifest
 
 ALIASES = {
     "VAELoss": ("vae_loss",),
@@ -48,9 +48,13 @@ def test_the_distribution_registers_exactly_these_losses_with_their_aliases():
             assert LOSSES[alias].provider == "losses-vae"
 
 
-def test_the_entry_point_is_the_package():
+def test_the_entry_point_names_the_packages_manifest():
     (ep,) = [ep for ep in entry_points(group="losses.plugins") if ep.name == "losses-vae"]
-    assert ep.value == "losses_vae"
+    assert ep.value == "losses_vae:losses.json"
+
+
+def test_the_manifest_matches_the_code():
+    assert check_manifest("losses-vae") == []
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         ConfigError,
         HookError,
         LossConflictError,
+        LossEnvironmentError,
         LossError,
         LossInputError,
         LossParameterError,
@@ -40,17 +41,18 @@ if TYPE_CHECKING:
     from losses_core._hooks import hookimpl, register_hooks, unregister_hooks, use_hooks
     from losses_core._listing import LossInfo, PluginInfo, list_losses, list_plugins
     from losses_core._mapping import LOSSES
+    from losses_core._names import ENTRY_POINT_GROUP
     from losses_core._plugins import PluginFailure
     from losses_core._registry import LossEntry, LossRegistrar, register_loss
     from losses_core._resolve import ResolvedLoss, resolve_loss
-    from losses_core._types import ENTRY_POINT_GROUP, LossFunction, LossOutput, LossReturn
+    from losses_core._types import LossFunction, LossOutput, LossReturn
     from losses_core.builtin_hooks import MetricsCollector, NonFiniteGuard
     from losses_core.config import load_config, loss_from_config
     from losses_core.inputs import Input
     from losses_core.params import Range
 
 _EXPORTS = {
-    "ENTRY_POINT_GROUP": "_types",
+    "ENTRY_POINT_GROUP": "_names",
     "LOSSES": "_mapping",
     "ConfigError": "_errors",
     "HookError": "_errors",
@@ -58,6 +60,7 @@ _EXPORTS = {
     "LossCall": "_call",
     "LossConflictError": "_errors",
     "LossEntry": "_registry",
+    "LossEnvironmentError": "_errors",
     "LossError": "_errors",
     "LossFunction": "_types",
     "LossInfo": "_listing",
@@ -99,6 +102,7 @@ __all__ = [
     "LossCall",
     "LossConflictError",
     "LossEntry",
+    "LossEnvironmentError",
     "LossError",
     "LossFunction",
     "LossInfo",

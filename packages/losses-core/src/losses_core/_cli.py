@@ -1,15 +1,22 @@
 """The ``losses`` command line.
 
 Commands: ``list``, ``show``, ``plugins``, ``check``, ``doctor``,
-``new-plugin``. Every listing takes ``--json``.
+``manifest``, ``new-plugin``. Every listing takes ``--json``. ``list``,
+``plugins`` and ``doctor`` read package metadata only: they import no plugin
+module and not torch.
 
 Exit codes:
 
 - 0: success (``check``: the config is valid; ``doctor``: no problem found).
 - 1: the command ran and found problems: ``check`` found an invalid config,
-  ``doctor`` found conflicts, broken plugins or duplicate installs, ``show``
-  found no such loss, ``new-plugin`` could not write the package.
-- 2: bad usage (unknown command or option).
+  ``doctor`` found conflicts, broken plugins or malformed or duplicate
+  installs, ``show`` found no such loss, ``manifest --check`` found a stale
+  manifest, ``new-plugin`` could not write the package.
+- 2: bad usage (unknown command or option) or an invalid ``LOSSES_*``
+  environment variable.
+
+No command prints a Python traceback for a fault in a plugin or in the
+environment; ``--traceback`` shows one, for debugging.
 """
 
 from __future__ import annotations
@@ -199,65 +206,162 @@ def _sections(path: Path) -> list[str | None]:
 
 
 # -- doctor --------------------------------------------------------------------
-def doctor_report() -> dict[str, Any]:
-    """Conflicts, broken plugins, duplicate installs and disabled plugins."""
-    from importlib.metadata import distributions
+PROBLEM_KINDS = (
+    "conflicts",
+    "broken_plugins",
+    "malformed_installs",
+    "duplicate_installs",
+    "noisy_plugins",
+    "manifest_mismatches",
+)
+"""The parts of the doctor's report that make it exit 1."""
 
-    from losses_core._environment import PluginControls
+
+def doctor_report(import_plugins: bool = False) -> dict[str, Any]:
+    """Conflicts, takeovers, broken plugins, malformed and duplicate installs,
+    plugins that print at import, disabled plugins and unknown ``LOSSES_*``
+    variables, from package metadata; with ``import_plugins``, every plugin
+    is imported too and its manifest compared with what its code registers."""
+    from losses_core._environment import unknown_variables
     from losses_core._listing import list_losses
-    from losses_core._plugins import LOADER, ensure_loaded
-    from losses_core._registry import normalize_distribution
+    from losses_core._plugins import LOADER
 
-    ensure_loaded()
+    LOADER.listing()
+    mismatches: dict[str, list[str]] = {}
+    if import_plugins:
+        from losses_core.testing import check_manifest
+
+        for record in list(LOADER.records):
+            if record.manifest is None or record.status == "skipped" or record.distribution in mismatches:
+                continue
+            found = check_manifest(record.distribution)
+            if found:
+                mismatches[record.distribution] = found
     conflicts: dict[str, list[str]] = {}
+    takeovers = []
     for info in list_losses():
         if info.ambiguous:
             conflicts.setdefault(info.name, []).append(info.qualified_name)
+        if info.overrides:
+            takeovers.append(
+                {
+                    "name": info.name,
+                    "by": info.qualified_name,
+                    "by_version": info.version,
+                    "aliases": list(info.aliases),
+                    "from": list(info.overrides),
+                }
+            )
     broken = [
         {"distribution": f.distribution, "version": f.version, "entry_point": f.entry_point, "error": f.error}
         for f in LOADER.failures
+        if not f.entry_point.startswith("(malformed")
     ]
-    plugin_dists = {r.distribution for r in LOADER.records} | {"losses-core"}
-    locations: dict[str, list[str]] = {}
-    for dist in distributions():
-        name = normalize_distribution(dist.metadata["Name"] or "")
-        if name in plugin_dists:
-            locations.setdefault(name, []).append(f"{dist.version} at {getattr(dist, '_path', '?')}")
-    duplicates = {name: where for name, where in locations.items() if len(where) > 1}
+    malformed = [
+        {"distribution": p.distribution, "location": p.location, "problem": p.problem}
+        for p in LOADER.installed.problems
+    ]
+    noisy = {r.distribution: list(r.output) for r in LOADER.records if r.output}
     disabled = [
         {"distribution": r.distribution, "reason": r.reason} for r in LOADER.records if r.status == "skipped"
     ]
-    controls = PluginControls.from_environment()
+    controls = LOADER.controls
     return {
         "conflicts": conflicts,
+        "takeovers": takeovers,
         "broken_plugins": broken,
-        "duplicate_installs": duplicates,
+        "malformed_installs": malformed,
+        "duplicate_installs": dict(LOADER.installed.duplicates),
+        "noisy_plugins": noisy,
+        "manifest_mismatches": mismatches,
         "disabled_plugins": disabled,
+        "unknown_variables": unknown_variables(),
         "environment": {
             "autoload": controls.autoload,
             "allow": sorted(controls.allow) if controls.allow is not None else None,
             "block": sorted(controls.block),
             "trace": controls.trace,
+            "config_allow_import": controls.allow_import,
         },
     }
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    report = doctor_report()
-    problems = bool(report["conflicts"] or report["broken_plugins"] or report["duplicate_installs"])
+    report = doctor_report(import_plugins=args.imports)
+    problems = any(report[kind] for kind in PROBLEM_KINDS)
     if args.json:
         _print_json({**report, "healthy": not problems})
         return 1 if problems else 0
     for name, qualified in sorted(report["conflicts"].items()):
         print(f"conflict: {name!r} is provided by several plugins; use one of {', '.join(qualified)}")
+    for item in report["takeovers"]:
+        aliases = f" (with its aliases {', '.join(item['aliases'])})" if item["aliases"] else ""
+        print(
+            f"takeover: {item['by']} overrides {', '.join(item['from'])}: the bare name {item['name']!r}"
+            f"{aliases} gives its loss; the others stay reachable by their qualified names"
+        )
     for failure in report["broken_plugins"]:
         print(f"broken plugin: {failure['distribution']} ({failure['entry_point']}): {failure['error']}")
+    for item in report["malformed_installs"]:
+        print(f"malformed install: {item['distribution']} at {item['location']}: {item['problem']}")
     for name, where in sorted(report["duplicate_installs"].items()):
-        print(f"duplicate install: {name} is installed {len(where)} times: {'; '.join(where)}")
+        places = "; ".join(where)
+        print(f"duplicate install: {name} is installed {len(where)} times: {places} (the first is used)")
+    for name, lines in sorted(report["noisy_plugins"].items()):
+        for line in lines:
+            print(f"noisy plugin: {name}: {line}")
+    for found in report["manifest_mismatches"].values():
+        for line in found:
+            print(f"manifest mismatch: {line}")
     for item in report["disabled_plugins"]:
         print(f"disabled plugin: {item['distribution']} ({item['reason']})")
+    for variable, close in report["unknown_variables"].items():
+        hint = f"; did you mean {close}?" if close else ""
+        print(f"unknown variable: {variable} is not read by losses-core{hint}")
     print("problems found" if problems else "no problems found")
     return 1 if problems else 0
+
+
+# -- manifest --------------------------------------------------------------------
+def _cmd_manifest(args: argparse.Namespace) -> int:
+    import os
+
+    from losses_core._manifest import MANIFEST_FILE, ManifestError, generate_manifest, locate_manifest
+
+    try:
+        manifest = generate_manifest(args.package, args.hooks)
+    except ManifestError as exc:
+        print(f"losses manifest: {exc}", file=sys.stderr)
+        return 1
+    text = manifest.to_json()
+    if not (args.write or args.check):
+        sys.stdout.write(text)
+        return 0
+    try:
+        path = locate_manifest(f"{args.package}:{MANIFEST_FILE}")
+    except ValueError:
+        import importlib
+
+        package = importlib.import_module(args.package)
+        directories = list(getattr(package, "__path__", []))
+        if not directories:
+            print(f"losses manifest: {args.package} is a module, not a package", file=sys.stderr)
+            return 1
+        path = os.path.join(directories[0], MANIFEST_FILE)
+        current = None
+    else:
+        with open(path, encoding="utf-8") as file:
+            current = file.read()
+    if args.check:
+        if current == text:
+            print(f"{path}: up to date ({len(manifest.losses)} losses)")
+            return 0
+        print(f"{path}: out of date; run `losses manifest {args.package} --write`", file=sys.stderr)
+        return 1
+    with open(path, "w", encoding="utf-8") as file:
+        file.write(text)
+    print(f"wrote {path} ({len(manifest.losses)} losses)")
+    return 0
 
 
 # -- new-plugin ----------------------------------------------------------------
@@ -282,6 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="losses", description="Inspect and check the losses installed here."
     )
     parser.add_argument("--version", action="version", version=f"losses-core {__version__}")
+    parser.add_argument(
+        "--traceback", action="store_true", help="show Python tracebacks of unexpected errors"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("list", help="list registered losses")
@@ -305,9 +412,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_cmd_check)
 
-    p = commands.add_parser("doctor", help="report conflicts, broken plugins, duplicate and disabled plugins")
+    p = commands.add_parser(
+        "doctor",
+        help="report conflicts, takeovers, broken plugins, malformed, duplicate and disabled installs",
+    )
+    p.add_argument(
+        "--import",
+        dest="imports",
+        action="store_true",
+        help="also import every plugin and compare its manifest with what its code registers",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_cmd_doctor)
+
+    p = commands.add_parser("manifest", help="print, write or check the manifest of a plugin package")
+    p.add_argument("package", help="the importable package, e.g. losses_foo")
+    p.add_argument("--hooks", default=None, help="the module holding its hooks (default: the package)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true", help="write PACKAGE/losses.json")
+    mode.add_argument("--check", action="store_true", help="exit 1 if PACKAGE/losses.json is out of date")
+    p.set_defaults(run=_cmd_manifest)
 
     p = commands.add_parser("new-plugin", help="write a ready-to-publish plugin package")
     p.add_argument("name", help="distribution name, e.g. losses-foo")
@@ -318,7 +442,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``losses`` console script."""
+    from losses_core._errors import LossEnvironmentError, LossError
+    from losses_core._plugins import LOADER
+
     args = build_parser().parse_args(argv)
+    LOADER.replay_output = False  # what plugins print is reported, not mixed into the output
     try:
         code: int = args.run(args)
         sys.stdout.flush()
@@ -328,6 +456,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except LossEnvironmentError as exc:
+        print(f"losses {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except (LossError, Exception) as exc:
+        if args.traceback:
+            raise
+        kind = "" if isinstance(exc, LossError) else f"{type(exc).__name__}: "
+        print(f"losses {args.command}: {kind}{exc}", file=sys.stderr)
+        if not isinstance(exc, LossError):
+            print("(rerun with `losses --traceback ...` to see where it was raised)", file=sys.stderr)
+        return 1
     return code
 
 

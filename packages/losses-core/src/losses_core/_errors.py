@@ -68,3 +68,8 @@ class HookError(LossError, RuntimeError):
 
 class ConfigError(LossError, ValueError):
     """A loss configuration is invalid; the message names the file and key path."""
+
+
+class LossEnvironmentError(LossError, ValueError):
+    """A ``LOSSES_*`` environment variable has a value losses-core does not
+    accept; the message names the variable and the accepted values."""

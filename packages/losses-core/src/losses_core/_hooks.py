@@ -24,8 +24,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from losses_core._errors import HookError, LossError
+from losses_core._names import PROJECT_NAME
 from losses_core._registry import RUNTIME_PROVIDER, make_registrar
-from losses_core._types import PROJECT_NAME
 
 if TYPE_CHECKING:
     import pluggy

@@ -1,16 +1,16 @@
-"""Listing losses and plugins (``list_losses``, ``list_plugins``)."""
+"""Listing losses and plugins (``list_losses``, ``list_plugins``), from the
+catalogue: no plugin module is imported, except dynamic plugins, whose
+losses are only known by importing them."""
 
 from __future__ import annotations
 
 import fnmatch
-import inspect
-import re
+import sys
 from dataclasses import dataclass, field
 
-from losses_core._hooks import runtime_hook_names
-from losses_core._plugins import LOADER, PluginFailure, PluginRecord, ensure_loaded
-from losses_core._registry import CORE_PROVIDER, REGISTRY, RUNTIME_PROVIDER, LossEntry
-from losses_core._version import __version__
+from losses_core._names import CORE_PROVIDER, RUNTIME_PROVIDER, fold_loss_name
+from losses_core._plugins import LOADER, PluginRecord
+from losses_core._registry import REGISTRY, Listed, LossEntry
 
 
 @dataclass(frozen=True)
@@ -24,43 +24,45 @@ class LossInfo:
     aliases: tuple[str, ...]
     summary: str
     ambiguous: bool
+    """Several providers give this name and none overrides the others: only
+    the qualified name selects it."""
+    imported: bool = False
+    """Its module is imported (it is registered, not only declared)."""
+    overrides: tuple[str, ...] = ()
+    """The qualified names this loss takes a name from (``override=True``)."""
 
     @classmethod
-    def from_entry(cls, entry: LossEntry) -> LossInfo:
-        doc = inspect.getdoc(entry.function) or ""
+    def from_entry(cls, entry: Listed) -> LossInfo:
+        others = [e for e in REGISTRY.candidates(entry.name) if e is not entry]
+        taken = tuple(e.qualified_name for e in others) if entry.override and REGISTRY.winner(entry) else ()
         return cls(
             name=entry.name,
             qualified_name=entry.qualified_name,
             provider=entry.provider,
             version=entry.version,
             aliases=entry.aliases,
-            summary=summarize(doc),
-            ambiguous=len(REGISTRY.candidates(entry.name)) > 1 and not entry.override,
+            summary=entry.summary,
+            ambiguous=bool(others) and not REGISTRY.winner(entry) and not any(e.override for e in others),
+            imported=isinstance(entry, LossEntry),
+            overrides=taken,
         )
 
 
-def summarize(doc: str) -> str:
-    """The first sentence of a docstring's first paragraph, without reST markup."""
-    paragraph = " ".join(doc.strip().split("\n\n", 1)[0].split())
-    text = re.sub(r":\w+:`([^`]*)`", r"\1", paragraph).replace("``", "")
-    sentence = re.split(r"(?<!\bal\.)(?<!\be\.g\.)(?<!\bi\.e\.)(?<=[.!?])\s", text, maxsplit=1)[0]
-    return sentence.rstrip(":,;")
-
-
 def list_losses(pattern: str = "*") -> list[LossInfo]:
-    """Every registered loss whose name or an alias matches ``pattern``.
+    """Every loss whose name or an alias matches ``pattern``, from package
+    metadata (no plugin module is imported).
 
     ``pattern`` is an ``fnmatch`` wildcard (``"focal*"``, ``"*vae*"``),
     matched case-insensitively with ``-`` and ``_`` treated alike. Sorted by
     name, then provider. Each item names the providing distribution and its
     version.
     """
-    ensure_loaded()
-    folded_pattern = pattern.casefold().replace("-", "_")
+    LOADER.listing()
+    folded_pattern = fold_loss_name(pattern)
     found = [
         entry
         for entry in REGISTRY.entries()
-        if any(fnmatch.fnmatchcase(key.casefold().replace("-", "_"), folded_pattern) for key in entry.keys)
+        if any(fnmatch.fnmatchcase(fold_loss_name(key), folded_pattern) for key in entry.keys)
     ]
     found.sort(key=lambda e: (e.name.casefold(), e.provider))
     return [LossInfo.from_entry(e) for e in found]
@@ -68,7 +70,15 @@ def list_losses(pattern: str = "*") -> list[LossInfo]:
 
 @dataclass(frozen=True)
 class PluginInfo:
-    """What ``list_plugins`` reports for one provider of losses or hooks."""
+    """What ``list_plugins`` reports for one provider of losses or hooks.
+
+    ``status`` is ``"builtin"``, ``"available"`` (catalogued from its
+    manifest; each loss's module is imported when first looked up),
+    ``"loaded"`` (imported), ``"failed"``, ``"skipped"`` or ``"runtime"``.
+    ``form`` is ``"builtin"``, ``"static"`` (a manifest declares its
+    losses), ``"dynamic"`` (known by importing it) or ``"runtime"``.
+    ``warnings`` holds what its code printed when imported.
+    """
 
     name: str
     version: str | None
@@ -78,41 +88,59 @@ class PluginInfo:
     hooks: tuple[str, ...] = ()
     error: str | None = None
     traceback: str | None = field(default=None, repr=False)
+    form: str = "static"
+    location: str | None = None
+    warnings: tuple[str, ...] = ()
 
 
 def _losses_of(provider: str) -> tuple[str, ...]:
-    return tuple(sorted(e.name for e in REGISTRY.entries() if e.provider == provider))
+    return tuple(sorted({e.name for e in REGISTRY.entries_of(provider)}))
+
+
+def _info(record: PluginRecord) -> PluginInfo:
+    tracebacks = [
+        f.traceback for f in LOADER.failures if f.distribution == record.distribution and f.traceback
+    ]
+    status = "builtin" if record.form == "builtin" and record.status != "failed" else record.status
+    return PluginInfo(
+        name=record.distribution,
+        version=record.version,
+        status=status,
+        entry_point=record.entry_point,
+        losses=_losses_of(record.distribution) if record.status != "skipped" else (),
+        hooks=record.hooks,
+        error=record.reason if record.status == "skipped" else "; ".join(record.errors) or None,
+        traceback=tracebacks[-1] if tracebacks else None,
+        form=record.form,
+        location=record.location,
+        warnings=tuple(record.output),
+    )
 
 
 def list_plugins() -> list[PluginInfo]:
-    """losses-core itself, every entry-point plugin (loaded, failed or
-    skipped), runtime registrations and runtime hook plugins."""
-    ensure_loaded()
-
-    infos = [PluginInfo(CORE_PROVIDER, __version__, "builtin", losses=_losses_of(CORE_PROVIDER))]
-    failures: dict[str, PluginFailure] = {f.distribution: f for f in LOADER.failures}
-    record: PluginRecord
-    seen_plugins: set[str] = set()
-    for record in LOADER.records:
-        failure = failures.get(record.distribution) if record.status == "failed" else None
-        if record.plugin_name:
-            seen_plugins.add(record.plugin_name)
-        infos.append(
-            PluginInfo(
-                name=record.distribution,
-                version=record.version,
-                status=record.status,
-                entry_point=record.entry_point,
-                losses=_losses_of(record.distribution) if record.status == "loaded" else (),
-                hooks=record.hooks,
-                error=record.reason if record.status != "loaded" else None,
-                traceback=failure.traceback if failure else None,
-            )
-        )
+    """losses-core itself, every entry point of the group (available,
+    loaded, failed or skipped), malformed installs, runtime registrations
+    and runtime hook plugins; from package metadata."""
+    LOADER.listing()
+    infos = [_info(record) for record in LOADER.records if record.entry_point != "(runtime)"]
     runtime_losses = _losses_of(RUNTIME_PROVIDER)
-    runtime_hooks = runtime_hook_names(seen_plugins)
+    runtime_hooks: list[str] = []
+    if "losses_core._hooks" in sys.modules:
+        from losses_core._hooks import runtime_hook_names
+
+        runtime_hooks = runtime_hook_names({r.plugin_name for r in LOADER.records if r.plugin_name})
     if runtime_losses or runtime_hooks:
         infos.append(
-            PluginInfo(RUNTIME_PROVIDER, None, "runtime", losses=runtime_losses, hooks=tuple(runtime_hooks))
+            PluginInfo(
+                RUNTIME_PROVIDER,
+                None,
+                "runtime",
+                losses=runtime_losses,
+                hooks=tuple(runtime_hooks),
+                form="runtime",
+            )
         )
     return infos
+
+
+__all__ = ["CORE_PROVIDER", "LossInfo", "PluginInfo", "list_losses", "list_plugins"]

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from losses_core._call import RegisteredLoss, make_handle
 from losses_core._errors import LossConflictError, UnknownLossError
-from losses_core._plugins import ensure_loaded, lookup
+from losses_core._plugins import LOADER, lookup
 from losses_core._registry import QUALIFIER, REGISTRY, LossEntry
 
 _DOT = "\u00b7"  # stands for "." in a handle's __qualname__, which pickle splits on "."
@@ -91,7 +91,7 @@ class LossMapping(dict[str, RegisteredLoss]):
             return default
 
     def _names(self) -> list[str]:
-        ensure_loaded()
+        LOADER.listing()
         names = []
         for entry in sorted(REGISTRY.entries(), key=lambda e: (e.name.casefold(), e.provider)):
             shared = len(REGISTRY.candidates(entry.name)) > 1
@@ -102,7 +102,7 @@ class LossMapping(dict[str, RegisteredLoss]):
         return iter(self._names())
 
     def __len__(self) -> int:
-        ensure_loaded()
+        LOADER.listing()
         return len(REGISTRY.entries())
 
     def keys(self) -> KeysView[str]:  # type: ignore[override]

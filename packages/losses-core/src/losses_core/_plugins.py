@@ -1,42 +1,66 @@
-"""Plugins: lazy, deterministic, failure-tolerant discovery and loading of the
-``losses.plugins`` entry points and of the built-in losses."""
+"""Plugins: the catalogue read from package metadata, and the imports it
+defers until a loss is needed.
+
+Three stages, each run once per process under a lock:
+
+1. **catalogue**: read the ``LOSSES_*`` controls, the built-in manifest and
+   every installed distribution's ``losses.plugins`` entry point; a static
+   plugin's manifest declares its losses, which enter the registry as
+   declarations. No plugin module and no torch is imported.
+2. **start** (the first lookup): import the plugins whose manifests declare
+   hooks, and the dynamic plugins (an entry point naming a module), whose
+   losses are only known by importing them.
+3. **one loss** (each lookup of a declared loss): import its module, whose
+   ``@register_loss`` replaces the declaration.
+
+Plugin code runs contained: whatever it raises (``SystemExit`` included;
+``KeyboardInterrupt`` still stops) is recorded against its distribution, and
+what it prints is captured, recorded and written to stderr, never stdout.
+"""
 
 from __future__ import annotations
 
 import importlib
+import io
 import os
 import sys
 import threading
 import traceback
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, TypeVar
 
 from losses_core._environment import PluginControls
-from losses_core._hooks import (
-    add_hook_plugin,
-    get_hook_plugin,
-    hook_implementations,
-    register_plugin_losses,
-    remove_hook_plugin,
+from losses_core._errors import UnknownLossError
+from losses_core._manifest import (
+    CALL_HOOKS,
+    MANIFEST_FILE,
+    Manifest,
+    ManifestError,
+    check_reference,
+    is_manifest_reference,
+    parse_manifest,
+    read_manifest,
 )
+from losses_core._metadata import Installed, InstallProblem, scan_installed
+from losses_core._names import CORE_PROVIDER, QUALIFIER, RUNTIME_PROVIDER
 from losses_core._registry import (
-    CORE_PROVIDER,
     LOADING,
     REGISTRY,
-    RUNTIME_PROVIDER,
+    DeclaredLoss,
     LossEntry,
-    claim_preimported_losses,
-    normalize_distribution,
+    claim_declared_losses,
 )
-from losses_core._types import ENTRY_POINT_GROUP
 from losses_core._version import __version__
 
-if TYPE_CHECKING:
-    from importlib.metadata import EntryPoint
+T = TypeVar("T")
+
+BUILTIN_MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "losses", MANIFEST_FILE)
 
 
 class PluginFailure(NamedTuple):
-    """A plugin that could not be loaded: its import or its hook raised."""
+    """Plugin code or metadata that could not be loaded: an import that
+    raised, a missing or invalid manifest, a malformed install."""
 
     distribution: str
     version: str | None
@@ -46,297 +70,399 @@ class PluginFailure(NamedTuple):
 
     def describe(self) -> str:
         version = f" {self.version}" if self.version else ""
-        return f"{self.distribution}{version} (entry point {self.entry_point}): {self.error}"
+        return f"{self.distribution}{version} ({self.entry_point}): {self.error}"
 
 
-class PluginRecord(NamedTuple):
-    """A plugin distribution found in the ``losses.plugins`` group."""
+@dataclass
+class PluginRecord:
+    """One entry point of the group (or the built-ins), and what became of it.
+
+    ``form`` is ``"builtin"``, ``"static"`` (a manifest declares its losses)
+    or ``"dynamic"`` (its losses are known by importing it). ``status`` is
+    ``"available"`` (catalogued, imported on demand), ``"loaded"``
+    (imported), ``"failed"`` or ``"skipped"``.
+    """
 
     distribution: str
     version: str | None
     entry_point: str
-    plugin_name: str | None
-    status: str  # "loaded", "failed" or "skipped"
+    form: str
+    status: str = "available"
     reason: str | None = None
+    location: str | None = None
+    manifest: Manifest | None = None
     hooks: tuple[str, ...] = ()
+    plugin_name: str | None = None
+    errors: list[str] = field(default_factory=list)
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.distribution} {self.version}" if self.version else self.distribution
 
 
-class LoadResult(NamedTuple):
-    """What loading one entry point produced."""
-
-    plugin_name: str | None
-    hooks: tuple[str, ...]
-
-
-class _Candidate(NamedTuple):
-    distribution: str
-    version: str | None
-    entry_point: EntryPoint
-
-
-def find_entry_points() -> list[_Candidate]:
-    """The group's entry points, one per (distribution, name), sorted by
-    normalised distribution name then entry-point name.
-
-    A distribution visible more than once on ``sys.path`` counts once (the
-    first, as for imports). The scan reads ``*.dist-info/entry_points.txt``
-    directly, which costs a fraction of ``importlib.metadata``'s generic
-    search; when an import hook provides distributions of its own it falls
-    back to ``importlib.metadata.entry_points``.
-    """
-    found = _scan_path_entries() if _only_standard_finders() else None
-    if found is None:
-        found = _metadata_entry_points()
-    seen: dict[tuple[str, str], _Candidate] = {}
-    for candidate in found:
-        seen.setdefault((candidate.distribution, candidate.entry_point.name), candidate)
-    return [seen[key] for key in sorted(seen)]
-
-
-def _metadata_entry_points() -> list[_Candidate]:
-    from importlib.metadata import entry_points
-
-    found = []
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        raw_name, version = _name_and_version(ep)
-        found.append(_Candidate(normalize_distribution(raw_name), version, ep))
-    return found
-
-
-def _only_standard_finders() -> bool:
-    from importlib.machinery import PathFinder
-
-    return all(
-        finder is PathFinder or not hasattr(finder, "find_distributions") for finder in sys.meta_path
-    ) and all(not hasattr(hook, "find_distributions") for hook in sys.path_hooks)
-
-
-def _scan_path_entries() -> list[_Candidate] | None:
-    """Entry points of the group from ``*.dist-info`` folders on ``sys.path``;
-    ``None`` if something there needs ``importlib.metadata`` (an egg)."""
-    from importlib.metadata import EntryPoint
-
-    header = f"[{ENTRY_POINT_GROUP}]"
-    seen_distributions: set[str] = set()
-    found: list[_Candidate] = []
-    for entry in sys.path:
-        directory = entry or "."
-        try:
-            names = os.listdir(directory)
-        except OSError:
-            continue
-        for folder in names:
-            if folder.endswith(".egg-info") or folder.endswith(".egg"):
-                return None
-            if not folder.endswith(".dist-info"):
-                continue
-            raw_name, _, version = folder[: -len(".dist-info")].partition("-")
-            name = normalize_distribution(raw_name)
-            if name in seen_distributions:
-                continue
-            seen_distributions.add(name)
-            try:
-                with open(os.path.join(directory, folder, "entry_points.txt"), encoding="utf-8") as file:
-                    text = file.read()
-            except OSError:
-                continue
-            if header not in text:
-                continue
-            for ep_name, value in _section(text, header):
-                ep = EntryPoint(name=ep_name, value=value, group=ENTRY_POINT_GROUP)
-                found.append(_Candidate(name, version or None, ep))
-    return found
-
-
-def _section(text: str, header: str) -> list[tuple[str, str]]:
-    """``name = value`` lines of one ``[section]`` of an entry_points.txt."""
-    items = []
-    inside = False
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith(("#", ";")):
-            continue
-        if line.startswith("["):
-            inside = line == header
-            continue
-        if inside and "=" in line:
-            name, _, value = line.partition("=")
-            items.append((name.strip(), value.strip()))
-    return items
-
-
-def _name_and_version(ep: EntryPoint) -> tuple[str, str | None]:
-    """The distribution's name and version, from its ``name-version.dist-info``
-    folder when it has one (parsing METADATA costs ~0.2 ms per distribution)."""
-    dist = getattr(ep, "dist", None)
-    if dist is None:
-        return ep.name, None
-    path = getattr(dist, "_path", None)
-    if path is not None and getattr(path, "suffix", "") == ".dist-info":
-        name, separator, version = path.stem.partition("-")
-        if name and separator and version and "-" not in version:
-            return name, version
-    return dist.name, dist.version
+class _Contained(Exception):
+    """Plugin code raised; the failure is recorded already."""
 
 
 class PluginLoader:
-    """Loads plugins once per process, on first need, under a lock.
+    """The catalogue and the deferred imports (see the module docstring)."""
 
-    ``load_one`` is given each candidate in order and does the actual
-    registering, undoing its own partial work if it raises; a candidate whose
-    load raises is recorded as a :class:`PluginFailure` and everything else
-    keeps working.
-    """
-
-    def __init__(
-        self,
-        load_builtins: Callable[[], None],
-        load_one: Callable[[str, str | None, Any], LoadResult],
-    ) -> None:
-        self._load_builtins = load_builtins
-        self._load_one = load_one
+    def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._done = False
-        self._in_progress = False
+        self._catalogued = False
+        self._started = False
+        self._starting = False
         self.records: list[PluginRecord] = []
         self.failures: list[PluginFailure] = []
+        self.installed = Installed([], [], {})
         self.controls = PluginControls()
+        self.replay_output = True
+        """Write what plugin code printed to stderr (the CLI reports it instead)."""
 
-    def ensure_loaded(self) -> None:
-        """Load built-ins and plugins unless already done (thread-safe)."""
-        if self._done:
+    # -- stage 1 ------------------------------------------------------------------------
+    def catalogue(self) -> None:
+        """Read the controls and every manifest, once (thread-safe).
+
+        :raises LossEnvironmentError: a ``LOSSES_*`` variable is invalid;
+            nothing is recorded, so a later call reads the environment again.
+        """
+        if self._catalogued:
             return
         with self._lock:
-            if self._done or self._in_progress:
+            if self._catalogued:
                 return
-            self._in_progress = True
-            try:
-                self._load_all()
-            finally:
-                self._in_progress = False
-                self._done = True
-
-    def _load_all(self) -> None:
-        self.controls = controls = PluginControls.from_environment()
-        self._load_builtins()
-        if not controls.autoload:
-            self._trace(controls, "plugin autoloading disabled")
-            return
-        for candidate in find_entry_points():
-            ep = candidate.entry_point
-            ep_text = f"{ep.name} = {ep.value}"
-            reason = controls.skip_reason(candidate.distribution)
-            if reason is not None:
-                self._trace(controls, f"skipping {candidate.distribution}: {reason}")
-                self.records.append(
-                    PluginRecord(candidate.distribution, candidate.version, ep_text, None, "skipped", reason)
-                )
-                continue
-            self._trace(controls, f"loading {candidate.distribution} ({ep_text})")
-            try:
-                loaded = self._load_one(candidate.distribution, candidate.version, ep)
-            except Exception as exc:
-                failure = PluginFailure(
-                    distribution=candidate.distribution,
-                    version=candidate.version,
-                    entry_point=ep_text,
-                    error=f"{type(exc).__name__}: {exc}",
-                    traceback="".join(traceback.format_exception(exc)),
-                )
-                self.failures.append(failure)
-                self.records.append(
-                    PluginRecord(
-                        candidate.distribution, candidate.version, ep_text, None, "failed", failure.error
+            controls = PluginControls.from_environment()
+            self.controls = controls
+            self._catalogue_builtins()
+            if controls.autoload:
+                self.installed = scan_installed()
+                for plugin in self.installed.plugins:
+                    self._catalogue_plugin(
+                        plugin.distribution, plugin.version, plugin.entry_point, plugin.value, plugin.location
                     )
-                )
-                self._trace(controls, f"failed {failure.describe()}")
-                continue
-            self.records.append(
-                PluginRecord(
-                    candidate.distribution,
-                    candidate.version,
-                    ep_text,
-                    loaded.plugin_name,
-                    "loaded",
-                    hooks=loaded.hooks,
-                )
+                for problem in self.installed.problems:
+                    self._malformed(problem)
+            else:
+                self._trace("plugin autoloading disabled")
+            packages: dict[str, tuple[str, str | None]] = {}
+            for record in self.records:
+                if record.manifest is not None and record.status != "skipped":
+                    for package in record.manifest.packages:
+                        packages.setdefault(package, (record.distribution, record.version))
+            REGISTRY.declare_packages(packages)
+            claim_declared_losses()
+            self._catalogued = True
+
+    def _catalogue_builtins(self) -> None:
+        record = PluginRecord(CORE_PROVIDER, __version__, f"losses_core.losses:{MANIFEST_FILE}", "builtin")
+        self.records.append(record)
+        try:
+            with open(BUILTIN_MANIFEST, encoding="utf-8") as file:
+                manifest = parse_manifest(file.read(), BUILTIN_MANIFEST)
+        except (OSError, ManifestError) as exc:  # a broken losses-core install
+            self._fail(record, f"{type(exc).__name__}: {exc}", "")
+            return
+        self._declare(record, manifest)
+
+    def _catalogue_plugin(
+        self, distribution: str, version: str | None, entry_point: str, value: str, location: str
+    ) -> None:
+        record = PluginRecord(distribution, version, entry_point, "static", location=location)
+        self.records.append(record)
+        reason = self.controls.skip_reason(distribution)
+        if reason is not None:
+            record.status, record.reason = "skipped", reason
+            self._trace(f"skipping {distribution}: {reason}")
+            return
+        if not is_manifest_reference(value):
+            record.form = "dynamic"
+            try:
+                check_reference(value, f"entry point {entry_point}", attribute=False)
+            except ManifestError as exc:
+                self._fail(record, str(exc), "")
+            return
+        try:
+            manifest = read_manifest(value)
+        except ManifestError as exc:
+            self._fail(record, f"manifest: {exc}", "")
+            return
+        self._trace(f"catalogued {distribution} ({len(manifest.losses)} losses)")
+        self._declare(record, manifest)
+
+    def _declare(self, record: PluginRecord, manifest: Manifest) -> None:
+        record.manifest = manifest
+        record.hooks = manifest.hooks
+        for loss in manifest.losses:
+            declared = DeclaredLoss(
+                loss.name,
+                loss.object,
+                record.distribution,
+                record.version,
+                loss.aliases,
+                loss.summary,
+                loss.override,
+            )
+            try:
+                REGISTRY.add(declared)
+            except Exception as exc:
+                self._fail(record, f"cannot declare {loss.name!r}: {exc}", "")
+
+    def _malformed(self, problem: InstallProblem) -> None:
+        record = PluginRecord(
+            problem.distribution, None, "(malformed install)", "static", location=problem.location
+        )
+        self.records.append(record)
+        self._fail(record, f"malformed install at {problem.location}: {problem.problem}", "")
+
+    # -- stage 2 ------------------------------------------------------------------------
+    def start(self) -> None:
+        """Catalogue, then import hook plugins and dynamic plugins, once."""
+        if self._started:
+            return
+        self.catalogue()
+        with self._lock:
+            if self._started or self._starting:
+                return
+            self._starting = True
+            try:
+                for record in list(self.records):
+                    if record.status != "available":
+                        continue
+                    if record.form == "dynamic":
+                        self._load_dynamic(record)
+                    elif record.manifest is not None and record.manifest.hooks_object:
+                        self._load_hooks(record, record.manifest.hooks_object, record.manifest.hooks)
+            finally:
+                self._starting = False
+                self._started = True
+
+    def listing(self) -> None:
+        """What a full listing needs: the catalogue and the dynamic plugins."""
+        self.catalogue()
+        if self._started:
+            return
+        with self._lock:
+            if not any(r.form == "dynamic" and r.status == "available" for r in self.records):
+                return
+        self.start()
+
+    def _load_dynamic(self, record: PluginRecord) -> None:
+        value = record.entry_point.partition("=")[2].strip()
+        self._trace(f"loading {record.distribution} ({record.entry_point})")
+        self._load_hooks(record, value, None)
+
+    def _load_hooks(self, record: PluginRecord, reference: str, declared: tuple[str, ...] | None) -> None:
+        """Import a plugin object, call its ``losses_register`` and hand it to
+        pluggy if it implements call hooks; undo everything if any step raises."""
+        from losses_core._hooks import (
+            add_hook_plugin,
+            get_hook_plugin,
+            hook_implementations,
+            register_plugin_losses,
+            remove_hook_plugin,
+        )
+
+        before = set(map(id, REGISTRY.entries_of(record.distribution)))
+        registered_name: list[str] = []
+
+        def load() -> tuple[str, ...]:
+            plugin = _load_reference(reference)
+            implementations = hook_implementations(plugin)
+            if self.controls.trace and "losses_register" in implementations:
+                sys.stderr.write(f"losses: calling losses_register of {record.distribution}\n")
+            register_plugin_losses(
+                plugin, provider=record.distribution, version=record.version, implementations=implementations
+            )
+            if set(implementations) & CALL_HOOKS:
+                name = record.distribution
+                if get_hook_plugin(name) is not None:
+                    name = f"{record.distribution}:{record.entry_point.partition('=')[0].strip()}"
+                registered_name.append(add_hook_plugin(plugin, name=name))
+            return tuple(sorted(implementations))
+
+        def undo() -> None:
+            for entry in REGISTRY.entries_of(record.distribution):
+                if id(entry) not in before and isinstance(entry, LossEntry):
+                    REGISTRY.remove_entry(entry)
+            for name in registered_name:
+                remove_hook_plugin(name=name)
+
+        token = LOADING.set((record.distribution, record.version))
+        try:
+            hooks = self._contain(record, reference, load, undo)
+        except _Contained:
+            return
+        finally:
+            LOADING.reset(token)
+        record.status = "loaded"
+        record.hooks = hooks if declared is None else declared
+        record.plugin_name = registered_name[0] if registered_name else None
+
+    # -- stage 3 ------------------------------------------------------------------------
+    def import_declared(self, declared: DeclaredLoss) -> LossEntry:
+        """Import the module of a declared loss; return its registered entry.
+
+        :raises UnknownLossError: the import failed, or it registered no loss
+            of that name (the distribution's manifest is out of date).
+        """
+        with self._lock:
+            current = REGISTRY.lookup(declared.qualified_name)
+            if isinstance(current, LossEntry):
+                return current
+            declared = current
+            if declared.error is None:
+                self._import_declared(declared)
+            current = REGISTRY.lookup(declared.qualified_name)
+            if isinstance(current, LossEntry):
+                return current
+            raise UnknownLossError(
+                f"loss {declared.name!r} of {declared.provider_label} cannot be used: {declared.error}"
             )
 
-    @staticmethod
-    def _trace(controls: PluginControls, message: str) -> None:
-        if controls.trace:
+    def _import_declared(self, declared: DeclaredLoss) -> None:
+        record = self.record_of(declared.provider)
+        before = REGISTRY.entries_of(declared.provider)
+        self._trace(f"importing {declared.module} for {declared.qualified_name}")
+
+        def undo() -> None:
+            kept = set(map(id, before))
+            for entry in REGISTRY.entries_of(declared.provider):
+                if id(entry) not in kept:
+                    REGISTRY.remove_entry(entry)
+            present = set(map(id, REGISTRY.entries_of(declared.provider)))
+            for entry in before:
+                if id(entry) not in present:
+                    REGISTRY.add(entry)
+
+        token = LOADING.set((declared.provider, declared.version))
+        try:
+            self._contain(record, declared.object, lambda: _load_reference(declared.object), undo)
+        except _Contained:
+            declared.error = record.errors[-1] if record.errors else "its import failed"
+            return
+        finally:
+            LOADING.reset(token)
+        if isinstance(REGISTRY.lookup(declared.qualified_name), DeclaredLoss):
+            declared.error = (
+                f"{declared.provider_label} declares it as {declared.object}, but importing "
+                f"{declared.module} registered no loss {declared.name!r}; the distribution's manifest "
+                f"({MANIFEST_FILE}) does not match its code (run `losses doctor --import`)"
+            )
+            record.errors.append(declared.error)
+
+    # -- containment ------------------------------------------------------------------
+    def _contain(self, record: PluginRecord, what: str, run: Callable[[], T], undo: Callable[[], None]) -> T:
+        """Run plugin code: capture what it prints, record what it raises
+        (after ``undo()``), and raise :class:`_Contained` then."""
+        out, err = io.StringIO(), io.StringIO()
+        saved = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = out, err
+        try:
+            return run()
+        except KeyboardInterrupt:
+            undo()
+            raise
+        except BaseException as exc:
+            undo()
+            description = _describe(exc)
+            self._fail(record, f"{what}: {description}", "".join(traceback.format_exception(exc)), what)
+            raise _Contained from None
+        finally:
+            sys.stdout, sys.stderr = saved
+            for stream, text in (("stdout", out.getvalue()), ("stderr", err.getvalue())):
+                if text:
+                    shown = text if len(text) <= 200 else text[:197] + "..."
+                    record.output.append(f"{what} printed to {stream} when imported: {shown.strip()!r}")
+                    if self.replay_output:
+                        saved[1].write(text)
+
+    def _fail(self, record: PluginRecord, error: str, tb: str, entry_point: str | None = None) -> None:
+        if record.status != "skipped":
+            record.status = "failed"
+        record.errors.append(error)
+        failure = PluginFailure(
+            record.distribution, record.version, entry_point or record.entry_point, error, tb
+        )
+        self.failures.append(failure)
+        self._trace(f"failed {failure.describe()}")
+
+    def _trace(self, message: str) -> None:
+        if self.controls.trace:
             sys.stderr.write(f"losses: {message}\n")
 
+    # -- queries ------------------------------------------------------------------------
+    def record_of(self, distribution: str) -> PluginRecord:
+        """The (first) record of ``distribution``; a new runtime one if none."""
+        for record in self.records:
+            if record.distribution == distribution:
+                return record
+        record = PluginRecord(distribution, None, "(runtime)", "dynamic", status="loaded")
+        self.records.append(record)
+        return record
+
     def failure_hint(self) -> str:
-        """A sentence listing failed plugins, for 'unknown loss' errors."""
-        if not self.failures:
+        """A sentence naming plugins whose losses are unknown because they
+        failed, for 'unknown loss' errors."""
+        unknown = [
+            f
+            for f in self.failures
+            if not any(r.distribution == f.distribution and r.manifest is not None for r in self.records)
+        ]
+        if not unknown:
             return ""
-        listed = "; ".join(f.describe() for f in self.failures)
+        listed = "; ".join(f.describe() for f in unknown)
         return f"These plugins failed to load and may provide it: {listed}."
 
 
-def _load_builtins() -> None:
-    """Import the built-in losses (their ``@register_loss`` decorators register
-    them under losses-core), claiming any registered by an earlier import."""
-    version = __version__
-    preimported = "losses_core.losses" in sys.modules
-    token = LOADING.set((CORE_PROVIDER, version))
-    try:
-        importlib.import_module("losses_core.losses")
-    finally:
-        LOADING.reset(token)
-    if preimported:
-        claim_preimported_losses("losses_core", CORE_PROVIDER, version)
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"SystemExit({exc.code!r}): the plugin tried to end the process"
+    return f"{type(exc).__name__}: {exc}"
 
 
-def _load_entry_point(distribution: str, version: str | None, entry_point: Any) -> LoadResult:
-    """Import one plugin, register its losses, and hand it to pluggy only if
-    it implements hooks beyond registration (pluggy is imported only then)."""
-    before = {id(e) for e in REGISTRY.entries_of(distribution)}
-    token = LOADING.set((distribution, version))
-    registered_name: str | None = None
-    claimed: set[int] = set()
-    try:
-        package = entry_point.value.partition(":")[0].partition(".")[0]
-        preimported = package in sys.modules
-        plugin = entry_point.load()
-        if preimported:
-            claimed = {id(e) for e in claim_preimported_losses(package, distribution, version)}
-        implementations = hook_implementations(plugin)
-        if LOADER.controls.trace and "losses_register" in implementations:
-            sys.stderr.write(f"losses: calling losses_register of {distribution}\n")
-        register_plugin_losses(
-            plugin, provider=distribution, version=version, implementations=implementations
-        )
-        if set(implementations) - {"losses_register"}:
-            taken = get_hook_plugin(distribution) is not None
-            registered_name = add_hook_plugin(
-                plugin, name=f"{distribution}:{entry_point.name}" if taken else distribution
-            )
-    except BaseException:
-        # losses the user's own import registered go back to ``runtime``;
-        # what this load registered is undone
-        REGISTRY.reattribute(lambda e: id(e) in claimed, RUNTIME_PROVIDER, None)
-        for entry in REGISTRY.entries_of(distribution):
-            if id(entry) not in before:
-                REGISTRY.remove_entry(entry)
-        if registered_name is not None:
-            remove_hook_plugin(name=registered_name)
-        raise
-    finally:
-        LOADING.reset(token)
-    return LoadResult(registered_name, tuple(sorted(implementations)))
+def _load_reference(reference: str) -> Any:
+    """Import ``module`` and follow ``:attr.attr``."""
+    module, _, attr = reference.partition(":")
+    value: Any = importlib.import_module(module.strip())
+    for part in filter(None, attr.strip().split(".")):
+        value = getattr(value, part)
+    return value
 
 
-LOADER = PluginLoader(_load_builtins, _load_entry_point)
+LOADER = PluginLoader()
 
 
 def ensure_loaded() -> None:
-    """Load built-in losses and installed plugins, once per process."""
-    LOADER.ensure_loaded()
+    """Catalogue every loss and import the plugins that must see every call."""
+    LOADER.start()
 
 
 def lookup(name: str) -> LossEntry:
-    """The entry ``name`` denotes, after loading plugins."""
-    LOADER.ensure_loaded()
+    """The registered entry ``name`` denotes, importing its module if it is
+    only declared so far."""
+    LOADER.start()
+    entry = REGISTRY.lookup(name, unknown_hint=LOADER.failure_hint())
+    if isinstance(entry, DeclaredLoss):
+        return LOADER.import_declared(entry)
+    return entry
+
+
+def find(name: str) -> LossEntry | DeclaredLoss:
+    """The entry ``name`` denotes, registered or declared, importing nothing
+    beyond the catalogue (for name checks)."""
+    LOADER.listing()
     return REGISTRY.lookup(name, unknown_hint=LOADER.failure_hint())
+
+
+__all__ = [
+    "LOADER",
+    "QUALIFIER",
+    "RUNTIME_PROVIDER",
+    "PluginFailure",
+    "PluginLoader",
+    "PluginRecord",
+    "ensure_loaded",
+    "find",
+    "lookup",
+]

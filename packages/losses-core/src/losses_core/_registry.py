@@ -1,56 +1,49 @@
 """The loss registry: names, entries, lookup, conflicts and suggestions, and
-``register_loss``, the one way to add a loss to it."""
+``register_loss``, the one way to add a loss to it.
+
+An entry is either *registered* (its function is known) or *declared*: read
+from an installed distribution's manifest, with the object to import and no
+function yet. Lookups see both; importing a declared loss's module registers
+it, which replaces the declaration. Nothing here imports torch.
+"""
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
-from typing import Any, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
-from losses_core._declaration import declaration_of, declare
 from losses_core._errors import LossConflictError, LossRegistrationError, UnknownLossError
-from losses_core._signature import LossSignature, Validator, close_matches, inspect_loss_signature
-from losses_core.inputs import Input
+from losses_core._names import (
+    CORE_PROVIDER,
+    QUALIFIER,
+    RUNTIME_PROVIDER,
+    check_loss_name,
+    close_matches,
+    fold_loss_name,
+    normalize_distribution,
+)
+
+if TYPE_CHECKING:
+    from losses_core._signature import LossSignature, Validator
+    from losses_core.inputs import Input
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# -- names -------------------------------------------------------------------
-QUALIFIER = "@"
-"""Separates a loss name from its provider: ``"focal@losses-foo"``. It cannot
-appear in a ``"package.module:attr"`` dotted path, so the two never mix."""
-
-RUNTIME_PROVIDER = "runtime"
-"""The provider of losses registered from code at runtime."""
-
-CORE_PROVIDER = "losses-core"
-"""The provider of the built-in losses."""
-
-_DIST_SEPARATORS = re.compile(r"[-_.]+")
-
-
-def fold_loss_name(name: str) -> str:
-    """The case-insensitive form of a loss name, with ``-`` and ``_`` folded."""
-    return name.casefold().replace("-", "_")
-
-
-def normalize_distribution(name: str) -> str:
-    """PEP 503 normalisation of a distribution name (``Losses_Foo`` → ``losses-foo``)."""
-    return _DIST_SEPARATORS.sub("-", name).lower()
-
-
-def check_loss_name(name: object) -> str:
-    """Return ``name`` if it is a valid loss name, else raise ``ValueError``."""
-    if not isinstance(name, str) or not name or name != name.strip():
-        raise ValueError(f"a loss name must be a non-empty string without surrounding spaces, got {name!r}")
-    for forbidden in (QUALIFIER, ":"):
-        if forbidden in name:
-            raise ValueError(
-                f"a loss name cannot contain {forbidden!r} (reserved for 'name@provider' and "
-                f"'module:attr' specs), got {name!r}"
-            )
-    return name
+__all__ = [
+    "CORE_PROVIDER",
+    "LOADING",
+    "QUALIFIER",
+    "REGISTRY",
+    "RUNTIME_PROVIDER",
+    "LossEntry",
+    "LossRegistrar",
+    "Registry",
+    "make_registrar",
+    "normalize_distribution",
+    "register_loss",
+]
 
 
 # -- entries and the registry ---------------------------------------------------
@@ -67,8 +60,8 @@ class LossEntry:
     """
 
     __slots__ = (
+        "_declared",
         "aliases",
-        "declared",
         "example_inputs",
         "function",
         "inputs",
@@ -93,8 +86,7 @@ class LossEntry:
     ) -> None:
         self.name = name
         self.inputs = inputs
-        self.declared = declaration_of(function) is not None
-        """Whether the loss declares its inputs (and checks its own parameters)."""
+        self._declared: bool | None = None
         self.function = function
         self.provider = provider
         self.version = version
@@ -105,6 +97,22 @@ class LossEntry:
 
     def __repr__(self) -> str:
         return f"LossEntry({self.qualified_name!r}, version={self.version!r}, aliases={self.aliases!r})"
+
+    @property
+    def declared(self) -> bool:
+        """Whether the loss declares its inputs (and checks its own parameters)."""
+        if self._declared is None:
+            from losses_core._declaration import declaration_of
+
+            self._declared = declaration_of(self.function) is not None
+        return self._declared
+
+    @property
+    def summary(self) -> str:
+        """The first sentence of the loss's docstring."""
+        import inspect
+
+        return summarize(inspect.getdoc(self.function) or "")
 
     @property
     def qualified_name(self) -> str:
@@ -120,6 +128,72 @@ class LossEntry:
     def keys(self) -> tuple[str, ...]:
         """The name followed by the aliases."""
         return (self.name, *self.aliases)
+
+
+class DeclaredLoss:
+    """A loss an installed distribution declares in its manifest, not imported yet.
+
+    ``object`` is the ``"module:attr"`` reference that registers it when its
+    module is imported; ``error`` is set once importing it failed.
+    """
+
+    __slots__ = ("aliases", "error", "name", "object", "override", "provider", "summary", "version")
+
+    def __init__(
+        self,
+        name: str,
+        object: str,
+        provider: str,
+        version: str | None,
+        aliases: tuple[str, ...] = (),
+        summary: str = "",
+        override: bool = False,
+    ) -> None:
+        self.name = name
+        self.object = object
+        self.provider = provider
+        self.version = version
+        self.aliases = aliases
+        self.summary = summary
+        self.override = override
+        self.error: str | None = None
+
+    def __repr__(self) -> str:
+        return f"DeclaredLoss({self.qualified_name!r}, object={self.object!r})"
+
+    @property
+    def module(self) -> str:
+        """The module to import."""
+        return self.object.partition(":")[0]
+
+    @property
+    def qualified_name(self) -> str:
+        """``name@provider``: always unambiguous."""
+        return f"{self.name}{QUALIFIER}{self.provider}"
+
+    @property
+    def provider_label(self) -> str:
+        """The provider with its version, for messages."""
+        return f"{self.provider} {self.version}" if self.version else self.provider
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The name followed by the aliases."""
+        return (self.name, *self.aliases)
+
+
+Listed = LossEntry | DeclaredLoss
+"""What the registry holds: registered losses and declared ones."""
+
+
+def summarize(doc: str) -> str:
+    """The first sentence of a docstring's first paragraph, without reST markup."""
+    import re
+
+    paragraph = " ".join(doc.strip().split("\n\n", 1)[0].split())
+    text = re.sub(r":\w+:`([^`]*)`", r"\1", paragraph).replace("``", "")
+    sentence = re.split(r"(?<!\bal\.)(?<!\be\.g\.)(?<!\bi\.e\.)(?<=[.!?])\s", text, maxsplit=1)[0]
+    return sentence.rstrip(":,;")
 
 
 class LossRegistrar(Protocol):
@@ -151,7 +225,7 @@ def _same_definition(a: Callable[..., Any], b: Callable[..., Any]) -> bool:
 
 
 class Registry:
-    """Registered losses keyed by name and alias.
+    """Registered and declared losses keyed by name and alias.
 
     Lookup order: a ``name@provider`` qualifier; the exact name or alias; the
     name folded (case-insensitive, ``-`` = ``_``). A name provided by several
@@ -161,10 +235,11 @@ class Registry:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._by_key: dict[str, list[LossEntry]] = {}
+        self._by_key: dict[str, list[Listed]] = {}
         self._folded: dict[str, set[str]] = {}
-        self._by_provider: dict[str, dict[int, LossEntry]] = {}
+        self._by_provider: dict[str, dict[int, Listed]] = {}
         self._listeners: list[Callable[[], None]] = []
+        self._packages: dict[str, tuple[str, str | None]] = {}
 
     # -- changes ---------------------------------------------------------
     def on_change(self, listener: Callable[[], None]) -> None:
@@ -202,6 +277,9 @@ class Registry:
                 f"cannot register loss {name!r}: example_inputs must be callable, "
                 f"got {type(example_inputs).__name__}"
             )
+        from losses_core._declaration import declaration_of
+        from losses_core._signature import inspect_loss_signature
+
         declaration = declaration_of(loss)
         if declaration is not None:
             if validators:
@@ -226,8 +304,10 @@ class Registry:
             inputs=inputs,
         )
 
-    def add(self, entry: LossEntry) -> None:
-        """Add ``entry``; a re-definition by the same provider replaces the old one.
+    def add(self, entry: Listed) -> None:
+        """Add ``entry``; a re-definition by the same provider replaces the old
+        one, and a registered loss replaces its provider's declarations of
+        its names.
 
         :raises LossRegistrationError: the same provider already registered a
             different loss under one of the entry's names (pass
@@ -239,7 +319,12 @@ class Registry:
                 for old in self._by_key.get(key, ()):
                     if old.provider != entry.provider:
                         continue
-                    if entry.override or _same_definition(old.function, entry.function):
+                    if (
+                        isinstance(old, DeclaredLoss)
+                        or isinstance(entry, DeclaredLoss)
+                        or entry.override
+                        or _same_definition(old.function, entry.function)
+                    ):
                         replaced.add(id(old))
                         continue
                     hint = " (pass override=True to replace it)" if entry.provider == RUNTIME_PROVIDER else ""
@@ -252,13 +337,13 @@ class Registry:
             self._insert(entry)
         self._changed()
 
-    def _insert(self, entry: LossEntry) -> None:
+    def _insert(self, entry: Listed) -> None:
         for key in entry.keys:
             self._by_key.setdefault(key, []).append(entry)
             self._folded.setdefault(fold_loss_name(key), set()).add(key)
         self._by_provider.setdefault(entry.provider, {})[id(entry)] = entry
 
-    def entries_of(self, provider: str) -> list[LossEntry]:
+    def entries_of(self, provider: str) -> list[Listed]:
         """The entries of one provider, without scanning the others."""
         with self._lock:
             return list(self._by_provider.get(provider, {}).values())
@@ -266,10 +351,21 @@ class Registry:
     def reattribute(
         self, predicate: Callable[[LossEntry], bool], provider: str, version: str | None
     ) -> list[LossEntry]:
-        """Move the entries matching ``predicate`` to ``provider``; return the new entries."""
+        """Move the registered entries matching ``predicate`` to ``provider``
+        (replacing its declarations of their names); return the new entries."""
         moved_to: list[LossEntry] = []
         with self._lock:
-            moved = self._remove_where(predicate)
+            moved = [
+                e
+                for e in self._remove_where(lambda e: isinstance(e, LossEntry) and predicate(e))
+                if isinstance(e, LossEntry)
+            ]
+            moved_keys = {key for e in moved for key in e.keys}
+            self._remove_where(
+                lambda e: (
+                    isinstance(e, DeclaredLoss) and e.provider == provider and bool(moved_keys & set(e.keys))
+                )
+            )
             for old in moved:
                 moved_to.append(
                     LossEntry(
@@ -289,14 +385,14 @@ class Registry:
             self._changed()
         return moved_to
 
-    def remove_entry(self, entry: LossEntry) -> None:
+    def remove_entry(self, entry: Listed) -> None:
         """Remove one entry (all its names)."""
         with self._lock:
             self._remove_where(lambda e: e is entry)
         self._changed()
 
-    def _remove_where(self, predicate: Callable[[LossEntry], bool]) -> list[LossEntry]:
-        removed: dict[int, LossEntry] = {}
+    def _remove_where(self, predicate: Callable[[Listed], bool]) -> list[Listed]:
+        removed: dict[int, Listed] = {}
         for key in list(self._by_key):
             kept = []
             for e in self._by_key[key]:
@@ -322,16 +418,52 @@ class Registry:
         return list(removed.values())
 
     # -- queries ---------------------------------------------------------
-    def entries(self) -> list[LossEntry]:
-        """Every entry once, in registration order."""
+    def entries(self) -> list[Listed]:
+        """Every entry once, registered or declared, in registration order."""
         with self._lock:
-            seen: dict[int, LossEntry] = {}
+            seen: dict[int, Listed] = {}
             for entries in self._by_key.values():
                 for e in entries:
                     seen.setdefault(id(e), e)
             return list(seen.values())
 
-    def candidates(self, name: str) -> list[LossEntry]:
+    def registered(self) -> list[LossEntry]:
+        """Every registered (imported) entry once."""
+        return [e for e in self.entries() if isinstance(e, LossEntry)]
+
+    def winner(self, entry: Listed) -> bool:
+        """Whether a bare-name lookup of ``entry.name`` gives ``entry`` (it
+        is the only provider of the name, or the one that overrides it)."""
+        found = self.candidates(entry.name)
+        if len(found) == 1:
+            return found[0] is entry
+        overrides = [e for e in found if e.override]
+        return len(overrides) == 1 and overrides[0] is entry
+
+    # -- declared packages ---------------------------------------------------
+    def declare_packages(self, packages: Mapping[str, tuple[str, str | None]]) -> None:
+        """Record which distribution declares the losses of each top-level package."""
+        with self._lock:
+            self._packages.update(packages)
+
+    def declared_provider(self, name: str, loss: Callable[..., Any]) -> tuple[str, str | None] | None:
+        """The (distribution, version) that declares ``name`` in a manifest and
+        owns the package ``loss`` is defined in, if any: a declared loss
+        registers under its distribution however its module was imported."""
+        if not self._packages:
+            return None
+        target = loss if hasattr(loss, "__module__") else type(loss)
+        package = (getattr(target, "__module__", None) or "").partition(".")[0]
+        owner = self._packages.get(package)
+        if owner is None:
+            return None
+        with self._lock:
+            for e in self._by_key.get(name, ()):
+                if e.provider == owner[0] and e.name == name:
+                    return owner
+        return None
+
+    def candidates(self, name: str) -> list[Listed]:
         """Entries matching ``name`` exactly, else after folding (no qualifier)."""
         with self._lock:
             exact = self._by_key.get(name)
@@ -340,7 +472,7 @@ class Registry:
             keys = self._folded.get(fold_loss_name(name), ())
             return _unique(e for key in sorted(keys) for e in self._by_key[key])
 
-    def lookup(self, name: str, *, unknown_hint: str = "") -> LossEntry:
+    def lookup(self, name: str, *, unknown_hint: str = "") -> Listed:
         """Return the one entry that ``name`` denotes.
 
         :raises UnknownLossError: nothing matches (a ``KeyError``).
@@ -360,7 +492,7 @@ class Registry:
             raise LossConflictError(_conflict_message(name, found))
         raise UnknownLossError(self._unknown_message(name, unknown_hint))
 
-    def _lookup_qualified(self, spec: str, unknown_hint: str) -> LossEntry:
+    def _lookup_qualified(self, spec: str, unknown_hint: str) -> Listed:
         bare, _, provider = spec.rpartition(QUALIFIER)
         wanted = normalize_distribution(provider)
         found = [e for e in self.candidates(bare) if e.provider == wanted]
@@ -391,14 +523,14 @@ class Registry:
         return " ".join(parts)
 
 
-def _unique(entries: Iterable[LossEntry]) -> list[LossEntry]:
-    seen: dict[int, LossEntry] = {}
+def _unique(entries: Iterable[Listed]) -> list[Listed]:
+    seen: dict[int, Listed] = {}
     for e in entries:
         seen.setdefault(id(e), e)
     return list(seen.values())
 
 
-def _conflict_message(name: str, found: Sequence[LossEntry]) -> str:
+def _conflict_message(name: str, found: Sequence[Listed]) -> str:
     providers = " and ".join(f"{e.provider_label} (as {e.name!r})" for e in found)
     choices = ", ".join(repr(e.qualified_name) for e in found)
     return (
@@ -432,6 +564,8 @@ def make_registrar(provider: str, version: str | None) -> LossRegistrar:
         if name is None:
             name = getattr(loss, "__name__", None) or type(loss).__name__
         if inputs is not None:
+            from losses_core._declaration import declare
+
             loss = declare(name, loss, inputs, validators)
             validators = None
         entry = REGISTRY.create_entry(
@@ -549,7 +683,10 @@ def register_loss(
             )
 
         return decorator
-    provider, version = LOADING.get() or (RUNTIME_PROVIDER, None)
+    registered_name = name if name is not None else getattr(loss, "__name__", None) or type(loss).__name__
+    provider, version = (
+        REGISTRY.declared_provider(registered_name, loss) or LOADING.get() or (RUNTIME_PROVIDER, None)
+    )
     return make_registrar(provider, version)(
         name,
         loss,
@@ -561,15 +698,19 @@ def register_loss(
     )
 
 
-def claim_preimported_losses(package: str, distribution: str, version: str | None) -> list[LossEntry]:
-    """Attribute to ``distribution`` the losses its ``package`` registered with
-    ``@register_loss`` before discovery (user code imported the plugin module
-    first, so the import-time registrations ran outside the loader and were
-    filed under ``runtime``); return the claimed entries."""
+def _identity(entry: LossEntry) -> Callable[[LossEntry], bool]:
+    return lambda e: e is entry
 
-    def belongs(entry: LossEntry) -> bool:
-        fn = entry.function
-        module = getattr(fn, "__module__", None) or type(fn).__module__
-        return entry.provider == RUNTIME_PROVIDER and (module or "").partition(".")[0] == package
 
-    return REGISTRY.reattribute(belongs, distribution, version)
+def claim_declared_losses() -> list[LossEntry]:
+    """Attribute to their distributions the losses that user code registered
+    before the manifests were read (it imported a plugin's module first, so
+    its ``@register_loss`` ran under ``runtime``); return the claimed entries."""
+    claimed: list[LossEntry] = []
+    for entry in REGISTRY.entries_of(RUNTIME_PROVIDER):
+        if not isinstance(entry, LossEntry):
+            continue
+        owner = REGISTRY.declared_provider(entry.name, entry.function)
+        if owner is not None:
+            claimed += REGISTRY.reattribute(_identity(entry), owner[0], owner[1])
+    return claimed

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from losses_core._errors import LossParameterError, LossRegistrationError
+from losses_core._names import close_matches
 from losses_core.params import Checker, annotation_checker, describe_annotation
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
@@ -242,10 +243,3 @@ def describe_callable(fn: Callable[..., Any]) -> str:
     """``module.qualname`` of a function or callable instance."""
     qualname = getattr(fn, "__qualname__", None) or type(fn).__qualname__
     return f"{getattr(fn, '__module__', None) or type(fn).__module__}.{qualname}"
-
-
-def close_matches(word: str, possibilities: list[str], n: int = 3, cutoff: float = 0.6) -> list[str]:
-    """``difflib.get_close_matches``, imported only when a message needs it."""
-    import difflib
-
-    return difflib.get_close_matches(word, possibilities, n=n, cutoff=cutoff)

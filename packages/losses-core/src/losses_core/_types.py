@@ -7,13 +7,9 @@ from typing import Any, Protocol, TypeAlias, TypedDict, Union, runtime_checkable
 
 import torch
 
+from losses_core._names import ENTRY_POINT_GROUP, PROJECT_NAME
+
 __all__ = ["ENTRY_POINT_GROUP", "PROJECT_NAME", "LossFunction", "LossOutput", "LossReturn"]
-
-PROJECT_NAME = "losses"
-"""The pluggy project name: hook markers write ``losses_impl``/``losses_spec``."""
-
-ENTRY_POINT_GROUP = "losses.plugins"
-"""The entry-point group that installed distributions use to provide plugins."""
 
 
 class LossReturn(TypedDict, total=False):

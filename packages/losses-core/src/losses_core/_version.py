@@ -1,3 +1,3 @@
 """The version of losses-core (see COMPATIBILITY.md for what it promises)."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -54,7 +54,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from losses_core._types import PROJECT_NAME
+from losses_core._names import PROJECT_NAME
 
 if TYPE_CHECKING:
     from losses_core._call import LossCall
@@ -74,7 +74,6 @@ def hookspec(function: _F) -> _F:
         {"firstresult": False, "historic": False, "warn_on_impl": None, "warn_on_impl_args": None},
     )
     return function
-
 
 
 @hookspec

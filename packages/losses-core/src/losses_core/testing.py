@@ -65,7 +65,7 @@ import torch
 
 from losses_core._errors import LossError, MissingInputError
 from losses_core._plugins import ensure_loaded
-from losses_core._registry import REGISTRY, ExampleInputs, LossEntry, normalize_distribution
+from losses_core._registry import REGISTRY, DeclaredLoss, ExampleInputs, LossEntry, normalize_distribution
 from losses_core._resolve import entry_for_spec, resolve_loss
 
 __all__ = [
@@ -76,6 +76,7 @@ __all__ = [
     "assert_conforms",
     "check_distribution",
     "check_loss",
+    "check_manifest",
     "isolated_registry",
     "loss_names",
 ]
@@ -142,6 +143,8 @@ def isolated_registry() -> Iterator[None]:
 
     Losses registered (or removed) and hook plugins registered inside the
     block are rolled back, so that tests do not leak state into each other.
+    A declared loss whose module was imported inside the block stays
+    registered: importing it is not a registration made by the block.
     Use it as an autouse fixture in a ``conftest.py``::
 
         import pytest
@@ -168,12 +171,20 @@ def isolated_registry() -> Iterator[None]:
         for name, plugin in plugins_before:
             if id(plugin) not in present:
                 add_hook_plugin(plugin, name)
+        declared_before = {e.qualified_name for e in entries_before if isinstance(e, DeclaredLoss)}
+        imported = set()
         for entry in REGISTRY.entries():
-            if entry not in entries_before:
-                REGISTRY.remove_entry(entry)
+            if entry in entries_before:
+                continue
+            if isinstance(entry, LossEntry) and entry.qualified_name in declared_before:
+                imported.add(entry.qualified_name)
+                continue
+            REGISTRY.remove_entry(entry)
         current = set(REGISTRY.entries())
         for entry in entries_before:
-            if entry not in current:
+            if entry not in current and not (
+                isinstance(entry, DeclaredLoss) and entry.qualified_name in imported
+            ):
                 REGISTRY.add(entry)
 
 
@@ -204,6 +215,47 @@ def check_distribution(distribution: str, **options: Any) -> list[ConformanceRep
     """Run :func:`check_loss` on every loss that ``distribution`` provides."""
     names = loss_names(distribution=distribution)  # raises LookupError when there are none
     return [check_loss(name, **options) for name in names]
+
+
+def check_manifest(distribution: str) -> list[str]:
+    """How what ``distribution`` declares in its manifest differs from what
+    its code registers; an empty list when they agree.
+
+    Imports every module of the packages the manifest names (see
+    ``losses manifest``). A plugin without a manifest (the dynamic form)
+    declares nothing to compare and gives an empty list.
+
+    :raises LookupError: ``distribution`` has no entry point in the
+        ``losses.plugins`` group here.
+    """
+    from losses_core._manifest import compare_manifests, generate_manifest
+    from losses_core._plugins import LOADER
+
+    LOADER.catalogue()
+    wanted = normalize_distribution(distribution)
+    records = [r for r in LOADER.records if r.distribution == wanted]
+    if not records:
+        installed = sorted({r.distribution for r in LOADER.records})
+        raise LookupError(
+            f"distribution {distribution!r} has no entry point in the losses.plugins group here; "
+            f"found: {', '.join(installed)}"
+        )
+    problems = []
+    for record in records:
+        if record.form == "dynamic" or record.status == "skipped":
+            continue
+        if record.manifest is None:
+            problems += [f"{record.distribution}: {error}" for error in record.errors]
+            continue
+        reference = record.entry_point.partition("=")[2].strip() or record.entry_point
+        package = reference.partition(":")[0] if record.form != "builtin" else "losses_core.losses"
+        try:
+            found = generate_manifest(package, record.manifest.hooks_object)
+        except ValueError as exc:
+            problems.append(f"{record.distribution}: {exc}")
+            continue
+        problems += [f"{record.distribution}: {p}" for p in compare_manifests(record.manifest, found)]
+    return problems
 
 
 def assert_conforms(loss: str | Callable[..., Any], **options: Any) -> ConformanceReport:

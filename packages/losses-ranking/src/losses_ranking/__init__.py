@@ -1,8 +1,11 @@
 """losses-ranking: learning-to-rank, metric-learning and contrastive losses.
 
-Importing the package registers every loss with losses-core (each module's
-``@register_loss``); the ``losses.plugins`` entry point names the package
-itself, so ``LOSSES["ranknet"]`` finds them without an import. Each loss is
+The ``losses.plugins`` entry point names the package's manifest,
+``losses_ranking/losses.json``, so ``LOSSES["ranknet"]`` finds every loss
+without importing any code. Each loss's module, whose ``@register_loss``
+declaration registers the loss, is imported when the loss is first looked up
+or when its name is first accessed on this package (PEP 562);
+``import losses_ranking`` imports none of them. Each loss is
 also callable directly, ``losses_ranking.ranknet(model_output, targets,
 **params)``, and returns ``{"loss", "metrics", "auxiliary"}`` (the bare
 per-item tensor with ``reduction="none"``). :mod:`losses_ranking.metrics`
@@ -14,20 +17,45 @@ losses-core.
 
 from __future__ import annotations
 
-from losses_ranking import metrics
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
 from losses_ranking._version import __version__
-from losses_ranking.approx_ndcg import approx_ndcg
-from losses_ranking.clip import clip
-from losses_ranking.lambda_loss import lambda_loss
-from losses_ranking.listmle import listmle
-from losses_ranking.listnet import listnet
-from losses_ranking.multi_similarity import multi_similarity
-from losses_ranking.neural_ndcg import neural_ndcg
-from losses_ranking.ntxent import ntxent
-from losses_ranking.ranknet import ranknet
-from losses_ranking.siglip import siglip
-from losses_ranking.supcon import supcon
-from losses_ranking.triplet import triplet
+
+if TYPE_CHECKING:
+    from losses_ranking import metrics
+    from losses_ranking.approx_ndcg import approx_ndcg
+    from losses_ranking.clip import clip
+    from losses_ranking.lambda_loss import lambda_loss
+    from losses_ranking.listmle import listmle
+    from losses_ranking.listnet import listnet
+    from losses_ranking.multi_similarity import multi_similarity
+    from losses_ranking.neural_ndcg import neural_ndcg
+    from losses_ranking.ntxent import ntxent
+    from losses_ranking.ranknet import ranknet
+    from losses_ranking.siglip import siglip
+    from losses_ranking.supcon import supcon
+    from losses_ranking.triplet import triplet
+
+_SUBMODULES = frozenset({"metrics"})
+"""Public names that are submodules themselves."""
+
+_EXPORTS = {
+    "approx_ndcg": "approx_ndcg",
+    "clip": "clip",
+    "lambda_loss": "lambda_loss",
+    "listmle": "listmle",
+    "listnet": "listnet",
+    "multi_similarity": "multi_similarity",
+    "neural_ndcg": "neural_ndcg",
+    "ntxent": "ntxent",
+    "ranknet": "ranknet",
+    "siglip": "siglip",
+    "supcon": "supcon",
+    "triplet": "triplet",
+}
 
 __all__ = [
     "__version__",
@@ -45,3 +73,32 @@ __all__ = [
     "supcon",
     "triplet",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        value: Any = importlib.import_module(f"{__name__}.{name}")
+    elif name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+class _Package(types.ModuleType):
+    """Keeps ``losses_ranking.ranknet`` the function once ``losses_ranking.ranknet``
+    the module is imported: the import system then sets the package attribute
+    of the submodule's name to the submodule, which would hide the export."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == name:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

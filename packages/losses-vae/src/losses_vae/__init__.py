@@ -1,32 +1,62 @@
 """losses-vae: variational-autoencoder losses for the ``losses`` ecosystem.
 
-Installing the distribution registers every loss with losses-core through the
-``losses.plugins`` entry point, which names this package: importing it imports
-every loss module, whose ``@register_loss`` declaration registers the loss
-(``LOSSES["beta_tcvae"]``, ...). The functions are importable here too.
+Installing the distribution makes every loss known to losses-core through the
+``losses.plugins`` entry point, which names the package's manifest,
+``losses_vae/losses.json``: losses are found there without importing any code.
+Each loss's module, whose ``@register_loss`` declaration registers the loss,
+is imported when the loss is first looked up (``LOSSES["beta_tcvae"]``, ...)
+or when its name is first accessed on this package (PEP 562): the functions
+are importable here too, and ``import losses_vae`` imports none of them.
 ``logvar`` is always clamped to [-30, 20] before ``exp``. Coefficient
 schedules live in :mod:`losses_vae.schedules`.
 """
 
 from __future__ import annotations
 
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
 from losses_vae._version import __version__
-from losses_vae.beta_tcvae import beta_tcvae
-from losses_vae.beta_vae import beta_vae
-from losses_vae.beta_vae_capacity import beta_vae_capacity
-from losses_vae.codebook import ema_codebook_update
-from losses_vae.dip_vae import dip_vae
-from losses_vae.elbo import elbo
-from losses_vae.factor_vae import factor_vae
-from losses_vae.factor_vae_discriminator import factor_vae_discriminator
-from losses_vae.factor_vae_helpers import factor_vae_discriminator_outputs, permute_dims
-from losses_vae.free_bits import free_bits
-from losses_vae.info_vae import info_vae
-from losses_vae.iwae import iwae
-from losses_vae.total_correlation import log_importance_weight_matrix
-from losses_vae.vae_loss import vae_loss
-from losses_vae.vq_vae import vq_vae
-from losses_vae.vq_vae_ema import vq_vae_ema
+
+if TYPE_CHECKING:
+    from losses_vae.beta_tcvae import beta_tcvae
+    from losses_vae.beta_vae import beta_vae
+    from losses_vae.beta_vae_capacity import beta_vae_capacity
+    from losses_vae.codebook import ema_codebook_update
+    from losses_vae.dip_vae import dip_vae
+    from losses_vae.elbo import elbo
+    from losses_vae.factor_vae import factor_vae
+    from losses_vae.factor_vae_discriminator import factor_vae_discriminator
+    from losses_vae.factor_vae_helpers import factor_vae_discriminator_outputs, permute_dims
+    from losses_vae.free_bits import free_bits
+    from losses_vae.info_vae import info_vae
+    from losses_vae.iwae import iwae
+    from losses_vae.total_correlation import log_importance_weight_matrix
+    from losses_vae.vae_loss import vae_loss
+    from losses_vae.vq_vae import vq_vae
+    from losses_vae.vq_vae_ema import vq_vae_ema
+
+_EXPORTS = {
+    "beta_tcvae": "beta_tcvae",
+    "beta_vae": "beta_vae",
+    "beta_vae_capacity": "beta_vae_capacity",
+    "dip_vae": "dip_vae",
+    "elbo": "elbo",
+    "ema_codebook_update": "codebook",
+    "factor_vae": "factor_vae",
+    "factor_vae_discriminator": "factor_vae_discriminator",
+    "factor_vae_discriminator_outputs": "factor_vae_helpers",
+    "free_bits": "free_bits",
+    "info_vae": "info_vae",
+    "iwae": "iwae",
+    "log_importance_weight_matrix": "total_correlation",
+    "permute_dims": "factor_vae_helpers",
+    "vae_loss": "vae_loss",
+    "vq_vae": "vq_vae",
+    "vq_vae_ema": "vq_vae_ema",
+}
 
 __all__ = [
     "__version__",
@@ -48,3 +78,30 @@ __all__ = [
     "vq_vae",
     "vq_vae_ema",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+class _Package(types.ModuleType):
+    """Keeps ``losses_vae.beta_vae`` the function once ``losses_vae.beta_vae``
+    the module is imported: the import system then sets the package attribute
+    of the submodule's name to the submodule, which would hide the export."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == name:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

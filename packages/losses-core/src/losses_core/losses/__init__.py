@@ -4,15 +4,61 @@
 Each is a protocol function ``loss(model_output, targets, **params)`` that
 declares its inputs; import them to call them directly, or use them by name
 through ``LOSSES``/``resolve_loss``. ``loss.compute`` is the function of
-tensors behind each. Every module registers its loss when imported.
+tensors behind each. They are found through the manifest
+``losses_core/losses/losses.json``, like the losses of plugins: each loss's
+module, which registers the loss when imported, is imported when the loss is
+first looked up or when its name is first accessed on this package (PEP 562);
+importing the package imports none of them.
 """
 
 from __future__ import annotations
 
-from losses_core.losses.contrastive import contrastive
-from losses_core.losses.focal import focal
-from losses_core.losses.margin_ranking import margin_ranking
-from losses_core.losses.mse import mse
-from losses_core.losses.token_ce import token_ce
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from losses_core.losses.contrastive import contrastive
+    from losses_core.losses.focal import focal
+    from losses_core.losses.margin_ranking import margin_ranking
+    from losses_core.losses.mse import mse
+    from losses_core.losses.token_ce import token_ce
+
+_EXPORTS = {
+    "contrastive": "contrastive",
+    "focal": "focal",
+    "margin_ranking": "margin_ranking",
+    "mse": "mse",
+    "token_ce": "token_ce",
+}
 
 __all__ = ["contrastive", "focal", "margin_ranking", "mse", "token_ce"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+class _Package(types.ModuleType):
+    """Keeps ``losses_core.losses.mse`` the function once
+    ``losses_core.losses.mse`` the module is imported: the import system then
+    sets the package attribute of the submodule's name to the submodule, which
+    would hide the export."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == name:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

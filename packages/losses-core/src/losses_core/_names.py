@@ -1,0 +1,63 @@
+"""Loss names and distribution names: validation, folding, qualifiers.
+
+Nothing here imports torch, so the command line can list and check names from
+package metadata alone.
+"""
+
+from __future__ import annotations
+
+import re
+
+PROJECT_NAME = "losses"
+"""The pluggy project name: hook markers write ``losses_impl``/``losses_spec``."""
+
+ENTRY_POINT_GROUP = "losses.plugins"
+"""The entry-point group that installed distributions use to provide plugins."""
+
+QUALIFIER = "@"
+"""Separates a loss name from its provider: ``"focal@losses-foo"``. It cannot
+appear in a ``"package.module:attr"`` dotted path, so the two never mix."""
+
+RUNTIME_PROVIDER = "runtime"
+"""The provider of losses registered from code at runtime."""
+
+CORE_PROVIDER = "losses-core"
+"""The provider of the built-in losses."""
+
+_DIST_SEPARATORS = re.compile(r"[-_.]+")
+_DIST_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+
+
+def fold_loss_name(name: str) -> str:
+    """The case-insensitive form of a loss name, with ``-`` and ``_`` folded."""
+    return name.casefold().replace("-", "_")
+
+
+def normalize_distribution(name: str) -> str:
+    """PEP 503 normalisation of a distribution name (``Losses_Foo`` → ``losses-foo``)."""
+    return _DIST_SEPARATORS.sub("-", name).lower()
+
+
+def is_distribution_name(name: str) -> bool:
+    """Whether ``name`` is a valid distribution name (the core metadata rule)."""
+    return bool(_DIST_NAME.match(name))
+
+
+def check_loss_name(name: object) -> str:
+    """Return ``name`` if it is a valid loss name, else raise ``ValueError``."""
+    if not isinstance(name, str) or not name or name != name.strip():
+        raise ValueError(f"a loss name must be a non-empty string without surrounding spaces, got {name!r}")
+    for forbidden in (QUALIFIER, ":"):
+        if forbidden in name:
+            raise ValueError(
+                f"a loss name cannot contain {forbidden!r} (reserved for 'name@provider' and "
+                f"'module:attr' specs), got {name!r}"
+            )
+    return name
+
+
+def close_matches(word: str, possibilities: list[str], n: int = 3, cutoff: float = 0.6) -> list[str]:
+    """``difflib.get_close_matches``, imported only when a message needs it."""
+    import difflib
+
+    return difflib.get_close_matches(word, possibilities, n=n, cutoff=cutoff)
