@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -124,7 +125,8 @@ def test_new_plugin_writes_package(tmp_path):
     root = tmp_path / "losses-foo"
     pyproject = (root / "pyproject.toml").read_text()
     assert '[project.entry-points."losses.plugins"]' in pyproject
-    assert 'losses-foo = "losses_foo"' in pyproject
+    assert 'losses-foo = "losses_foo:losses.json"' in pyproject  # the static form: it names the manifest
+    assert '"losses-core>=0.3,<0.4"' in pyproject
     assert '"losses_core._registry".msg' in pyproject  # the private-import ban
     assert (root / "src" / "losses_foo" / "py.typed").exists()
     assert "register_loss(" in (root / "src" / "losses_foo" / "foo_huber.py").read_text()
@@ -132,3 +134,37 @@ def test_new_plugin_writes_package(tmp_path):
     again = run("new-plugin", "losses-foo", "--directory", str(tmp_path))
     assert again.returncode == 1 and "already exists" in again.stderr
     assert run("new-plugin", "bad name!", "--directory", str(tmp_path)).returncode == 1
+
+
+def test_new_plugin_manifest_is_what_losses_manifest_generates(tmp_path):
+    from losses_core._scaffold import write_plugin
+
+    root = write_plugin("losses-foo", tmp_path)
+    package = root / "src" / "losses_foo"
+    env = {**os.environ, "PYTHONPATH": str(root / "src")}
+    out = subprocess.run(
+        [sys.executable, "-m", "losses_core", "manifest", "losses_foo"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == (package / "losses.json").read_text(encoding="utf-8")
+    manifest = json.loads(out.stdout)
+    assert list(manifest["losses"]) == ["foo_huber"]
+    assert manifest["losses"]["foo_huber"]["object"] == "losses_foo.foo_huber:foo_huber"
+    # the package __init__ is lazy: importing it imports no loss module, and the
+    # function (not its module) stays the package attribute once the module is imported
+    code = (
+        "import sys, types, losses_foo; "
+        "assert 'losses_foo.foo_huber' not in sys.modules; "
+        "import losses_foo.foo_huber; "
+        "assert not isinstance(losses_foo.foo_huber, types.ModuleType); "
+        "assert callable(losses_foo.foo_huber)"
+    )
+    lazy = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert lazy.returncode == 0, lazy.stderr
+    test_module = (root / "tests" / "test_losses_foo.py").read_text(encoding="utf-8")
+    assert "def test_manifest_matches_the_code():" in test_module
+    assert 'check_manifest("losses-foo") == []' in test_module

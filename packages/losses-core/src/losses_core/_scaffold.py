@@ -1,4 +1,10 @@
-"""``losses new-plugin``: write a ready-to-publish plugin package."""
+"""``losses new-plugin``: write a ready-to-publish plugin package.
+
+The package is a static plugin: its entry point names its manifest,
+``losses.json``, which :func:`write_plugin` writes from the same data as the
+example loss (its name, module and summary), so that it equals what
+``losses manifest`` generates from the scaffolded code.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,8 @@ import re
 from pathlib import Path
 from string import Template
 
-from losses_core._registry import normalize_distribution
+from losses_core._manifest import MANIFEST_FILE, Manifest, ManifestLoss
+from losses_core._registry import normalize_distribution, summarize
 from losses_core._version import __version__
 
 _FILES: dict[str, str] = {
@@ -37,10 +44,13 @@ classifiers = [
 [project.optional-dependencies]
 test = ["pytest", "ruff"]
 
-# losses-core imports this package on the first lookup of any loss; importing
-# it imports every loss module, and each registers its loss.
+# The entry point names the manifest, src/$module/losses.json: losses-core
+# reads it to list the losses without importing anything, and imports a loss's
+# module when the loss is first looked up. After adding, renaming or removing a
+# loss, or changing its aliases or the first sentence of its docstring, run
+# `losses manifest $module --write` and commit losses.json.
 [project.entry-points."losses.plugins"]
-$dist = "$module"
+$dist = "$module:losses.json"
 
 [tool.hatch.build.targets.wheel]
 packages = ["src/$module"]
@@ -81,21 +91,74 @@ result = resolve_loss("${short}_huber", delta=1.0)({"predictions": pred}, {"targ
 print(result["loss"], result["metrics"]["mae"])
 ```
 
-Develop with `pip install -e '.[test]'`, then run `pytest` (value tests and
-the losses conformance checks) and `ruff check .` (which also rejects imports
-of losses-core's private modules).
+Develop with `pip install -e '.[test]'`, then run `pytest` (value tests, the
+losses conformance checks and the manifest check) and `ruff check .` (which
+also rejects imports of losses-core's private modules).
+
+`src/$module/losses.json` is the manifest: the list of losses that
+losses-core reads without importing this package. After adding, renaming or
+removing a loss, or changing its aliases or the first sentence of its
+docstring, regenerate it with `losses manifest $module --write` and commit it
+(`losses manifest $module --check` tells whether it is current).
 """,
     "src/$module/__init__.py": '''\
 """$dist: losses for the losses ecosystem.
 
-The ``losses.plugins`` entry point names this package. Importing it imports
-every loss module, and each module registers its loss with ``@register_loss``.
+The ``losses.plugins`` entry point names this package's manifest,
+``$module/losses.json``: losses-core finds the losses there without importing
+any code. Each loss lives in its own module, whose ``@register_loss``
+declaration registers the loss, imported when the loss is first looked up
+(``LOSSES["${short}_huber"]``) or when its name is first used from this package
+(PEP 562): the functions are importable here too, and ``import $module``
+imports none of them.
 """
 
-from $module.${short}_huber import ${short}_huber
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from $module.${short}_huber import ${short}_huber
+
+__version__ = "0.1.0"
+
+# exported name -> the module of this package that defines it
+_EXPORTS = {
+    "${short}_huber": "${short}_huber",
+}
 
 __all__ = ["${short}_huber"]
-__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+class _Package(types.ModuleType):
+    """Keeps ``$module.${short}_huber`` the function once the module
+    ``$module.${short}_huber`` is imported: the import system then sets the
+    package attribute of the submodule's name to the submodule, which would
+    hide the export."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == name:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 ''',
     "src/$module/py.typed": "",
     "src/$module/${short}_huber.py": '''\
@@ -135,7 +198,7 @@ def ${short}_huber(
     delta: Annotated[float, Range(gt=0)] = 1.0,
     reduction: Reduction = "mean",
 ) -> LossReturn:
-    r"""Huber loss: quadratic for small errors, linear for large ones.
+    r"""$summary
 
     With :math:`e = |\\hat y - y|` per element and :math:`\\delta` = ``delta``
     (default 1.0): :math:`\\ell = \\tfrac12 e^2` where :math:`e \\le \\delta`,
@@ -169,7 +232,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from losses_core import LOSSES, LossParameterError, MissingInputError, resolve_loss
-from losses_core.testing import assert_conforms, loss_names
+from losses_core.testing import assert_conforms, check_manifest, loss_names
 
 
 def test_${short}_huber_matches_torch():
@@ -203,9 +266,19 @@ def test_the_losses_belong_to_this_distribution():
 @pytest.mark.parametrize("name", loss_names(distribution="$dist"))
 def test_conformance(name):
     assert_conforms(name)
+
+
+def test_manifest_matches_the_code():
+    # fails after a loss is added, renamed or re-documented without
+    # `losses manifest $module --write`; the message lists the differences
+    assert check_manifest("$dist") == []
 """,
 }
 
+
+SUMMARY = "Huber loss: quadratic for small errors, linear for large ones."
+"""The first sentence of the example loss's docstring, which is also its
+summary in the manifest (``$summary`` in the templates)."""
 
 BANNED_MESSAGE = "private to losses-core: import the public losses_core API"
 
@@ -229,7 +302,9 @@ def banned_api() -> str:
 
 
 def plugin_names(name: str) -> dict[str, str]:
-    """Distribution, module and short names for a plugin called ``name``."""
+    """The template values for a plugin called ``name``: its distribution,
+    module and short names, the losses-core range, the banned private modules
+    and the example loss's summary."""
     if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", name):
         raise ValueError(f"invalid distribution name {name!r}: use letters, digits, '-', '_' and '.'")
     dist = normalize_distribution(name)
@@ -243,7 +318,17 @@ def plugin_names(name: str) -> dict[str, str]:
         "core_min": f"{major}.{minor}",
         "core_next": f"{major}.{minor + 1}" if major == 0 else f"{major + 1}",
         "banned_api": banned_api(),
+        "summary": SUMMARY,
     }
+
+
+def plugin_manifest(values: dict[str, str]) -> str:
+    """The text of the scaffolded package's ``losses.json``: what
+    ``losses manifest <module>`` generates from the scaffolded code, built
+    from the same values as the templates."""
+    name = f"{values['short']}_huber"
+    loss = ManifestLoss(name, f"{values['module']}.{name}:{name}", summarize(values["summary"]))
+    return Manifest((loss,)).to_json()
 
 
 def write_plugin(name: str, directory: Path) -> Path:
@@ -259,4 +344,6 @@ def write_plugin(name: str, directory: Path) -> Path:
         path = root / Template(relative).substitute(values)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(Template(text).substitute(values), encoding="utf-8")
+    manifest = root / "src" / values["module"] / MANIFEST_FILE
+    manifest.write_text(plugin_manifest(values), encoding="utf-8")
     return root
