@@ -11,17 +11,19 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import ItemsView, Iterator, KeysView, ValuesView
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from losses_core._call import RegisteredLoss, make_handle
 from losses_core._errors import LossConflictError, UnknownLossError
 from losses_core._plugins import LOADER, lookup
 from losses_core._registry import QUALIFIER, REGISTRY, LossEntry
 
+if TYPE_CHECKING:
+    from losses_core._call import RegisteredLoss
+
 _DOT = "\u00b7"  # stands for "." in a handle's __qualname__, which pickle splits on "."
 
 
-class LossMapping(dict[str, RegisteredLoss]):
+class LossMapping(dict[str, "RegisteredLoss"]):
     """Read-only view of every registered loss, populated on first use.
 
     ``LOSSES[name]`` accepts a registered name or alias (exact first, then
@@ -68,6 +70,8 @@ class LossMapping(dict[str, RegisteredLoss]):
                     live = set(REGISTRY.entries())
                     self._handles = {e: h for e, h in self._handles.items() if e in live}
                     self._stale = False
+                from losses_core._call import make_handle
+
                 qualname = entry.qualified_name.replace(".", _DOT)
                 handle = self._handles[entry] = make_handle(entry, __name__, qualname)
             return handle

@@ -55,7 +55,11 @@ from losses_core._version import __version__
 
 T = TypeVar("T")
 
-BUILTIN_MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "losses", MANIFEST_FILE)
+_HERE = os.path.dirname(os.path.abspath(__file__))
+BUILTIN_MANIFEST = os.path.join(_HERE, "losses", MANIFEST_FILE)
+FIRST_PARTY_CATALOGUE = os.path.join(_HERE, "first_party.json")
+"""The names and aliases of every first-party distribution's losses, so that
+an unknown name another first-party distribution provides says what to install."""
 
 
 class PluginFailure(NamedTuple):
@@ -401,6 +405,36 @@ class PluginLoader:
         self.records.append(record)
         return record
 
+    def unknown_hint(self, name: str) -> str:
+        """What an 'unknown loss' error adds: the first-party distribution
+        that provides ``name`` when it is not installed (or not loaded), and
+        the plugins whose losses are unknown because they failed."""
+        return " ".join(filter(None, [self.first_party_hint(name), self.failure_hint()]))
+
+    def first_party_hint(self, name: str) -> str:
+        """Which first-party distribution provides ``name``, if one does and it is not loaded."""
+        import json
+
+        from losses_core._names import fold_loss_name
+
+        try:
+            with open(FIRST_PARTY_CATALOGUE, encoding="utf-8") as file:
+                catalogue = json.load(file)
+        except (OSError, ValueError):
+            return ""
+        folded = fold_loss_name(name)
+        for distribution, names in sorted(catalogue.items()):
+            if folded not in {fold_loss_name(n) for n in names}:
+                continue
+            records = [r for r in self.records if r.distribution == distribution]
+            skipped = [r for r in records if r.status == "skipped"]
+            owner = f"{name!r} is a loss of {distribution}, which is"
+            if skipped:
+                return f"{owner} installed but not loaded: {skipped[0].reason}."
+            if not records:
+                return f"{owner} not installed: pip install {distribution}"
+        return ""
+
     def failure_hint(self) -> str:
         """A sentence naming plugins whose losses are unknown because they
         failed, for 'unknown loss' errors."""
@@ -442,7 +476,7 @@ def lookup(name: str) -> LossEntry:
     """The registered entry ``name`` denotes, importing its module if it is
     only declared so far."""
     LOADER.start()
-    entry = REGISTRY.lookup(name, unknown_hint=LOADER.failure_hint())
+    entry = REGISTRY.lookup(name, unknown_hint=LOADER.unknown_hint)
     if isinstance(entry, DeclaredLoss):
         return LOADER.import_declared(entry)
     return entry
@@ -452,7 +486,7 @@ def find(name: str) -> LossEntry | DeclaredLoss:
     """The entry ``name`` denotes, registered or declared, importing nothing
     beyond the catalogue (for name checks)."""
     LOADER.listing()
-    return REGISTRY.lookup(name, unknown_hint=LOADER.failure_hint())
+    return REGISTRY.lookup(name, unknown_hint=LOADER.unknown_hint)
 
 
 __all__ = [

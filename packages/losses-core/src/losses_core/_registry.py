@@ -472,7 +472,7 @@ class Registry:
             keys = self._folded.get(fold_loss_name(name), ())
             return _unique(e for key in sorted(keys) for e in self._by_key[key])
 
-    def lookup(self, name: str, *, unknown_hint: str = "") -> Listed:
+    def lookup(self, name: str, *, unknown_hint: Callable[[str], str] | None = None) -> Listed:
         """Return the one entry that ``name`` denotes.
 
         :raises UnknownLossError: nothing matches (a ``KeyError``).
@@ -492,7 +492,7 @@ class Registry:
             raise LossConflictError(_conflict_message(name, found))
         raise UnknownLossError(self._unknown_message(name, unknown_hint))
 
-    def _lookup_qualified(self, spec: str, unknown_hint: str) -> Listed:
+    def _lookup_qualified(self, spec: str, unknown_hint: Callable[[str], str] | None) -> Listed:
         bare, _, provider = spec.rpartition(QUALIFIER)
         wanted = normalize_distribution(provider)
         found = [e for e in self.candidates(bare) if e.provider == wanted]
@@ -507,7 +507,7 @@ class Registry:
             )
         raise UnknownLossError(self._unknown_message(spec, unknown_hint))
 
-    def _unknown_message(self, name: str, hint: str) -> str:
+    def _unknown_message(self, name: str, unknown_hint: Callable[[str], str] | None) -> str:
         with self._lock:
             keys = list(self._by_key)
         bare = name.rpartition(QUALIFIER)[0] or name
@@ -518,6 +518,7 @@ class Registry:
         if close:
             parts.append("Did you mean: " + ", ".join(repr(c) for c in close) + "?")
         parts.append("List installed losses with `losses list` or losses_core.list_losses().")
+        hint = unknown_hint(bare) if unknown_hint is not None else ""
         if hint:
             parts.append(hint)
         return " ".join(parts)
