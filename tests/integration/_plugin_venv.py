@@ -8,6 +8,9 @@ directory of symlinks to exactly those distributions' top-level packages and
 site-packages. Nothing else of the parent environment is visible. Wheels are
 installed with the parent's pip (``pip --python``), or, when the parent has no
 usable pip, with a pip that ``ensurepip`` bootstraps into a separate tools venv.
+
+It also names the fixture plugins and the scenarios the tests run in that
+environment (invalid ``LOSSES_*`` values, a program whose other threads print).
 """
 
 from __future__ import annotations
@@ -20,11 +23,54 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 CORE_PROJECT = REPO / "packages" / "losses-core"
 FIXTURE_PLUGINS = REPO / "tests" / "fixtures" / "plugins"
-FIXTURE_NAMES = ("losses-fixture-alpha", "losses-fixture-beta", "losses-fixture-broken")
+FIXTURE_NAMES = (
+    "losses-fixture-alpha",  # static: alpha_mse and shared_loss, one module each
+    "losses-fixture-beta",  # static: beta_l1 and shared_loss (a conflict with alpha)
+    "losses-fixture-broken",  # dynamic: raises RuntimeError when imported
+    "losses-fixture-exit",  # static: exit_loss's module calls sys.exit(3); exit_neighbour is fine
+    "losses-fixture-exit-dynamic",  # dynamic: calls sys.exit(3) when imported
+    "losses-fixture-noisy",  # dynamic: prints at import; noisy_loss and noisy_hooked
+    "losses-fixture-loud",  # static: loud_loss's module prints at import
+    "losses-fixture-override",  # static: mse with override=True, aliases MSE and squared_error
+)
+ALPHA, BETA, BROKEN, EXIT, EXIT_DYNAMIC, NOISY, LOUD, OVERRIDE = FIXTURE_NAMES
+DYNAMIC = (BROKEN, EXIT_DYNAMIC, NOISY)
+"""The fixture plugins whose entry point names a module (the others ship a
+manifest): a listing imports them."""
+
+BAD_ENVIRONMENT = {
+    "LOSSES_DISABLE_PLUGIN_AUTOLOAD": "maybe",
+    "LOSSES_TRACE_PLUGINS": "2",
+    "LOSSES_CONFIG_ALLOW_IMPORT": "sometimes",
+    "LOSSES_LOAD_PLUGINS": "bad name!",
+    "LOSSES_DISABLE_PLUGINS": "a,,b c",
+}
+"""An invalid value of each ``LOSSES_*`` variable."""
+
+# Another thread of the program prints while a lookup imports a loss's module
+# (and torch with it: seconds).
+CHATTER = "chatter from another thread"
+CHATTER_SOURCE = f"""
+import threading, time
+from losses_core import LOSSES
+stop = threading.Event()
+def chatter():
+    while not stop.is_set():
+        print({CHATTER!r}, flush=True)
+        time.sleep(0.001)
+thread = threading.Thread(target=chatter)
+thread.start()
+time.sleep(0.05)
+LOSSES["loud_loss"]
+time.sleep(0.05)
+stop.set()
+thread.join()
+"""
 
 # What the fresh environment borrows from this one: torch's requirement
 # closure plus losses-core's other runtime dependencies.
@@ -240,3 +286,14 @@ def run_in_venv(
         timeout=timeout,
         check=False,
     )
+
+
+def shared_venv(once: Any, key: str, wheels: list[Path], borrowed: Path, pip_base: list[str]) -> Any:
+    """A venv with ``wheels`` installed, created once per session under ``key``."""
+
+    def create() -> dict[str, str]:
+        venv = create_venv(once.directory(key) / "env", borrowed, wheels, pip_base)
+        return {"root": str(venv.root), "site_packages": str(venv.site_packages), "work": str(venv.work)}
+
+    paths = once.run(key, create)
+    return PluginVenv(Path(paths["root"]), Path(paths["site_packages"]), Path(paths["work"]), pip_base)

@@ -3,22 +3,28 @@ virtual environment; prints one JSON report on the last stdout line.
 
 Order matters, each step observing a fresh process:
 
-1. import torch, then start counting ``importlib.metadata`` scans;
-2. ``import losses_core`` and record which plugin modules are loaded, which
-   entry-point scans happened and what the fixture log holds;
-3. optionally import plugin modules directly (``PROBE_PREIMPORT``);
-4. eight threads do the first lookup (``LOSSES["alpha_mse"]``) at once;
-5. record the registry: names, listing, plugins, a conflict, qualified
-   lookups, an unknown name;
-6. register a runtime pre/post-loss hook plugin and call a loss through it
+1. count ``importlib.metadata`` scans and losses-core's own scans of the
+   installed metadata; ``import losses_core`` and record which plugin modules
+   are loaded, whether torch is, and what the fixture log holds;
+2. optionally (``PROBE_BAD_ENV=VARIABLE=value``) set one ``LOSSES_*``
+   variable to an invalid value, look ``mse`` up twice and list the losses
+   (each must raise), then put the variable back as the probe's environment
+   had it: every later step shows that the process recovered;
+3. optionally (``PROBE_LIST_FIRST``) list losses and plugins, and miss a
+   lookup, before any lookup succeeds, recording what that imported;
+4. optionally import plugin modules directly (``PROBE_PREIMPORT``);
+5. eight threads do the first lookup (``PROBE_LOOKUP``, default
+   ``alpha_mse``) at once; record what that imported;
+6. call losses and record the errors of lookups that fail (``PROBE_ERRORS``
+   adds names), then the registry: names, listing, plugins, and what
+   ``losses doctor`` would report in this process;
+7. register a runtime pre/post-loss hook plugin and call a loss through it
    (so a trace shows hook calls);
-7. optionally call losses pickled into a spawned process (``PROBE_SPAWN``);
-8. record what the process can see (a full metadata scan).
+8. optionally call losses pickled into a spawned process (``PROBE_SPAWN``);
+9. record what the process can see (a full metadata scan).
 
-Environment: ``LOSSES_FIXTURE_LOG`` (read back), ``PROBE_LOOKUP`` (the name
-the threads look up; default ``alpha_mse``), ``PROBE_PREIMPORT`` (modules to
-import between ``import losses_core`` and the first lookup), ``PROBE_SPAWN``
-(also call plugin losses pickled into a spawned process).
+Environment: ``LOSSES_FIXTURE_LOG`` (the fixture plugins log their imports
+there; read back).
 """
 
 import dataclasses
@@ -30,20 +36,26 @@ import sys
 import threading
 import traceback
 
-import torch
-
 scans = []
 _real_entry_points = importlib.metadata.entry_points
 _real_distributions = importlib.metadata.distributions
 
 
+def _caller():
+    """The module that called the scan (torch reads entry points of its own groups)."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("importlib"):
+        frame = frame.f_back
+    return frame.f_globals.get("__name__", "?") if frame is not None else "?"
+
+
 def _counting_entry_points(**params):
-    scans.append({"call": "entry_points", "group": params.get("group")})
+    scans.append({"call": "entry_points", "group": params.get("group"), "by": _caller()})
     return _real_entry_points(**params)
 
 
 def _counting_distributions(**params):
-    scans.append({"call": "distributions", "group": None})
+    scans.append({"call": "distributions", "group": None, "by": _caller()})
     return _real_distributions(**params)
 
 
@@ -52,17 +64,17 @@ importlib.metadata.distributions = _counting_distributions
 
 # losses-core reads *.dist-info/entry_points.txt itself (falling back to
 # importlib.metadata); count its scans too. Importing the module scans nothing.
-import losses_core._plugins as _discovery  # noqa: E402
+import losses_core._plugins as _plugins  # noqa: E402
 
-_real_scan = _discovery._scan_path_entries
-
-
-def _counting_scan():
-    scans.append({"call": "entry_points", "group": "losses.plugins", "via": "dist-info scan"})
-    return _real_scan()
+_real_scan = _plugins.scan_installed
 
 
-_discovery._scan_path_entries = _counting_scan
+def _counting_scan(*args, **kwargs):
+    scans.append({"call": "scan_installed", "group": "losses.plugins", "by": _caller()})
+    return _real_scan(*args, **kwargs)
+
+
+_plugins.scan_installed = _counting_scan
 
 
 def fixture_log():
@@ -77,6 +89,10 @@ def plugin_modules():
     return sorted(m for m in sys.modules if m.startswith("losses_fixture"))
 
 
+def state():
+    return {"plugin_modules": plugin_modules(), "torch": "torch" in sys.modules, "log": fixture_log()}
+
+
 def error_of(fn):
     try:
         fn()
@@ -89,22 +105,48 @@ def error_of(fn):
     return None
 
 
-report = {"python": sys.executable, "sys_path": sys.path, "torch_file": torch.__file__}
+report = {"python": sys.executable, "sys_path": sys.path}
 
 import losses_core  # noqa: E402
 from losses_core import LOSSES  # noqa: E402
 
 report["losses_core_file"] = losses_core.__file__
 report["after_import"] = {
-    "plugin_modules": plugin_modules(),
+    **state(),
     "scans": list(scans),
-    "log": fixture_log(),
     "losses_core_modules": sorted(m for m in sys.modules if m.startswith("losses_core")),
     "yaml_loaded": "yaml" in sys.modules,
 }
 
+# -- an invalid LOSSES_* value, then the environment fixed -------------------------------------
+bad = os.environ.get("PROBE_BAD_ENV")
+if bad:
+    variable, _, value = bad.partition("=")
+    proper = os.environ.get(variable)
+    os.environ[variable] = value
+    errors = [error_of(lambda: LOSSES["mse"]) for _ in range(2)]
+    errors.append(error_of(losses_core.list_losses))
+    if proper is None:
+        del os.environ[variable]
+    else:
+        os.environ[variable] = proper
+    report["bad_env"] = {"variable": variable, "value": value, "errors": errors, **state()}
+
+# -- listing (and a missed lookup) before any lookup ------------------------------------------
+if os.environ.get("PROBE_LIST_FIRST"):
+    listed = [i.qualified_name for i in losses_core.list_losses()]
+    plugins = [p.name for p in losses_core.list_plugins()]
+    names = sorted(LOSSES)
+    report["listing_first"] = {
+        "losses": listed,
+        "plugins": plugins,
+        "keys": names,
+        "misspelt": error_of(lambda: LOSSES["alpha_mes"]),
+        **state(),
+    }
+
 # A plugin module imported by user code before the first lookup (``from
-# losses_vae import elbo`` is ordinary use) must still count as its distribution's.
+# losses_vae.elbo import elbo`` is ordinary use) must still count as its distribution's.
 for module in filter(None, os.environ.get("PROBE_PREIMPORT", "").split(",")):
     __import__(module)
 
@@ -127,16 +169,13 @@ for t in threads:
     t.start()
 for t in threads:
     t.join()
-report["threads"] = {"lookup": lookup, "results": thread_results, "log": fixture_log()}
+report["threads"] = {"lookup": lookup, "results": thread_results, **state()}
 report["scans_after_lookup"] = list(scans)
 
-# -- the registry ---------------------------------------------------------------
-report["keys"] = sorted(LOSSES)
-report["losses"] = [dataclasses.asdict(i) for i in losses_core.list_losses()]
-report["plugins"] = [
-    {k: v for k, v in dataclasses.asdict(p).items() if k != "traceback"} for p in losses_core.list_plugins()
-]
-report["plugin_modules"] = plugin_modules()
+# -- calls and errors -------------------------------------------------------------------------
+import torch  # noqa: E402
+
+report["torch_file"] = torch.__file__
 
 x = {"predictions": torch.tensor([1.0, 2.0, 3.0], requires_grad=True)}
 y = {"target": torch.tensor([1.0, 0.0, 0.0])}
@@ -159,24 +198,41 @@ def call(name, **params):
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
-report["calls"] = {
-    name: call(name)
-    for name in (
-        "mse",
-        "alpha_mse",
-        "alpha-mse-alias",
-        "beta_l1",
-        "shared_loss",
-        "shared_loss@losses-fixture-alpha",
-        "shared_loss@losses-fixture-beta",
-        "shared_loss@losses_fixture_alpha",
-    )
-}
-report["errors"] = {
-    "shared_loss": error_of(lambda: LOSSES["shared_loss"]),
-    "nonexistent": error_of(lambda: LOSSES["nonexistent"]),
-}
+CALLS = (
+    "mse",
+    "MSE",
+    "squared_error",
+    "mse@losses-core",
+    "MSE@losses-core",
+    "alpha_mse",
+    "alpha-mse-alias",
+    "beta_l1",
+    "shared_loss",
+    "shared_loss@losses-fixture-alpha",
+    "shared_loss@losses-fixture-beta",
+    "shared_loss@losses_fixture_alpha",
+    "noisy_loss",
+    "noisy_hooked",
+    "loud_loss",
+    "exit_neighbour",
+)
+report["calls"] = {name: call(name) for name in CALLS}
+ERRORS = ("shared_loss", "nonexistent", "exit_loss", "quit_loss")
+extra = tuple(filter(None, os.environ.get("PROBE_ERRORS", "").split(",")))
+report["errors"] = {name: error_of(lambda name=name: LOSSES[name]) for name in ERRORS + extra}
+# The same failed lookups again: still the same error, still no exit.
+report["errors_again"] = {name: error_of(lambda name=name: LOSSES[name]) for name in ERRORS + extra}
 report["shared_loss_in_losses"] = "shared_loss" in LOSSES
+report["keys"] = sorted(LOSSES)
+report["losses"] = [dataclasses.asdict(i) for i in losses_core.list_losses()]
+report["plugins"] = [
+    {k: v for k, v in dataclasses.asdict(p).items() if k != "traceback"} for p in losses_core.list_plugins()
+]
+report["plugin_modules"] = plugin_modules()
+from losses_core._cli import doctor_report  # noqa: E402
+
+doctor = doctor_report()
+report["doctor"] = {k: doctor[k] for k in ("broken_plugins", "noisy_plugins", "takeovers", "conflicts")}
 
 # -- a runtime hook plugin ------------------------------------------------------------
 
@@ -218,16 +274,25 @@ if os.environ.get("PROBE_SPAWN"):
             "in parent": LOSSES["alpha_mse"](plain_x, y).item(),
         }
 
+
 # -- last, as it scans metadata itself: what this process can see ---------------------
+def fixture_dist_paths():
+    paths = []
+    for dist in importlib.metadata.distributions():
+        try:
+            name = dist.metadata["Name"] or ""
+        except Exception:  # the malformed installs some probes add
+            continue
+        if name.startswith("losses-fixture"):
+            paths.append(str(dist._path))
+    return sorted(paths)
+
+
 report["visible"] = {
     "pytest": importlib.util.find_spec("pytest") is not None,
     "hatchling": importlib.util.find_spec("hatchling") is not None,
     "numpy": importlib.util.find_spec("numpy") is not None,
-    "fixture_dist_paths": sorted(
-        str(d._path)
-        for d in importlib.metadata.distributions()
-        if (d.metadata["Name"] or "").startswith("losses-fixture")
-    ),
+    "fixture_dist_paths": fixture_dist_paths(),
 }
 
 sys.stdout.write("\nPROBE-REPORT " + json.dumps(report) + "\n")

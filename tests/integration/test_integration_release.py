@@ -43,19 +43,24 @@ def _build(project: Path, out: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def built(once) -> Path:
+    """Every distribution built to a wheel and an sdist, once per session."""
     pytest.importorskip("hatchling", reason="building the distributions needs hatchling")
-    work = tmp_path_factory.mktemp("release")
-    out = work / "dist"
-    for name in DISTRIBUTIONS:
-        copy = work / "src" / name
-        shutil.copytree(
-            REPO / "packages" / name,
-            copy,
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "dist", "build", "*.egg-info"),
-        )
-        _build(copy, out)
-    return out
+
+    def build() -> str:
+        work = once.directory("release")
+        out = work / "dist"
+        for name in DISTRIBUTIONS:
+            copy = work / "src" / name
+            shutil.copytree(
+                REPO / "packages" / name,
+                copy,
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "dist", "build", "*.egg-info"),
+            )
+            _build(copy, out)
+        return str(out)
+
+    return Path(once.run("release-built", build))
 
 
 def _wheel(built: Path, name: str) -> Path:
@@ -90,27 +95,28 @@ def test_wheel_and_sdist_metadata(built, name):
     requires = meta.get_all("Requires-Dist") or []
     assert any(r.replace(" ", "").startswith("torch>=2.2") for r in requires)
     if name in PLUGINS:
-        assert "[losses.plugins]" in entry_points and f"{name} = {module}\n" in entry_points + "\n"
-        assert any(r.replace(" ", "") == "losses-core<0.3,>=0.2" for r in requires), requires
+        # the static form: the entry point names the manifest, shipped in the wheel
+        assert "[losses.plugins]" in entry_points
+        assert f"{name} = {module}:losses.json\n" in entry_points + "\n"
+        assert f"{module}/losses.json" in files
+        assert any(r.replace(" ", "") == "losses-core<0.4,>=0.3" for r in requires), requires
     else:
         assert "[console_scripts]" in entry_points and "losses = losses_core._cli:main" in entry_points
+        assert "losses_core/losses/losses.json" in files
     (sdist,) = built.glob(f"{module}-*.tar.gz")
     with tarfile.open(sdist) as archive:
         members = archive.getnames()
     assert any(m.endswith("/pyproject.toml") for m in members)
     assert any(m.endswith("/LICENSE") for m in members)
-    assert any(
-        m.endswith(f"/src/{module}/__init__.py")
-        for m in members
-    )
+    assert any(m.endswith(f"/src/{module}/__init__.py") for m in members)
 
 
 @pytest.fixture(scope="session")
-def release_venv(tmp_path_factory, built, borrowed, pip_base):
-    from _plugin_venv import create_venv
+def release_venv(once, built, borrowed, pip_base):
+    from _plugin_venv import shared_venv
 
     wheels = [_wheel(built, name) for name in DISTRIBUTIONS]
-    return create_venv(tmp_path_factory.mktemp("release-venv") / "env", borrowed, wheels, pip_base)
+    return shared_venv(once, "release-venv", wheels, borrowed, pip_base)
 
 
 CALL_ONE_LOSS = """
@@ -137,7 +143,8 @@ def test_built_wheels_install_and_work_without_the_source_tree(release_venv):
     assert set(DISTRIBUTIONS) <= providers
     plugins = run_in_venv(release_venv, ["losses", "plugins", "--json"])
     statuses = {row["name"]: row["status"] for row in json.loads(plugins.stdout)}
-    assert statuses == {"losses-core": "builtin", **dict.fromkeys(PLUGINS, "loaded")}
+    # catalogued from their manifests: nothing imported
+    assert statuses == {"losses-core": "builtin", **dict.fromkeys(PLUGINS, "available")}
     doctor = run_in_venv(release_venv, ["losses", "doctor"])
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     calls = run_in_venv(release_venv, ["python", "-c", CALL_ONE_LOSS, *ONE_LOSS.values()])
