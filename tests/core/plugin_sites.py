@@ -44,9 +44,11 @@ def write_static_plugin(
     declare: dict[str, dict[str, Any]] | None = None,
 ) -> str:
     """A static plugin: one module per loss (``losses[name]`` may give
-    ``aliases``, ``override``, ``extra`` module code), a manifest declaring
-    them (or ``declare`` instead), and ``hooks`` code in the package
-    ``__init__`` when given. Returns the package name."""
+    ``aliases``, ``override``, ``extra`` module code), an entry point per
+    name and a manifest of summaries (or, with ``declare``, ``{name:
+    {"object", "summary"}}`` declared instead of the code's losses), and
+    ``hooks`` code in the package ``__init__``, named by an entry point, when
+    given. Returns the package name."""
     package = distribution.replace("-", "_")
     root = site / package
     root.mkdir(parents=True, exist_ok=True)
@@ -54,6 +56,7 @@ def write_static_plugin(
         textwrap.dedent(init) + (textwrap.dedent(hooks) if hooks else ""), "utf-8"
     )
     declared: dict[str, Any] = {}
+    entry_points: list[str] = []
     for name, options in losses.items():
         arguments = []
         if options.get("aliases"):
@@ -71,20 +74,20 @@ def write_static_plugin(
             ),
             encoding="utf-8",
         )
-        item: dict[str, Any] = {"object": f"{package}.{name}:{name}", "summary": summary}
-        if options.get("aliases"):
-            item["aliases"] = list(options["aliases"])
+        item: dict[str, Any] = {"summary": summary}
         if options.get("override"):
             item["override"] = True
         declared[name] = item
-    manifest: dict[str, Any] = {"losses-manifest": 1, "losses": declare if declare is not None else declared}
+        entry_points += [f"{key} = {package}.{name}:{name}" for key in (name, *options.get("aliases", ()))]
+    if declare is not None:
+        declared = {name: {"summary": item.get("summary", "")} for name, item in declare.items()}
+        entry_points = [f"{name} = {item['object']}" for name, item in declare.items()]
+    entry_points.append(f"{distribution} = {package}:losses.json")
     if hooks:
-        implements = [
-            h for h in ("losses_register", "losses_pre_loss", "losses_post_loss") if f"def {h}" in hooks
-        ]
-        manifest["hooks"] = {"object": package, "implements": implements}
+        entry_points.append(f"{distribution}-hooks = {package}")
+    manifest = {"losses-manifest": 1, "losses": declared}
     (root / "losses.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-    write_dist_info(site, distribution, f"[losses.plugins]\n{distribution} = {package}:losses.json\n")
+    write_dist_info(site, distribution, "[losses.plugins]\n" + "\n".join(entry_points) + "\n")
     return package
 
 

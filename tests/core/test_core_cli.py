@@ -143,17 +143,17 @@ def test_new_plugin_manifest_is_what_losses_manifest_generates(tmp_path):
     package = root / "src" / "losses_foo"
     env = {**os.environ, "PYTHONPATH": str(root / "src")}
     out = subprocess.run(
-        [sys.executable, "-m", "losses_core", "manifest", "losses_foo"],
+        [sys.executable, "-m", "losses_core", "manifest", "losses_foo", "--check"],
         capture_output=True,
         text=True,
         timeout=120,
         env=env,
     )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout == (package / "losses.json").read_text(encoding="utf-8")
-    manifest = json.loads(out.stdout)
+    assert out.returncode == 0, out.stderr  # losses.json and the pyproject's entry points are current
+    assert "up to date (1 losses)" in out.stdout
+    manifest = json.loads((package / "losses.json").read_text(encoding="utf-8"))
     assert list(manifest["losses"]) == ["foo_huber"]
-    assert manifest["losses"]["foo_huber"]["object"] == "losses_foo.foo_huber:foo_huber"
+    assert 'foo_huber = "losses_foo.foo_huber:foo_huber"' in (root / "pyproject.toml").read_text(encoding="utf-8")
     # the package __init__ is lazy: importing it imports no loss module, and the
     # function (not its module) stays the package attribute once the module is imported
     code = (

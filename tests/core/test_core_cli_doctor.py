@@ -131,21 +131,35 @@ def test_an_unexpected_error_is_one_line_unless_traceback_is_asked_for(tmp_path)
 
 def test_manifest_prints_writes_and_checks(tmp_path):
     package = write_static_plugin(tmp_path, "losses-mani", {"mani_loss": {"aliases": ["ManiLoss"]}})
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[project]\nname = "losses-mani"\n\n[project.entry-points."losses.plugins"]\nold = "x.y:z"\n\n'
+        "[tool.other]\nkey = 1\n",
+        encoding="utf-8",
+    )
     manifest = tmp_path / package / "losses.json"
     manifest.write_text("{}\n", encoding="utf-8")
     printed = cli(tmp_path, "manifest", package)
     assert printed.returncode == 0, printed.stderr
-    assert json.loads(printed.stdout)["losses"] == {
-        "mani_loss": {
-            "object": "losses_mani.mani_loss:mani_loss",
-            "summary": "The mani_loss loss.",
-            "aliases": ["ManiLoss"],
-        }
-    }
+    table = [
+        'mani_loss = "losses_mani.mani_loss:mani_loss"',
+        'ManiLoss = "losses_mani.mani_loss:mani_loss"',
+        'losses-mani = "losses_mani:losses.json"',
+    ]
+    assert printed.stdout.splitlines()[-4:] == ['[project.entry-points."losses.plugins"]', *table]
     stale = cli(tmp_path, "manifest", package, "--check")
     assert stale.returncode == 1 and "out of date; run `losses manifest losses_mani --write`" in stale.stderr
     written = cli(tmp_path, "manifest", package, "--write")
-    assert written.returncode == 0 and manifest.read_text(encoding="utf-8") == printed.stdout
+    assert written.returncode == 0, written.stderr
+    assert json.loads(manifest.read_text(encoding="utf-8")) == {
+        "losses-manifest": 1,
+        "losses": {"mani_loss": {"summary": "The mani_loss loss."}},
+    }
+    assert pyproject.read_text(encoding="utf-8") == (
+        '[project]\nname = "losses-mani"\n\n[project.entry-points."losses.plugins"]\n'
+        + "\n".join(table)
+        + "\n\n[tool.other]\nkey = 1\n"
+    )
     assert cli(tmp_path, "manifest", package, "--check").returncode == 0
     missing = cli(tmp_path, "manifest", "no_such_package_here")
     assert (

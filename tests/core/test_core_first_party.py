@@ -2,7 +2,7 @@
 unknown name says which first-party distribution to install.
 
 ``python tests/core/test_core_first_party.py`` rewrites the catalogue from the
-manifests of the distributions under ``packages/``.
+entry points of the distributions under ``packages/``.
 """
 
 from __future__ import annotations
@@ -17,15 +17,17 @@ CATALOGUE = REPO / "packages" / "losses-core" / "src" / "losses_core" / "first_p
 
 
 def expected_catalogue() -> dict[str, list[str]]:
-    """Every name and alias of every first-party plugin, from its manifest."""
+    """Every name and alias of every first-party plugin: its loss entry points."""
+    import tomllib
+
     catalogue = {}
-    for manifest in sorted(REPO.glob("packages/losses-*/src/losses_*/losses.json")):
-        distribution = manifest.parents[2].name
-        if distribution == "losses-core":
+    for pyproject in sorted(REPO.glob("packages/losses-*/pyproject.toml")):
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+        if project["name"] == "losses-core":
             continue
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-        names = [key for name, item in data["losses"].items() for key in (name, *item.get("aliases", ()))]
-        catalogue[distribution] = sorted(names, key=str.casefold)
+        entry_points = project["entry-points"]["losses.plugins"]
+        names = [name for name, value in entry_points.items() if ":" in value and not value.endswith(".json")]
+        catalogue[project["name"]] = sorted(names, key=str.casefold)
     return catalogue
 
 

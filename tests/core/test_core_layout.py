@@ -170,6 +170,7 @@ def test_private_modules_are_few_and_named_for_their_job() -> None:
         "_declaration",
         "_environment",
         "_errors",
+        "_generate",
         "_hooks",
         "_listing",
         "_manifest",

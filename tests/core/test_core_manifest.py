@@ -10,13 +10,22 @@ import textwrap
 
 import pytest
 
+from losses_core._generate import (
+    Declarations,
+    ManifestLoss,
+    compare_declarations,
+    entry_point_lines,
+    generate_declarations,
+)
 from losses_core._manifest import (
+    LOSS,
+    MANIFEST,
+    MODULE,
     Manifest,
     ManifestError,
-    ManifestLoss,
-    compare_manifests,
-    generate_manifest,
-    is_manifest_reference,
+    check_reference,
+    declared_losses,
+    entry_kind,
     locate_manifest,
     parse_manifest,
 )
@@ -24,23 +33,15 @@ from losses_core.testing import check_manifest
 
 VALID = {
     "losses-manifest": 1,
-    "losses": {
-        "foo": {"object": "pkg.foo:foo", "summary": "The foo loss.", "aliases": ["Foo"]},
-        "bar": {"object": "pkg.bar:Bar.instance", "summary": "", "override": True},
-    },
-    "hooks": {"object": "pkg.hooks", "implements": ["losses_post_loss", "losses_pre_loss"]},
+    "losses": {"foo": {"summary": "The foo loss."}, "bar": {"summary": "", "override": True}},
 }
 
 
 def test_a_valid_manifest_round_trips_through_its_deterministic_text():
     manifest = parse_manifest(json.dumps(VALID), "m.json")
-    assert manifest.losses[0] == ManifestLoss("foo", "pkg.foo:foo", "The foo loss.", ("Foo",), False)
-    assert manifest.losses[1].override and manifest.hooks == ("losses_post_loss", "losses_pre_loss")
-    assert manifest.packages == {"pkg"}
+    assert manifest == Manifest({"foo": "The foo loss.", "bar": ""}, frozenset({"bar"}))
     text = manifest.to_json()
-    assert parse_manifest(text, "again") == Manifest(
-        tuple(sorted(manifest.losses, key=lambda x: x.name)), "pkg.hooks", manifest.hooks
-    )
+    assert parse_manifest(text, "again") == manifest
     assert list(json.loads(text)["losses"]) == ["bar", "foo"] and text.endswith("}\n")
 
 
@@ -52,24 +53,11 @@ def test_a_valid_manifest_round_trips_through_its_deterministic_text():
         (lambda d: {**d, "losses-manifest": 2}, "expected 'losses-manifest': 1"),
         (lambda d: {**d, "extra": 1}, "unknown key(s) 'extra'"),
         (lambda d: {**d, "losses": []}, "'losses' must be an object"),
-        (lambda d: {**d, "losses": {"a:b": {"object": "p:f"}}}, "loss 'a:b': a loss name cannot contain ':'"),
-        (lambda d: {**d, "losses": {"a": "p:f"}}, "loss 'a': expected an object with 'object'"),
-        (lambda d: {**d, "losses": {"a": {"object": "p:f", "doc": ""}}}, "loss 'a': unknown key(s) 'doc'"),
-        (
-            lambda d: {**d, "losses": {"a": {"object": "p"}}},
-            "expected an object reference 'package.module:attr",
-        ),
-        (lambda d: {**d, "losses": {"a": {"object": "p-q:f"}}}, "got 'p-q:f'"),
-        (lambda d: {**d, "losses": {"a": {"object": "p:f", "summary": 1}}}, "'summary' must be a string"),
-        (lambda d: {**d, "losses": {"a": {"object": "p:f", "aliases": "b"}}}, "'aliases' must be a list"),
-        (lambda d: {**d, "losses": {"a": {"object": "p:f", "override": "yes"}}}, "'override' must be true"),
-        (
-            lambda d: {**d, "losses": {"a": {"object": "p:f", "aliases": ["b"]}, "b": {"object": "p:g"}}},
-            "'b' is declared twice (by 'a' and 'b')",
-        ),
-        (lambda d: {**d, "hooks": {"object": "p"}}, "exactly 'object' and 'implements'"),
-        (lambda d: {**d, "hooks": {"object": "p", "implements": ["losses_x"]}}, "unknown hook(s) 'losses_x'"),
-        (lambda d: {**d, "hooks": {"object": "p", "implements": []}}, "non-empty list of hook names"),
+        (lambda d: {**d, "losses": {"a:b": {"summary": ""}}}, "loss 'a:b': a loss name cannot contain ':'"),
+        (lambda d: {**d, "losses": {"a": "text"}}, "loss 'a': expected an object with a 'summary' string"),
+        (lambda d: {**d, "losses": {"a": {"summary": 1}}}, "loss 'a': expected an object with a 'summary'"),
+        (lambda d: {**d, "losses": {"a": {"summary": "", "doc": ""}}}, "loss 'a': unknown key(s) 'doc'"),
+        (lambda d: {**d, "losses": {"a": {"summary": "", "override": "yes"}}}, "'override' must be true"),
     ],
 )
 def test_invalid_manifests_name_the_file_the_key_and_what_was_expected(change, message):
@@ -79,11 +67,31 @@ def test_invalid_manifests_name_the_file_the_key_and_what_was_expected(change, m
     assert message in str(info.value) and "m.json" in str(info.value)
 
 
-def test_references_to_manifests_are_told_from_modules():
-    assert is_manifest_reference("losses_foo:losses.json")
-    assert is_manifest_reference("losses_foo.sub : losses.json")
-    assert not is_manifest_reference("losses_foo")
-    assert not is_manifest_reference("losses_foo.plugin:Plugin")
+def test_entry_points_are_told_apart_by_their_values():
+    assert entry_kind("losses_foo:losses.json") == MANIFEST
+    assert entry_kind("losses_foo.sub : losses.json") == MANIFEST
+    assert entry_kind("losses_foo") == MODULE
+    assert entry_kind("losses_foo.plugin:Plugin.instance") == LOSS
+    assert check_reference("a.b:c.d", "x") == "a.b:c.d"
+    assert check_reference("a.b", "x", attribute=False) == "a.b"
+    for bad in ("a.b", "a-b:c", "a:", "a:1x", 3):
+        with pytest.raises(ManifestError, match="x: expected an object reference"):
+            check_reference(bad, "x")
+
+
+def test_the_names_of_one_object_are_one_loss():
+    entries = [("foo", "p.foo:foo"), ("Foo", " p.foo:foo"), ("bar", "p.bar:bar")]
+    assert declared_losses(entries) == [(("foo", "Foo"), "p.foo:foo"), (("bar",), "p.bar:bar")]
+
+
+def test_entry_point_lines_put_each_name_and_the_manifest_in_the_table():
+    losses = [ManifestLoss("b_loss", "pkg.b:b_loss", aliases=("BLoss",)), ManifestLoss("a", "pkg.a:a")]
+    assert entry_point_lines(losses, "losses-pkg", "pkg") == [
+        'a = "pkg.a:a"',
+        'b_loss = "pkg.b:b_loss"',
+        'BLoss = "pkg.b:b_loss"',
+        'losses-pkg = "pkg:losses.json"',
+    ]
 
 
 def _package(tmp_path, name, files):
@@ -99,8 +107,10 @@ def _package(tmp_path, name, files):
 def test_a_manifest_is_located_without_importing_its_package(tmp_path, monkeypatch):
     _package(tmp_path, "mfpkg", {"__init__.py": "raise RuntimeError('imported')\n", "sub/losses.json": "{}"})
     (tmp_path / "mfmodule.py").write_text("", encoding="utf-8")
+    expected = str(tmp_path / "mfpkg" / "sub" / "losses.json")
+    assert locate_manifest("mfpkg.sub:losses.json", near=str(tmp_path / "mfpkg-1.0.dist-info")) == expected
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert locate_manifest("mfpkg.sub:losses.json") == str(tmp_path / "mfpkg" / "sub" / "losses.json")
+    assert locate_manifest("mfpkg.sub:losses.json") == expected
     assert "mfpkg" not in sys.modules
     with pytest.raises(ManifestError, match=r"mfpkg has no file 'losses\.json'"):
         locate_manifest("mfpkg:losses.json")
@@ -150,12 +160,13 @@ def test_generate_declares_each_registered_loss_at_its_definition_site(tmp_path,
         },
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    manifest = generate_manifest("genpkg")
-    assert manifest.losses == (
-        ManifestLoss("gen_one", "genpkg.one:gen_one", "The first generated loss.", ("GenOne",), False),
-        ManifestLoss("gen_scaled", "genpkg.two:scaled", "A callable instance.", (), True),
+    assert generate_declarations("genpkg") == Declarations(
+        (
+            ManifestLoss("gen_one", "genpkg.one:gen_one", "The first generated loss.", ("GenOne",), False),
+            ManifestLoss("gen_scaled", "genpkg.two:scaled", "A callable instance.", (), True),
+        ),
+        ("genpkg",),
     )
-    assert (manifest.hooks_object, manifest.hooks) == ("genpkg", ("losses_pre_loss",))
 
 
 def test_generate_reports_unreachable_losses_and_failing_imports(tmp_path, monkeypatch):
@@ -181,27 +192,25 @@ def test_generate_reports_unreachable_losses_and_failing_imports(tmp_path, monke
     with pytest.raises(
         ManifestError, match="'hidden_loss' is registered by hiddenpkg but is not a module-level"
     ):
-        generate_manifest("hiddenpkg")
+        generate_declarations("hiddenpkg")
     with pytest.raises(ManifestError, match=r"cannot import brokenpkg.bad: SystemExit: 2"):
-        generate_manifest("brokenpkg")
+        generate_declarations("brokenpkg")
 
 
 def test_compare_names_every_difference():
-    declared = Manifest(
-        (ManifestLoss("a", "p.a:a", "A.", ("A",)), ManifestLoss("b", "p.b:b", "B.")),
-        "p",
-        ("losses_pre_loss",),
+    declared = Declarations((ManifestLoss("a", "p.a:a", "A.", ("A",)), ManifestLoss("b", "p.b:b", "B.")))
+    code = Declarations(
+        (ManifestLoss("a", "p.a2:a", "A!", (), True), ManifestLoss("c", "p.c:c", "C.")), ("p",)
     )
-    code = Manifest((ManifestLoss("a", "p.a2:a", "A!", (), True), ManifestLoss("c", "p.c:c", "C.")))
-    assert compare_manifests(declared, declared) == []
-    assert compare_manifests(declared, code) == [
+    assert compare_declarations(declared, declared) == []
+    assert compare_declarations(declared, code) == [
         "'b' is declared (p.b:b) but the code registers no such loss",
         "'c' is registered by p.c:c but not declared",
         "'a': object is declared as 'p.a:a' but the code gives 'p.a2:a'",
         "'a': aliases is declared as ('A',) but the code gives ()",
         "'a': summary is declared as 'A.' but the code gives 'A!'",
         "'a': override is declared as False but the code gives True",
-        "hooks are declared as 'p' implementing ['losses_pre_loss'] but the code gives None implementing []",
+        'p implements hooks but no entry point names it (add `<name> = "p"`)',
     ]
 
 

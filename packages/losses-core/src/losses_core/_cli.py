@@ -226,13 +226,13 @@ def doctor_report(import_plugins: bool = False) -> dict[str, Any]:
     from losses_core._listing import list_losses
     from losses_core._plugins import LOADER
 
-    LOADER.listing()
+    LOADER.verify()
     mismatches: dict[str, list[str]] = {}
     if import_plugins:
         from losses_core.testing import check_manifest
 
         for record in list(LOADER.records):
-            if record.manifest is None or record.status == "skipped" or record.distribution in mismatches:
+            if record.form == "dynamic" or record.status == "skipped" or record.distribution in mismatches:
                 continue
             found = check_manifest(record.distribution)
             if found:
@@ -323,45 +323,122 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 # -- manifest --------------------------------------------------------------------
-def _cmd_manifest(args: argparse.Namespace) -> int:
-    import os
+_TABLE = '[project.entry-points."losses.plugins"]'
 
-    from losses_core._manifest import MANIFEST_FILE, ManifestError, generate_manifest, locate_manifest
+
+def _cmd_manifest(args: argparse.Namespace) -> int:
+    import importlib
+
+    from losses_core._generate import generate_declarations
+    from losses_core._manifest import MANIFEST_FILE, Manifest, ManifestError
 
     try:
-        manifest = generate_manifest(args.package, args.hooks)
+        declarations = generate_declarations(args.package)
     except ManifestError as exc:
         print(f"losses manifest: {exc}", file=sys.stderr)
         return 1
-    text = manifest.to_json()
+    directory = Path(next(iter(getattr(importlib.import_module(args.package), "__path__", ["."]))))
+    builtin_file = directory / "entry_points.txt"
+    pyproject = None if builtin_file.exists() else _find_pyproject(directory)
+    distribution = args.distribution or _project_name(pyproject) or args.package.replace("_", "-")
+    if builtin_file.exists():
+        distribution = "losses-core"
+    manifest = Manifest(
+        {loss.name: loss.summary for loss in declarations.losses},
+        frozenset(loss.name for loss in declarations.losses if loss.override),
+    )
+    lines = _entry_point_lines(declarations, distribution, args.package)
+    manifest_path = directory / MANIFEST_FILE
     if not (args.write or args.check):
-        sys.stdout.write(text)
+        print(f"# {manifest_path}")
+        sys.stdout.write(manifest.to_json())
+        print(f"\n# {pyproject or 'your packaging metadata'}\n{_TABLE}")
+        print("\n".join(lines))
         return 0
-    try:
-        path = locate_manifest(f"{args.package}:{MANIFEST_FILE}")
-    except ValueError:
-        import importlib
-
-        package = importlib.import_module(args.package)
-        directories = list(getattr(package, "__path__", []))
-        if not directories:
-            print(f"losses manifest: {args.package} is a module, not a package", file=sys.stderr)
-            return 1
-        path = os.path.join(directories[0], MANIFEST_FILE)
-        current = None
+    if builtin_file.exists():
+        target, old, new = builtin_file, _read(builtin_file), _builtin_entry_points(lines)
+    elif pyproject is not None:
+        target, old = pyproject, _read(pyproject)
+        new = _replace_table(old, lines)
     else:
-        with open(path, encoding="utf-8") as file:
-            current = file.read()
-    if args.check:
-        if current == text:
-            print(f"{path}: up to date ({len(manifest.losses)} losses)")
-            return 0
-        print(f"{path}: out of date; run `losses manifest {args.package} --write`", file=sys.stderr)
+        print(
+            f"losses manifest: no pyproject.toml above {directory} to hold the entry points", file=sys.stderr
+        )
         return 1
-    with open(path, "w", encoding="utf-8") as file:
-        file.write(text)
-    print(f"wrote {path} ({len(manifest.losses)} losses)")
+    stale = [
+        path
+        for path, text, want in (
+            (manifest_path, _read(manifest_path), manifest.to_json()),
+            (target, old, new),
+        )
+        if text != want
+    ]
+    if args.check:
+        if not stale:
+            print(f"{manifest_path} and {target}: up to date ({len(declarations.losses)} losses)")
+            return 0
+        for path in stale:
+            print(f"{path}: out of date; run `losses manifest {args.package} --write`", file=sys.stderr)
+        return 1
+    manifest_path.write_text(manifest.to_json(), encoding="utf-8")
+    target.write_text(new, encoding="utf-8")
+    print(f"wrote {manifest_path} and the entry points in {target} ({len(declarations.losses)} losses)")
+    if target.name == "pyproject.toml" and old != new:
+        print("reinstall the distribution (pip install -e .) for changed entry points to take effect")
     return 0
+
+
+def _entry_point_lines(declarations: Any, distribution: str, package: str) -> list[str]:
+    from losses_core._generate import entry_point_lines
+
+    lines = entry_point_lines(declarations.losses, distribution, package)
+    lines += [f'{distribution}-hooks = "{module}"' for module in declarations.modules]
+    return lines
+
+
+def _builtin_entry_points(lines: list[str]) -> str:
+    body = [line.replace('"', "") for line in lines]
+    return (
+        "# The built-in losses, declared in the format of a distribution's entry_points.txt\n"
+        "# (written by `losses manifest losses_core.losses --write`).\n"
+        "[losses.plugins]\n" + "\n".join(body) + "\n"
+    )
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
+def _find_pyproject(directory: Path) -> Path | None:
+    for parent in [directory, *directory.parents][:4]:
+        if (parent / "pyproject.toml").is_file():
+            return parent / "pyproject.toml"
+    return None
+
+
+def _project_name(pyproject: Path | None) -> str | None:
+    import re
+
+    text = _read(pyproject) if pyproject is not None else None
+    match = re.search(r'^\[project\]\s*$(?:(?!^\[).)*?^name\s*=\s*"([^"]+)"', text or "", re.M | re.S)
+    return match.group(1) if match else None
+
+
+def _replace_table(text: str | None, lines: list[str]) -> str:
+    """``text`` with the entry-point table's body replaced by ``lines`` (the
+    table appended when it is missing)."""
+    body = "\n".join(lines) + "\n"
+    source = text or ""
+    if _TABLE not in source:
+        return source.rstrip("\n") + f"\n\n{_TABLE}\n{body}"
+    head, _, rest = source.partition(_TABLE + "\n")
+    tail_lines = rest.splitlines(keepends=True)
+    index = next((i for i, line in enumerate(tail_lines) if line.startswith("[")), len(tail_lines))
+    tail = "".join(tail_lines[index:])
+    return f"{head}{_TABLE}\n{body}" + (f"\n{tail}" if tail else "")
 
 
 # -- new-plugin ----------------------------------------------------------------
@@ -425,12 +502,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_cmd_doctor)
 
-    p = commands.add_parser("manifest", help="print, write or check the manifest of a plugin package")
+    p = commands.add_parser(
+        "manifest", help="print, write or check a plugin package's entry points and manifest (losses.json)"
+    )
     p.add_argument("package", help="the importable package, e.g. losses_foo")
-    p.add_argument("--hooks", default=None, help="the module holding its hooks (default: the package)")
+    p.add_argument(
+        "--distribution", default=None, help="its distribution name (default: from pyproject.toml)"
+    )
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--write", action="store_true", help="write PACKAGE/losses.json")
-    mode.add_argument("--check", action="store_true", help="exit 1 if PACKAGE/losses.json is out of date")
+    mode.add_argument(
+        "--write",
+        action="store_true",
+        help="write PACKAGE/losses.json and the entry points in pyproject.toml",
+    )
+    mode.add_argument("--check", action="store_true", help="exit 1 if either is out of date")
     p.set_defaults(run=_cmd_manifest)
 
     p = commands.add_parser("new-plugin", help="write a ready-to-publish plugin package")

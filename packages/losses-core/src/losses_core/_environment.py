@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import NamedTuple
 
 from losses_core._errors import LossEnvironmentError
 from losses_core._names import close_matches, is_distribution_name, normalize_distribution
@@ -88,14 +87,24 @@ def unknown_variables(environ: Mapping[str, str] | None = None) -> dict[str, str
     return found
 
 
-class PluginControls(NamedTuple):
+class PluginControls:
     """The plugin-loading settings read from the environment."""
 
-    autoload: bool = True
-    allow: frozenset[str] | None = None
-    block: frozenset[str] = frozenset()
-    trace: bool = False
-    allow_import: bool = True
+    __slots__ = ("allow", "allow_import", "autoload", "block", "trace")
+
+    def __init__(
+        self,
+        autoload: bool = True,
+        allow: frozenset[str] | None = None,
+        block: frozenset[str] = frozenset(),
+        trace: bool = False,
+        allow_import: bool = True,
+    ) -> None:
+        self.autoload = autoload
+        self.allow = allow
+        self.block = block
+        self.trace = trace
+        self.allow_import = allow_import
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> PluginControls:

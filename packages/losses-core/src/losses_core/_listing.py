@@ -75,7 +75,7 @@ class PluginInfo:
     ``status`` is ``"builtin"``, ``"available"`` (catalogued from its
     manifest; each loss's module is imported when first looked up),
     ``"loaded"`` (imported), ``"failed"``, ``"skipped"`` or ``"runtime"``.
-    ``form`` is ``"builtin"``, ``"static"`` (a manifest declares its
+    ``form`` is ``"builtin"``, ``"static"`` (entry points declare its
     losses), ``"dynamic"`` (known by importing it) or ``"runtime"``.
     ``warnings`` holds what its code printed when imported.
     """
@@ -120,15 +120,16 @@ def _info(record: PluginRecord) -> PluginInfo:
 def list_plugins() -> list[PluginInfo]:
     """losses-core itself, every entry point of the group (available,
     loaded, failed or skipped), malformed installs, runtime registrations
-    and runtime hook plugins; from package metadata."""
-    LOADER.listing()
-    infos = [_info(record) for record in LOADER.records if record.entry_point != "(runtime)"]
+    and runtime hook plugins; from package metadata (each manifest is read
+    and each metadata folder checked)."""
+    LOADER.verify()
+    infos = [_info(record) for record in LOADER.records if record.form != "runtime"]
     runtime_losses = _losses_of(RUNTIME_PROVIDER)
     runtime_hooks: list[str] = []
     if "losses_core._hooks" in sys.modules:
         from losses_core._hooks import runtime_hook_names
 
-        runtime_hooks = runtime_hook_names({r.plugin_name for r in LOADER.records if r.plugin_name})
+        runtime_hooks = runtime_hook_names({name for r in LOADER.records for name in r.plugin_names})
     if runtime_losses or runtime_hooks:
         infos.append(
             PluginInfo(

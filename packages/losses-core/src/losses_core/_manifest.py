@@ -1,34 +1,31 @@
-"""Manifests: the static declaration of a distribution's losses.
+"""Declarations: what a distribution's packaging metadata says about its losses.
 
-A plugin distribution's entry point in the ``losses.plugins`` group names a
-JSON file inside its package (``losses-foo = "losses_foo:losses.json"``)::
+A distribution declares its losses with entry points in the ``losses.plugins``
+group, one per name, and one for a manifest of what entry points cannot
+carry::
 
-    {
-      "losses-manifest": 1,
-      "losses": {
-        "foo_huber": {
-          "object": "losses_foo.foo_huber:foo_huber",
-          "summary": "The Huber loss.",
-          "aliases": ["FooHuber"],
-          "override": false
-        }
-      },
-      "hooks": {"object": "losses_foo", "implements": ["losses_post_loss"]}
-    }
+    [project.entry-points."losses.plugins"]
+    foo_huber = "losses_foo.foo_huber:foo_huber"     # a loss: its name and object
+    FooHuber = "losses_foo.foo_huber:foo_huber"      # an alias: a later name, same object
+    losses-foo = "losses_foo:losses.json"            # the manifest
+    # losses-foo-hooks = "losses_foo.hooks"          # a plugin module (hooks, dynamic losses)
 
-``aliases``, ``override`` and ``hooks`` are optional. The file is found and
-read without importing the package; :func:`generate_manifest` writes it from
-what the package's code registers (``losses manifest PACKAGE --write``) and
-:func:`compare_manifests` reports how a manifest and the code differ.
-Nothing here imports torch until a manifest is generated.
+The first entry point naming an object is the loss's name, later ones its
+aliases. The manifest, a JSON file inside the package, gives each loss's
+one-line summary (and ``override`` for a loss that takes over a name)::
+
+    {"losses-manifest": 1, "losses": {"foo_huber": {"summary": "The Huber loss."}}}
+
+An entry point naming a module (no ``:attribute``) is a plugin module,
+imported at the first lookup: it may implement hooks and register losses
+dynamically. ``losses manifest PACKAGE`` writes both from what the package's
+code registers (see :mod:`losses_core._generate`). Nothing here imports
+torch.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any
 
 from losses_core._names import check_loss_name
@@ -38,95 +35,105 @@ MANIFEST_FILE = "losses.json"
 
 FORMAT_KEY = "losses-manifest"
 FORMAT_VERSION = 1
-HOOK_NAMES = ("losses_register", "losses_pre_loss", "losses_post_loss")
-CALL_HOOKS = frozenset({"losses_pre_loss", "losses_post_loss"})
-"""Hooks that must see every call: their plugin is imported before the first."""
+_LOSS_KEYS = frozenset({"summary", "override"})
 
-_REFERENCE = re.compile(
-    r"^(?P<module>[A-Za-z_]\w*(\.[A-Za-z_]\w*)*)(:(?P<attr>[A-Za-z_]\w*(\.[A-Za-z_]\w*)*))?$"
-)
-_LOSS_KEYS = frozenset({"object", "summary", "aliases", "override"})
+LOSS, MANIFEST, MODULE = "loss", "manifest", "module"
 
 
 class ManifestError(ValueError):
-    """A manifest cannot be found, read or understood; the message says where and why."""
+    """A declaration cannot be found, read or understood; the message says where and why."""
 
 
-@dataclass(frozen=True)
-class ManifestLoss:
-    """One loss a manifest declares."""
-
-    name: str
-    object: str
-    summary: str = ""
-    aliases: tuple[str, ...] = ()
-    override: bool = False
-
-
-@dataclass(frozen=True)
 class Manifest:
-    """A distribution's declared losses and hooks."""
+    """What the manifest file says about each loss: its summary, and whether
+    it takes over its name (``override``)."""
 
-    losses: tuple[ManifestLoss, ...] = ()
-    hooks_object: str | None = None
-    hooks: tuple[str, ...] = field(default=())
+    __slots__ = ("overrides", "summaries")
 
-    @property
-    def packages(self) -> frozenset[str]:
-        """The top-level packages of every object the manifest names."""
-        objects = [loss.object for loss in self.losses]
-        if self.hooks_object:
-            objects.append(self.hooks_object)
-        return frozenset(o.partition(":")[0].partition(".")[0] for o in objects)
+    def __init__(self, summaries: dict[str, str], overrides: frozenset[str] = frozenset()) -> None:
+        self.summaries = summaries
+        self.overrides = overrides
 
-    def to_data(self) -> dict[str, Any]:
-        """The JSON document, defaults left out."""
-        losses: dict[str, Any] = {}
-        for loss in sorted(self.losses, key=lambda item: item.name):
-            item: dict[str, Any] = {"object": loss.object, "summary": loss.summary}
-            if loss.aliases:
-                item["aliases"] = list(loss.aliases)
-            if loss.override:
-                item["override"] = True
-            losses[loss.name] = item
-        data: dict[str, Any] = {FORMAT_KEY: FORMAT_VERSION, "losses": losses}
-        if self.hooks_object:
-            data["hooks"] = {"object": self.hooks_object, "implements": sorted(self.hooks)}
-        return data
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Manifest) and (self.summaries, self.overrides) == (
+            other.summaries,
+            other.overrides,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Manifest({self.summaries!r}, overrides={set(self.overrides)!r})"
 
     def to_json(self) -> str:
         """The file's text: deterministic, two-space indented, newline-terminated."""
-        return json.dumps(self.to_data(), indent=2, ensure_ascii=False) + "\n"
+        losses: dict[str, Any] = {}
+        for name in sorted(self.summaries):
+            item: dict[str, Any] = {"summary": self.summaries[name]}
+            if name in self.overrides:
+                item["override"] = True
+            losses[name] = item
+        import json
+
+        return json.dumps({FORMAT_KEY: FORMAT_VERSION, "losses": losses}, indent=2, ensure_ascii=False) + "\n"
 
 
-# -- references ---------------------------------------------------------------------
-def is_manifest_reference(value: str) -> bool:
-    """Whether an entry point's value names a manifest (``package:losses.json``)."""
+# -- entry points ---------------------------------------------------------------------
+def entry_kind(value: str) -> str:
+    """What an entry point's value declares: a loss (``module:attr``), the
+    manifest (``package:losses.json``) or a plugin module (``module``)."""
     attr = value.partition(":")[2].strip()
-    return attr.endswith(".json")
+    if not attr:
+        return MODULE
+    return MANIFEST if attr.endswith(".json") else LOSS
 
 
 def check_reference(value: object, where: str, *, attribute: bool = True) -> str:
     """``value`` if it is a ``module:attr`` reference (or a module, with
     ``attribute=False``), else raise :class:`ManifestError`."""
-    match = _REFERENCE.match(value) if isinstance(value, str) else None
-    if match is None or (attribute and match.group("attr") is None):
+    ok = isinstance(value, str)
+    if ok:
+        assert isinstance(value, str)
+        module, sep, attr = value.partition(":")
+        ok = all(part.isidentifier() for part in module.strip().split("."))
+        if sep or attribute:
+            ok = ok and bool(attr.strip()) and all(p.isidentifier() for p in attr.strip().split("."))
+    if not ok:
         form = "'package.module:attribute'" if attribute else "'package.module' or 'package.module:attribute'"
         raise ManifestError(f"{where}: expected an object reference {form}, got {value!r}")
     return str(value)
 
 
-def locate_manifest(reference: str) -> str:
-    """The path of the manifest ``package.sub:losses.json`` names, found the
-    way the import system would find the package, without importing it.
+def declared_losses(entries: Iterable[tuple[str, str]]) -> list[tuple[tuple[str, ...], str]]:
+    """The losses that ``(name, value)`` loss entry points declare: one
+    ``(names, object)`` per object (which name is the loss's name and which
+    are aliases, the manifest says)."""
+    by_object: dict[str, list[str]] = {}
+    for name, value in entries:
+        by_object.setdefault(value.strip(), []).append(name)
+    return [(tuple(names), obj) for obj, names in by_object.items()]
+
+
+# -- the manifest file ----------------------------------------------------------------------
+def locate_manifest(reference: str, near: str | None = None) -> str:
+    """The path of the file ``package.sub:losses.json`` names, found without
+    importing the package: next to the distribution's metadata folder
+    ``near`` first (an ordinary install), else where the import system would
+    find the package (an editable install).
 
     :raises ManifestError: the package or the file is not there.
     """
-    import importlib.util
+    import os
 
     module, _, filename = reference.partition(":")
     module, filename = module.strip(), filename.strip()
     top, *rest = module.split(".")
+    if near is not None:
+        path = os.path.join(os.path.dirname(near), top, *rest, filename)
+        if os.path.isfile(path):
+            return path
+    import importlib.util
+
     try:
         spec = importlib.util.find_spec(top)
     except (ImportError, ValueError) as exc:
@@ -143,13 +150,12 @@ def locate_manifest(reference: str) -> str:
     raise ManifestError(f"{module} has no file {filename!r} (looked in {', '.join(directories)})")
 
 
-# -- reading ------------------------------------------------------------------------
-def read_manifest(reference: str) -> Manifest:
+def read_manifest(reference: str, near: str | None = None) -> Manifest:
     """Locate, read and parse the manifest ``reference`` names.
 
     :raises ManifestError: it is missing, unreadable or invalid.
     """
-    path = locate_manifest(reference)
+    path = locate_manifest(reference, near)
     try:
         with open(path, encoding="utf-8") as file:
             text = file.read()
@@ -163,6 +169,8 @@ def parse_manifest(text: str, where: str) -> Manifest:
 
     :raises ManifestError: not JSON, or not a valid manifest.
     """
+    import json
+
     try:
         data = json.loads(text)
     except ValueError as exc:
@@ -175,174 +183,30 @@ def parse_manifest(text: str, where: str) -> Manifest:
             f"{where}: expected {FORMAT_KEY!r}: {FORMAT_VERSION} (the manifest format this losses-core "
             f"reads), got {version!r}"
         )
-    unknown = sorted(set(data) - {FORMAT_KEY, "losses", "hooks"})
+    unknown = sorted(set(data) - {FORMAT_KEY, "losses"})
     if unknown:
         raise ManifestError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}")
     raw_losses = data.get("losses", {})
     if not isinstance(raw_losses, dict):
         raise ManifestError(f"{where}: 'losses' must be an object mapping names to losses")
-    losses = []
-    seen: dict[str, str] = {}
+    summaries: dict[str, str] = {}
+    overrides = set()
     for name, item in raw_losses.items():
-        losses.append(_parse_loss(name, item, f"{where}: loss {name!r}"))
-        for key in (*losses[-1].aliases, name):
-            if key in seen:
-                raise ManifestError(f"{where}: {key!r} is declared twice (by {seen[key]!r} and {name!r})")
-            seen[key] = name
-    hooks_object, hooks = _parse_hooks(data.get("hooks"), f"{where}: 'hooks'")
-    return Manifest(tuple(losses), hooks_object, hooks)
-
-
-def _parse_loss(name: str, item: object, where: str) -> ManifestLoss:
-    try:
-        check_loss_name(name)
-    except ValueError as exc:
-        raise ManifestError(f"{where}: {exc}") from None
-    if not isinstance(item, dict):
-        raise ManifestError(f"{where}: expected an object with 'object' and 'summary'")
-    unknown = sorted(set(item) - _LOSS_KEYS)
-    if unknown:
-        expected = ", ".join(sorted(_LOSS_KEYS))
-        raise ManifestError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; expected {expected}")
-    obj = check_reference(item.get("object"), f"{where}: 'object'")
-    summary = item.get("summary", "")
-    if not isinstance(summary, str):
-        raise ManifestError(f"{where}: 'summary' must be a string")
-    aliases = item.get("aliases", [])
-    if not isinstance(aliases, list):
-        raise ManifestError(f"{where}: 'aliases' must be a list of names")
-    try:
-        alias_tuple = tuple(check_loss_name(a) for a in aliases)
-    except ValueError as exc:
-        raise ManifestError(f"{where}: alias: {exc}") from None
-    override = item.get("override", False)
-    if not isinstance(override, bool):
-        raise ManifestError(f"{where}: 'override' must be true or false")
-    return ManifestLoss(name, obj, summary, alias_tuple, override)
-
-
-def _parse_hooks(item: object, where: str) -> tuple[str | None, tuple[str, ...]]:
-    if item is None:
-        return None, ()
-    if not isinstance(item, dict) or set(item) != {"object", "implements"}:
-        raise ManifestError(f"{where}: expected an object with exactly 'object' and 'implements'")
-    obj = check_reference(item["object"], f"{where}: 'object'", attribute=False)
-    implements = item["implements"]
-    if not isinstance(implements, list) or not implements:
-        raise ManifestError(f"{where}: 'implements' must be a non-empty list of hook names")
-    unknown = [h for h in implements if h not in HOOK_NAMES]
-    if unknown:
-        raise ManifestError(
-            f"{where}: unknown hook(s) {', '.join(map(repr, unknown))}; the hooks are {', '.join(HOOK_NAMES)}"
-        )
-    return obj, tuple(sorted(set(implements)))
-
-
-# -- generating and comparing ---------------------------------------------------------
-def generate_manifest(package: str, hooks_object: str | None = None) -> Manifest:
-    """The manifest of what ``package``'s code registers.
-
-    Imports the package and every module under it, then declares each
-    registered loss whose function is a module-level attribute there (at its
-    definition site when it has one), and the hooks that ``hooks_object``
-    (default: the package's top-level module) implements.
-
-    :raises ManifestError: a module fails to import, or a loss registered by
-        the package is not reachable as a module attribute.
-    """
-    import importlib
-    import pkgutil
-
-    from losses_core._hooks import hook_implementations
-    from losses_core._registry import REGISTRY
-
-    modules = {}
-    try:
-        root = importlib.import_module(package)
-    except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        raise ManifestError(f"cannot import {package}: {type(exc).__name__}: {exc}") from None
-    modules[package] = root
-    for info in pkgutil.walk_packages(getattr(root, "__path__", []), prefix=f"{package}."):
-        if info.name.rpartition(".")[2] == "__main__":
-            continue
+        at = f"{where}: loss {name!r}"
         try:
-            modules[info.name] = importlib.import_module(info.name)
-        except BaseException as exc:
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            raise ManifestError(f"cannot import {info.name}: {type(exc).__name__}: {exc}") from None
-    by_function = {id(e.function): e for e in REGISTRY.registered()}
-    located: dict[int, list[tuple[int, str]]] = {}
-    for module_name, module in sorted(modules.items()):
-        for attr, value in sorted(vars(module).items()):
-            entry = by_function.get(id(value))
-            if entry is None:
-                continue
-            target = value if hasattr(value, "__module__") else type(value)
-            at_definition = getattr(target, "__module__", None) == module_name and attr == getattr(
-                value, "__name__", None
-            )
-            located.setdefault(id(value), []).append((0 if at_definition else 1, f"{module_name}:{attr}"))
-    losses = []
-    for entry in REGISTRY.registered():
-        target = entry.function if hasattr(entry.function, "__module__") else type(entry.function)
-        defined_in = getattr(target, "__module__", None) or ""
-        if defined_in != package and not defined_in.startswith(f"{package}."):
-            continue  # another package's loss, perhaps imported here
-        places = located.get(id(entry.function))
-        if places is None:
-            raise ManifestError(
-                f"loss {entry.name!r} is registered by {package} but is not a module-level "
-                f"attribute of any of its modules; assign it to a name so it can be imported"
-            )
-        obj = min(places, key=lambda place: (place[0], len(place[1]), place[1]))[1]
-        losses.append(ManifestLoss(entry.name, obj, entry.summary, entry.aliases, entry.override))
-    hooks_object = hooks_object or package
-    try:
-        holder = _load_reference(hooks_object)
-    except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        raise ManifestError(f"cannot import {hooks_object}: {type(exc).__name__}: {exc}") from None
-    hooks = tuple(sorted(h for h in hook_implementations(holder) if h in HOOK_NAMES))
-    return Manifest(tuple(sorted(losses, key=lambda loss: loss.name)), hooks_object if hooks else None, hooks)
-
-
-def _load_reference(reference: str) -> Any:
-    import importlib
-
-    module, _, attr = reference.partition(":")
-    value: Any = importlib.import_module(module)
-    for part in filter(None, attr.split(".")):
-        value = getattr(value, part)
-    return value
-
-
-def compare_manifests(declared: Manifest, registered: Manifest) -> list[str]:
-    """How a declared manifest differs from the one the code gives; empty
-    when they agree."""
-    problems = []
-    declared_losses = {loss.name: loss for loss in declared.losses}
-    registered_losses = {loss.name: loss for loss in registered.losses}
-    for name in sorted(declared_losses.keys() - registered_losses.keys()):
-        problems.append(
-            f"{name!r} is declared ({declared_losses[name].object}) but the code registers no such loss"
-        )
-    for name in sorted(registered_losses.keys() - declared_losses.keys()):
-        problems.append(f"{name!r} is registered by {registered_losses[name].object} but not declared")
-    for name in sorted(declared_losses.keys() & registered_losses.keys()):
-        d, r = declared_losses[name], registered_losses[name]
-        for what in ("object", "aliases", "summary", "override"):
-            if getattr(d, what) != getattr(r, what):
-                declared_value, code_value = getattr(d, what), getattr(r, what)
-                problems.append(
-                    f"{name!r}: {what} is declared as {declared_value!r} but the code gives {code_value!r}"
-                )
-    if (declared.hooks_object, declared.hooks) != (registered.hooks_object, registered.hooks):
-        problems.append(
-            f"hooks are declared as {declared.hooks_object!r} implementing {list(declared.hooks)} but the "
-            f"code gives {registered.hooks_object!r} implementing {list(registered.hooks)}"
-        )
-    return problems
+            check_loss_name(name)
+        except ValueError as exc:
+            raise ManifestError(f"{at}: {exc}") from None
+        if not isinstance(item, dict) or not isinstance(item.get("summary"), str):
+            raise ManifestError(f"{at}: expected an object with a 'summary' string")
+        extra = sorted(set(item) - _LOSS_KEYS)
+        if extra:
+            expected = ", ".join(sorted(_LOSS_KEYS))
+            raise ManifestError(f"{at}: unknown key(s) {', '.join(map(repr, extra))}; expected {expected}")
+        override = item.get("override", False)
+        if not isinstance(override, bool):
+            raise ManifestError(f"{at}: 'override' must be true or false")
+        summaries[name] = item["summary"]
+        if override:
+            overrides.add(name)
+    return Manifest(summaries, frozenset(overrides))

@@ -13,55 +13,69 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import NamedTuple
 
 from losses_core._names import ENTRY_POINT_GROUP, normalize_distribution
 
 
-class InstalledPlugin(NamedTuple):
-    """One entry point of the group, with its distribution."""
+class InstalledPlugin:
+    """One entry point of the group, with its distribution: the normalised
+    distribution name, its version, the entry point's name and object
+    reference (extras removed), and the metadata folder it was read from."""
 
-    distribution: str
-    """The normalised distribution name."""
-    version: str | None
-    name: str
-    """The entry point's name."""
-    value: str
-    """The entry point's object reference (extras removed)."""
-    location: str
-    """The metadata folder it was read from."""
+    __slots__ = ("distribution", "location", "name", "value", "version")
+
+    def __init__(self, distribution: str, version: str | None, name: str, value: str, location: str) -> None:
+        self.distribution = distribution
+        self.version = version
+        self.name = name
+        self.value = value
+        self.location = location
+
+    def __repr__(self) -> str:
+        return f"InstalledPlugin({self.distribution!r}, {self.entry_point!r})"
 
     @property
     def entry_point(self) -> str:
         return f"{self.name} = {self.value}"
 
 
-class InstallProblem(NamedTuple):
-    """A malformed install found by the scan."""
+class InstallProblem:
+    """A malformed install found by the scan: the distribution's name (the
+    folder's when it has none), where, and what is wrong."""
 
-    distribution: str
-    """The distribution's name, or the folder's name when it has none."""
-    location: str
-    problem: str
+    __slots__ = ("distribution", "location", "problem")
+
+    def __init__(self, distribution: str, location: str, problem: str) -> None:
+        self.distribution = distribution
+        self.location = location
+        self.problem = problem
+
+    def __repr__(self) -> str:
+        return f"InstallProblem({self.describe()!r})"
 
     def describe(self) -> str:
         return f"{self.distribution} at {self.location}: {self.problem}"
 
 
-class Installed(NamedTuple):
-    """What the scan found."""
-
-    plugins: list[InstalledPlugin]
-    problems: list[InstallProblem]
-    duplicates: dict[str, list[str]]
-    """Plugin distributions (and losses-core) found more than once: every
+class Installed:
+    """What the scan found: the entry points, malformed installs, and the
+    plugin distributions (and losses-core) found more than once, with every
     location, the one used first."""
+
+    __slots__ = ("duplicates", "plugins", "problems")
+
+    def __init__(
+        self, plugins: list[InstalledPlugin], problems: list[InstallProblem], duplicates: dict[str, list[str]]
+    ) -> None:
+        self.plugins = plugins
+        self.problems = problems
+        self.duplicates = duplicates
 
 
 def scan_installed(group: str = ENTRY_POINT_GROUP) -> Installed:
     """The group's entry points, one per (distribution, name), sorted by
-    distribution then entry-point name; the first of several installs of a
-    distribution wins, as for imports."""
+    distribution and, within one, in the order its metadata lists them; the
+    first of several installs of a distribution wins, as for imports."""
     scanner = _Scanner(group)
     if _only_standard_finders():
         scanner.scan_path()
@@ -92,12 +106,15 @@ class _Scanner:
             for name, places in sorted(self.locations.items())
             if len(places) > 1 and name in self.relevant
         }
-        plugins = [self.plugins[key] for key in sorted(self.plugins)]
+        # distributions sorted by name; a distribution's entry points in file order
+        order = {key: i for i, key in enumerate(self.plugins)}
+        plugins = [self.plugins[key] for key in sorted(self.plugins, key=lambda key: (key[0], order[key]))]
         return Installed(plugins, self.problems, duplicates)
 
     # -- sys.path folders --------------------------------------------------------------
     def scan_path(self) -> None:
         seen: set[str] = set()
+        header = self.header.encode()
         for entry in sys.path:
             directory = os.path.abspath(entry or ".")
             if directory in seen:
@@ -107,54 +124,55 @@ class _Scanner:
                 names = sorted(os.listdir(directory))
             except (OSError, TypeError, ValueError):
                 continue
+            prefix = directory + os.sep
             for folder in names:
                 if folder.endswith(".dist-info"):
-                    self._folder(directory, folder, ".dist-info", "METADATA", "")
+                    self._folder(prefix, folder, ".dist-info", "METADATA", "", header)
                 elif folder.endswith(".egg-info"):
-                    self._folder(directory, folder, ".egg-info", "PKG-INFO", "")
+                    self._folder(prefix, folder, ".egg-info", "PKG-INFO", "", header)
                 elif folder.endswith(".egg"):
-                    self._folder(directory, folder, ".egg", "PKG-INFO", "EGG-INFO")
+                    self._folder(prefix, folder, ".egg", "PKG-INFO", "EGG-INFO" + os.sep, header)
 
-    def _folder(self, directory: str, folder: str, suffix: str, metadata_file: str, inner: str) -> None:
-        path = os.path.join(directory, folder)
-        info = os.path.join(path, inner) if inner else path
-        if not os.path.isdir(info):
-            return  # a single-file .egg-info or a zipped egg: no entry points to read
-        raw_name, _, rest = folder[: -len(suffix)].partition("-")
-        version = rest.partition("-")[0] or None
+    def _folder(
+        self, prefix: str, folder: str, suffix: str, metadata_file: str, inner: str, header: bytes
+    ) -> None:
+        """One metadata folder; most distributions have no ``entry_points.txt``
+        or not our group, and cost one failed ``open`` or one byte search."""
+        path = prefix + folder
+        info = path + os.sep + inner
         try:
-            with open(os.path.join(info, "entry_points.txt"), encoding="utf-8") as file:
-                text = file.read()
-        except FileNotFoundError:
-            text = ""
-        except (OSError, UnicodeDecodeError) as exc:
-            name = normalize_distribution(raw_name) if raw_name else folder
-            self.problems.append(
-                InstallProblem(name, path, f"cannot read entry_points.txt: {type(exc).__name__}: {exc}")
-            )
+            with open(info + "entry_points.txt", "rb") as file:
+                data = file.read()
+        except (FileNotFoundError, NotADirectoryError):
+            data = b""  # no entry points, or a single-file .egg-info / zipped egg
+        except OSError as exc:
+            self._problem(folder, suffix, path, f"cannot read entry_points.txt: {type(exc).__name__}: {exc}")
             return
-        ours = self.header in text
+        ours = header in data
+        raw_name, _, rest = folder[: -len(suffix)].partition("-")
+        if not ours and not raw_name.lower().startswith("losses"):
+            return  # only our plugins and losses-core itself matter (for duplicate installs)
         name = normalize_distribution(raw_name) if raw_name else ""
-        if ours or name == "losses-core":
-            metadata_path = os.path.join(info, metadata_file)
-            if not os.path.isfile(metadata_path):
-                self.problems.append(
-                    InstallProblem(
-                        name or folder, path, f"no {metadata_file} file: a broken or partial install"
-                    )
-                )
-                return
+        if not ours and name != "losses-core":
+            return
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self._problem(folder, suffix, path, f"cannot read entry_points.txt: UnicodeDecodeError: {exc}")
+            return
+        version = rest.partition("-")[0] or None
+        if ours or data:
+            metadata_path = info + metadata_file
+            # a missing metadata file is found by LOADER.verify() (listing, doctor), not here
             if not name or not version:
                 fields = _read_fields(metadata_path)
-                name = normalize_distribution(fields.get("name", "")) if fields.get("name") else name
+                name = normalize_distribution(fields["name"]) if fields.get("name") else name
                 version = version or fields.get("version")
             if not name:
                 self.problems.append(
                     InstallProblem(folder, path, f"its {metadata_file} names no distribution")
                 )
                 return
-        if not name:
-            return
         self.locations.setdefault(name, []).append(path)
         if len(self.locations[name]) > 1:
             return
@@ -162,8 +180,14 @@ class _Scanner:
             self.relevant.add(name)
             self._entry_points(name, version, text, path)
 
+    def _problem(self, folder: str, suffix: str, path: str, problem: str) -> None:
+        raw_name = folder[: -len(suffix)].partition("-")[0]
+        self.problems.append(
+            InstallProblem(normalize_distribution(raw_name) if raw_name else folder, path, problem)
+        )
+
     def _entry_points(self, name: str, version: str | None, text: str, location: str) -> None:
-        for ep_name, value in _section(text, self.header):
+        for ep_name, value in entry_point_section(text, self.header):
             value = value.partition("[")[0].strip()
             self.plugins.setdefault((name, ep_name), InstalledPlugin(name, version, ep_name, value, location))
 
@@ -219,7 +243,7 @@ def _read_fields(path: str) -> dict[str, str]:
     return fields
 
 
-def _section(text: str, header: str) -> list[tuple[str, str]]:
+def entry_point_section(text: str, header: str) -> list[tuple[str, str]]:
     """``name = value`` lines of one ``[section]`` of an entry_points.txt."""
     items = []
     inside = False

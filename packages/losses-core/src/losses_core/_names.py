@@ -6,8 +6,6 @@ package metadata alone.
 
 from __future__ import annotations
 
-import re
-
 PROJECT_NAME = "losses"
 """The pluggy project name: hook markers write ``losses_impl``/``losses_spec``."""
 
@@ -24,9 +22,6 @@ RUNTIME_PROVIDER = "runtime"
 CORE_PROVIDER = "losses-core"
 """The provider of the built-in losses."""
 
-_DIST_SEPARATORS = re.compile(r"[-_.]+")
-_DIST_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
-
 
 def fold_loss_name(name: str) -> str:
     """The case-insensitive form of a loss name, with ``-`` and ``_`` folded."""
@@ -34,13 +29,20 @@ def fold_loss_name(name: str) -> str:
 
 
 def normalize_distribution(name: str) -> str:
-    """PEP 503 normalisation of a distribution name (``Losses_Foo`` → ``losses-foo``)."""
-    return _DIST_SEPARATORS.sub("-", name).lower()
+    """PEP 503 normalisation of a distribution name (``Losses_Foo`` → ``losses-foo``):
+    lower case, every run of ``-``, ``_`` and ``.`` one ``-``."""
+    folded = name.lower().replace("_", "-").replace(".", "-")
+    while "--" in folded:
+        folded = folded.replace("--", "-")
+    return folded
 
 
 def is_distribution_name(name: str) -> bool:
-    """Whether ``name`` is a valid distribution name (the core metadata rule)."""
-    return bool(_DIST_NAME.match(name))
+    """Whether ``name`` is a valid distribution name (the core metadata rule:
+    ASCII letters and digits, with ``.``, ``_``, ``-`` inside)."""
+    import re
+
+    return re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", name) is not None
 
 
 def check_loss_name(name: object) -> str:

@@ -3,13 +3,15 @@ defers until a loss is needed.
 
 Three stages, each run once per process under a lock:
 
-1. **catalogue**: read the ``LOSSES_*`` controls, the built-in manifest and
-   every installed distribution's ``losses.plugins`` entry point; a static
-   plugin's manifest declares its losses, which enter the registry as
-   declarations. No plugin module and no torch is imported.
-2. **start** (the first lookup): import the plugins whose manifests declare
-   hooks, and the dynamic plugins (an entry point naming a module), whose
-   losses are only known by importing them.
+1. **catalogue**: read the ``LOSSES_*`` controls, the built-in declarations
+   and every installed distribution's ``losses.plugins`` entry points: one
+   per loss name (``name = module:attr``), which enter the registry as
+   declarations, a manifest (``package:losses.json``), read only when a
+   listing needs summaries or a conflict needs ``override``, and plugin
+   modules (``module``). No plugin module and no torch is imported.
+2. **start** (the first lookup): import the plugin modules: they may
+   implement hooks, which must see every call, and register losses only
+   known by importing them (dynamic plugins).
 3. **one loss** (each lookup of a declared loss): import its module, whose
    ``@register_loss`` replaces the declaration.
 
@@ -27,23 +29,29 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
 from losses_core._environment import PluginControls
 from losses_core._errors import UnknownLossError
 from losses_core._manifest import (
-    CALL_HOOKS,
+    LOSS,
+    MANIFEST,
     MANIFEST_FILE,
     Manifest,
     ManifestError,
     check_reference,
-    is_manifest_reference,
-    parse_manifest,
+    declared_losses,
+    entry_kind,
     read_manifest,
 )
-from losses_core._metadata import Installed, InstallProblem, scan_installed
-from losses_core._names import CORE_PROVIDER, QUALIFIER, RUNTIME_PROVIDER
+from losses_core._metadata import (
+    Installed,
+    InstalledPlugin,
+    InstallProblem,
+    entry_point_section,
+    scan_installed,
+)
+from losses_core._names import CORE_PROVIDER, ENTRY_POINT_GROUP, QUALIFIER, RUNTIME_PROVIDER, check_loss_name
 from losses_core._registry import (
     LOADING,
     REGISTRY,
@@ -55,8 +63,11 @@ from losses_core._version import __version__
 
 T = TypeVar("T")
 
+_CALL_HOOKS = frozenset({"losses_pre_loss", "losses_post_loss"})
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
-BUILTIN_MANIFEST = os.path.join(_HERE, "losses", MANIFEST_FILE)
+BUILTIN_ENTRY_POINTS = os.path.join(_HERE, "losses", "entry_points.txt")
+"""The built-in losses, declared as a distribution declares its losses."""
 FIRST_PARTY_CATALOGUE = os.path.join(_HERE, "first_party.json")
 """The names and aliases of every first-party distribution's losses, so that
 an unknown name another first-party distribution provides says what to install."""
@@ -64,7 +75,7 @@ an unknown name another first-party distribution provides says what to install."
 
 class PluginFailure(NamedTuple):
     """Plugin code or metadata that could not be loaded: an import that
-    raised, a missing or invalid manifest, a malformed install."""
+    raised, a missing or invalid manifest or entry point, a malformed install."""
 
     distribution: str
     version: str | None
@@ -77,32 +88,73 @@ class PluginFailure(NamedTuple):
         return f"{self.distribution}{version} ({self.entry_point}): {self.error}"
 
 
-@dataclass
 class PluginRecord:
-    """One entry point of the group (or the built-ins), and what became of it.
+    """One distribution with entry points in the group (or the built-ins),
+    and what became of it.
 
-    ``form`` is ``"builtin"``, ``"static"`` (a manifest declares its losses)
-    or ``"dynamic"`` (its losses are known by importing it). ``status`` is
-    ``"available"`` (catalogued, imported on demand), ``"loaded"``
-    (imported), ``"failed"`` or ``"skipped"``.
+    ``form`` is ``"builtin"``, ``"static"`` (entry points declare its
+    losses) or ``"dynamic"`` (only plugin modules: its losses are known by
+    importing them). ``status`` is ``"available"`` (catalogued, imported on
+    demand), ``"loaded"`` (its plugin modules imported), ``"failed"`` or
+    ``"skipped"``.
     """
 
-    distribution: str
-    version: str | None
-    entry_point: str
-    form: str
-    status: str = "available"
-    reason: str | None = None
-    location: str | None = None
-    manifest: Manifest | None = None
-    hooks: tuple[str, ...] = ()
-    plugin_name: str | None = None
-    errors: list[str] = field(default_factory=list)
-    output: list[str] = field(default_factory=list)
+    __slots__ = (
+        "_manifest",
+        "declared",
+        "distribution",
+        "entry_points",
+        "errors",
+        "form",
+        "hooks",
+        "location",
+        "manifest_ref",
+        "modules",
+        "output",
+        "plugin_names",
+        "reason",
+        "status",
+        "version",
+    )
+
+    def __init__(
+        self, distribution: str, version: str | None, form: str, location: str | None = None
+    ) -> None:
+        self.distribution = distribution
+        self.version = version
+        self.form = form
+        self.location = location
+        self.status = "available"
+        self.reason: str | None = None
+        self.entry_points: list[str] = []
+        self.manifest_ref: str | None = None
+        self._manifest: Manifest | None = None
+        self.modules: list[str] = []
+        """Plugin modules, imported at the first lookup."""
+        self.declared: list[DeclaredLoss] = []
+        """The losses its entry points declare."""
+        self.hooks: tuple[str, ...] = ()
+        self.plugin_names: list[str] = []
+        self.errors: list[str] = []
+        """What failed: an unreadable manifest, an import that raised."""
+        self.output: list[str] = []
+        """What its code printed when imported."""
+
+    def __repr__(self) -> str:
+        return f"PluginRecord({self.distribution!r}, form={self.form!r}, status={self.status!r})"
 
     @property
     def label(self) -> str:
         return f"{self.distribution} {self.version}" if self.version else self.distribution
+
+    @property
+    def entry_point(self) -> str:
+        """Its entry points, for messages."""
+        return (
+            "; ".join(self.entry_points)
+            if len(self.entry_points) <= 3
+            else f"{len(self.entry_points)} entry points"
+        )
 
 
 class _Contained(Exception):
@@ -119,6 +171,7 @@ class PluginLoader:
         self._starting = False
         self.records: list[PluginRecord] = []
         self.failures: list[PluginFailure] = []
+        self._hiding: set[int] = set()
         self.installed = Installed([], [], {})
         self.controls = PluginControls()
         self.replay_output = True
@@ -126,7 +179,7 @@ class PluginLoader:
 
     # -- stage 1 ------------------------------------------------------------------------
     def catalogue(self) -> None:
-        """Read the controls and every manifest, once (thread-safe).
+        """Read the controls and every distribution's entry points, once (thread-safe).
 
         :raises LossEnvironmentError: a ``LOSSES_*`` variable is invalid;
             nothing is recorded, so a later call reads the environment again.
@@ -141,87 +194,113 @@ class PluginLoader:
             self._catalogue_builtins()
             if controls.autoload:
                 self.installed = scan_installed()
-                for plugin in self.installed.plugins:
-                    self._catalogue_plugin(
-                        plugin.distribution, plugin.version, plugin.entry_point, plugin.value, plugin.location
-                    )
+                self._catalogue_installed(self.installed.plugins)
                 for problem in self.installed.problems:
-                    self._malformed(problem)
+                    record = PluginRecord(problem.distribution, None, "static", problem.location)
+                    record.entry_points.append("(malformed install)")
+                    self.records.append(record)
+                    self._fail(record, f"malformed install at {problem.location}: {problem.problem}", "")
             else:
                 self._trace("plugin autoloading disabled")
             packages: dict[str, tuple[str, str | None]] = {}
-            for record in self.records:
-                if record.manifest is not None and record.status != "skipped":
-                    for package in record.manifest.packages:
-                        packages.setdefault(package, (record.distribution, record.version))
+            for entry in REGISTRY.entries():
+                if isinstance(entry, DeclaredLoss):
+                    packages.setdefault(entry.module.partition(".")[0], (entry.provider, entry.version))
             REGISTRY.declare_packages(packages)
             claim_declared_losses()
             self._catalogued = True
 
     def _catalogue_builtins(self) -> None:
-        record = PluginRecord(CORE_PROVIDER, __version__, f"losses_core.losses:{MANIFEST_FILE}", "builtin")
+        record = PluginRecord(CORE_PROVIDER, __version__, "builtin", BUILTIN_ENTRY_POINTS)
         self.records.append(record)
         try:
-            with open(BUILTIN_MANIFEST, encoding="utf-8") as file:
-                manifest = parse_manifest(file.read(), BUILTIN_MANIFEST)
-        except (OSError, ManifestError) as exc:  # a broken losses-core install
+            with open(BUILTIN_ENTRY_POINTS, encoding="utf-8") as file:
+                entries = entry_point_section(file.read(), f"[{ENTRY_POINT_GROUP}]")
+        except (OSError, UnicodeDecodeError) as exc:  # a broken losses-core install
             self._fail(record, f"{type(exc).__name__}: {exc}", "")
             return
-        self._declare(record, manifest)
+        self._declare(record, [(name, value) for name, value in entries])
 
-    def _catalogue_plugin(
-        self, distribution: str, version: str | None, entry_point: str, value: str, location: str
-    ) -> None:
-        record = PluginRecord(distribution, version, entry_point, "static", location=location)
-        self.records.append(record)
-        reason = self.controls.skip_reason(distribution)
-        if reason is not None:
-            record.status, record.reason = "skipped", reason
-            self._trace(f"skipping {distribution}: {reason}")
-            return
-        if not is_manifest_reference(value):
+    def _catalogue_installed(self, plugins: list[InstalledPlugin]) -> None:
+        by_distribution: dict[str, list[InstalledPlugin]] = {}
+        for plugin in plugins:
+            by_distribution.setdefault(plugin.distribution, []).append(plugin)
+        for distribution, entries in by_distribution.items():
+            first = entries[0]
+            record = PluginRecord(distribution, first.version, "static", first.location)
+            self.records.append(record)
+            reason = self.controls.skip_reason(distribution)
+            record.entry_points = [e.entry_point for e in entries]
+            if reason is not None:
+                record.status, record.reason = "skipped", reason
+                self._trace(f"skipping {distribution}: {reason}")
+                continue
+            self._declare(record, [(e.name, e.value) for e in entries])
+
+    def _declare(self, record: PluginRecord, entries: list[tuple[str, str]]) -> None:
+        """Sort a distribution's entry points into losses, manifest and plugin
+        modules, and declare its losses (in bulk: no import, no manifest read)."""
+        losses: list[tuple[str, str]] = []
+        for name, value in entries:
+            kind = entry_kind(value)
+            try:
+                if kind == LOSS:
+                    check_loss_name(name)
+                    losses.append((name, check_reference(value, f"entry point {name}")))
+                elif kind == MANIFEST:
+                    record.manifest_ref = value.strip()
+                else:
+                    record.modules.append(
+                        check_reference(value, f"entry point {name}", attribute=False).strip()
+                    )
+            except ValueError as exc:
+                self._fail(record, str(exc), "", f"{name} = {value}")
+        if record.form != "builtin" and record.modules and not losses:
             record.form = "dynamic"
-            try:
-                check_reference(value, f"entry point {entry_point}", attribute=False)
-            except ManifestError as exc:
-                self._fail(record, str(exc), "")
-            return
-        try:
-            manifest = read_manifest(value)
-        except ManifestError as exc:
-            self._fail(record, f"manifest: {exc}", "")
-            return
-        self._trace(f"catalogued {distribution} ({len(manifest.losses)} losses)")
-        self._declare(record, manifest)
+        details = self._details(record)
+        declared = [
+            DeclaredLoss(names, obj, record.distribution, record.version, details=details)
+            for names, obj in declared_losses(losses)
+        ]
+        record.declared = declared
+        problem = REGISTRY.add_declared(declared)
+        if problem:
+            self._fail(record, problem, "")
+        self._trace(f"catalogued {record.distribution} ({len(declared)} losses)")
 
-    def _declare(self, record: PluginRecord, manifest: Manifest) -> None:
-        record.manifest = manifest
-        record.hooks = manifest.hooks
-        for loss in manifest.losses:
-            declared = DeclaredLoss(
-                loss.name,
-                loss.object,
-                record.distribution,
-                record.version,
-                loss.aliases,
-                loss.summary,
-                loss.override,
-            )
-            try:
-                REGISTRY.add(declared)
-            except Exception as exc:
-                self._fail(record, f"cannot declare {loss.name!r}: {exc}", "")
+    def _details(self, record: PluginRecord) -> Callable[[tuple[str, ...]], tuple[str, str, bool] | None]:
+        """A declared loss's name (which of its entry-point names the manifest
+        lists), summary and override flag, from its distribution's manifest,
+        read on first need."""
 
-    def _malformed(self, problem: InstallProblem) -> None:
-        record = PluginRecord(
-            problem.distribution, None, "(malformed install)", "static", location=problem.location
-        )
-        self.records.append(record)
-        self._fail(record, f"malformed install at {problem.location}: {problem.problem}", "")
+        def details(names: tuple[str, ...]) -> tuple[str, str, bool] | None:
+            manifest = self.manifest_of(record)
+            if manifest is None:
+                return None
+            for name in names:
+                if name in manifest.summaries:
+                    return name, manifest.summaries[name], name in manifest.overrides
+            return None
+
+        return details
+
+    def manifest_of(self, record: PluginRecord) -> Manifest | None:
+        """A distribution's manifest, read once; ``None`` if it has none or it is invalid."""
+        if record._manifest is not None or record.manifest_ref is None:
+            return record._manifest
+        with self._lock:
+            if record._manifest is None and record.manifest_ref is not None:
+                try:
+                    near = None if record.form == "builtin" else record.location
+                    record._manifest = read_manifest(record.manifest_ref, near)
+                except ManifestError as exc:
+                    self._fail(record, f"manifest: {exc}", "", record.manifest_ref, hides=False)
+                    record.manifest_ref = None
+            return record._manifest
 
     # -- stage 2 ------------------------------------------------------------------------
     def start(self) -> None:
-        """Catalogue, then import hook plugins and dynamic plugins, once."""
+        """Catalogue, then import every plugin module, once."""
         if self._started:
             return
         self.catalogue()
@@ -231,12 +310,10 @@ class PluginLoader:
             self._starting = True
             try:
                 for record in list(self.records):
-                    if record.status != "available":
+                    if record.status == "skipped":
                         continue
-                    if record.form == "dynamic":
-                        self._load_dynamic(record)
-                    elif record.manifest is not None and record.manifest.hooks_object:
-                        self._load_hooks(record, record.manifest.hooks_object, record.manifest.hooks)
+                    for module in record.modules:
+                        self._load_module(record, module)
             finally:
                 self._starting = False
                 self._started = True
@@ -247,17 +324,39 @@ class PluginLoader:
         if self._started:
             return
         with self._lock:
-            if not any(r.form == "dynamic" and r.status == "available" for r in self.records):
+            if not any(r.form == "dynamic" and r.status != "skipped" for r in self.records):
                 return
         self.start()
 
-    def _load_dynamic(self, record: PluginRecord) -> None:
-        value = record.entry_point.partition("=")[2].strip()
-        self._trace(f"loading {record.distribution} ({record.entry_point})")
-        self._load_hooks(record, value, None)
+    def verify(self) -> None:
+        """What ``losses plugins`` and ``losses doctor`` check beyond a
+        listing: every manifest is read, and every distribution's metadata
+        folder has its metadata file (the lookup path skips both)."""
+        self.listing()
+        for record in list(self.records):
+            if record.status == "skipped" or record.form in ("runtime", "builtin"):
+                continue
+            self.manifest_of(record)
+            if (
+                record.manifest_ref is None
+                and record._manifest is None
+                and record.form == "static"
+                and (record.declared and not any("manifest" in e for e in record.errors))
+            ):
+                self._fail(record, "no manifest: add an entry point 'package:losses.json'", "", hides=False)
+            location = record.location
+            if location and location.endswith((".dist-info", ".egg-info", ".egg")):
+                metadata = "METADATA" if location.endswith(".dist-info") else "PKG-INFO"
+                folder = location + (os.sep + "EGG-INFO" if location.endswith(".egg") else "")
+                if not os.path.isfile(os.path.join(folder, metadata)) and not any(
+                    metadata in e for e in record.errors
+                ):
+                    problem = f"no {metadata} file: a broken or partial install"
+                    self.installed.problems.append(InstallProblem(record.distribution, location, problem))
+                    self._fail(record, f"malformed install at {location}: {problem}", "", hides=False)
 
-    def _load_hooks(self, record: PluginRecord, reference: str, declared: tuple[str, ...] | None) -> None:
-        """Import a plugin object, call its ``losses_register`` and hand it to
+    def _load_module(self, record: PluginRecord, reference: str) -> None:
+        """Import a plugin module, call its ``losses_register`` and hand it to
         pluggy if it implements call hooks; undo everything if any step raises."""
         from losses_core._hooks import (
             add_hook_plugin,
@@ -267,6 +366,7 @@ class PluginLoader:
             remove_hook_plugin,
         )
 
+        self._trace(f"loading {record.distribution} ({reference})")
         before = set(map(id, REGISTRY.entries_of(record.distribution)))
         registered_name: list[str] = []
 
@@ -278,10 +378,10 @@ class PluginLoader:
             register_plugin_losses(
                 plugin, provider=record.distribution, version=record.version, implementations=implementations
             )
-            if set(implementations) & CALL_HOOKS:
+            if set(implementations) & _CALL_HOOKS:
                 name = record.distribution
                 if get_hook_plugin(name) is not None:
-                    name = f"{record.distribution}:{record.entry_point.partition('=')[0].strip()}"
+                    name = f"{record.distribution}:{reference}"
                 registered_name.append(add_hook_plugin(plugin, name=name))
             return tuple(sorted(implementations))
 
@@ -299,9 +399,10 @@ class PluginLoader:
             return
         finally:
             LOADING.reset(token)
-        record.status = "loaded"
-        record.hooks = hooks if declared is None else declared
-        record.plugin_name = registered_name[0] if registered_name else None
+        if record.status == "available":
+            record.status = "loaded"
+        record.hooks = tuple(sorted({*record.hooks, *hooks}))
+        record.plugin_names += registered_name
 
     # -- stage 3 ------------------------------------------------------------------------
     def import_declared(self, declared: DeclaredLoss) -> LossEntry:
@@ -353,7 +454,7 @@ class PluginLoader:
                 f"{declared.module} registered no loss {declared.name!r}; the distribution's manifest "
                 f"({MANIFEST_FILE}) does not match its code (run `losses doctor --import`)"
             )
-            record.errors.append(declared.error)
+            self._fail(record, declared.error, "", declared.object, hides=False)
 
     # -- containment ------------------------------------------------------------------
     def _contain(self, record: PluginRecord, what: str, run: Callable[[], T], undo: Callable[[], None]) -> T:
@@ -370,7 +471,8 @@ class PluginLoader:
         except BaseException as exc:
             undo()
             description = _describe(exc)
-            self._fail(record, f"{what}: {description}", "".join(traceback.format_exception(exc)), what)
+            tb = "".join(traceback.format_exception(exc))
+            self._fail(record, f"{what}: {description}", tb, what, hides=what in record.modules)
             raise _Contained from None
         finally:
             sys.stdout, sys.stderr = saved
@@ -381,7 +483,11 @@ class PluginLoader:
                     if self.replay_output:
                         saved[1].write(text)
 
-    def _fail(self, record: PluginRecord, error: str, tb: str, entry_point: str | None = None) -> None:
+    def _fail(
+        self, record: PluginRecord, error: str, tb: str, entry_point: str | None = None, *, hides: bool = True
+    ) -> None:
+        """Record a failure; ``hides``: the losses it may provide are unknown
+        because of it (named in 'unknown loss' errors)."""
         if record.status != "skipped":
             record.status = "failed"
         record.errors.append(error)
@@ -389,6 +495,8 @@ class PluginLoader:
             record.distribution, record.version, entry_point or record.entry_point, error, tb
         )
         self.failures.append(failure)
+        if hides:
+            self._hiding.add(id(failure))
         self._trace(f"failed {failure.describe()}")
 
     def _trace(self, message: str) -> None:
@@ -401,7 +509,8 @@ class PluginLoader:
         for record in self.records:
             if record.distribution == distribution:
                 return record
-        record = PluginRecord(distribution, None, "(runtime)", "dynamic", status="loaded")
+        record = PluginRecord(distribution, None, "runtime")
+        record.status = "loaded"
         self.records.append(record)
         return record
 
@@ -436,13 +545,10 @@ class PluginLoader:
         return ""
 
     def failure_hint(self) -> str:
-        """A sentence naming plugins whose losses are unknown because they
-        failed, for 'unknown loss' errors."""
-        unknown = [
-            f
-            for f in self.failures
-            if not any(r.distribution == f.distribution and r.manifest is not None for r in self.records)
-        ]
+        """A sentence naming plugins whose losses may be unknown because they
+        failed (a plugin module that did not import, an unusable entry point,
+        a malformed install), for 'unknown loss' errors."""
+        unknown = [f for f in self.failures if id(f) in self._hiding]
         if not unknown:
             return ""
         listed = "; ".join(f.describe() for f in unknown)

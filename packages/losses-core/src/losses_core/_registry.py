@@ -131,35 +131,64 @@ class LossEntry:
 
 
 class DeclaredLoss:
-    """A loss an installed distribution declares in its manifest, not imported yet.
+    """A loss an installed distribution declares in its entry points, not imported yet.
 
-    ``object`` is the ``"module:attr"`` reference that registers it when its
-    module is imported; ``error`` is set once importing it failed.
+    ``names`` are the entry-point names of one object: the loss's name and
+    its aliases. Which one is the name, the summary and the override flag
+    come from the distribution's manifest, read through ``details(names)``
+    on first need (a listing, a conflict, a message), never for a plain
+    lookup. ``object`` is the ``"module:attr"`` reference that registers the
+    loss when its module is imported; ``error`` is set once that failed.
     """
 
-    __slots__ = ("aliases", "error", "name", "object", "override", "provider", "summary", "version")
+    __slots__ = ("_details", "_read", "error", "names", "object", "provider", "version")
 
     def __init__(
         self,
-        name: str,
+        names: tuple[str, ...],
         object: str,
         provider: str,
         version: str | None,
-        aliases: tuple[str, ...] = (),
-        summary: str = "",
-        override: bool = False,
+        *,
+        details: Callable[[tuple[str, ...]], tuple[str, str, bool] | None] | None = None,
     ) -> None:
-        self.name = name
+        self.names = names
         self.object = object
         self.provider = provider
         self.version = version
-        self.aliases = aliases
-        self.summary = summary
-        self.override = override
+        self._details = details
+        self._read: tuple[str, str, bool] | None = None
         self.error: str | None = None
 
+    def _detail(self) -> tuple[str, str, bool]:
+        if self._read is None:
+            read = self._details(self.names) if self._details is not None else None
+            self._read = read or (self.names[0], "", False)
+        return self._read
+
     def __repr__(self) -> str:
-        return f"DeclaredLoss({self.qualified_name!r}, object={self.object!r})"
+        return f"DeclaredLoss({self.names!r}, object={self.object!r}, provider={self.provider!r})"
+
+    @property
+    def name(self) -> str:
+        """The loss's name (the manifest says which of ``names`` it is)."""
+        return self._detail()[0]
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        """Its other names."""
+        name = self.name
+        return tuple(n for n in self.names if n != name)
+
+    @property
+    def summary(self) -> str:
+        """The one-line summary the manifest gives."""
+        return self._detail()[1]
+
+    @property
+    def override(self) -> bool:
+        """Whether the manifest says it takes over its name from other providers."""
+        return self._detail()[2]
 
     @property
     def module(self) -> str:
@@ -178,8 +207,8 @@ class DeclaredLoss:
 
     @property
     def keys(self) -> tuple[str, ...]:
-        """The name followed by the aliases."""
-        return (self.name, *self.aliases)
+        """Every name it answers to (no manifest read)."""
+        return self.names
 
 
 Listed = LossEntry | DeclaredLoss
@@ -337,6 +366,24 @@ class Registry:
             self._insert(entry)
         self._changed()
 
+    def add_declared(self, entries: Sequence[DeclaredLoss]) -> str | None:
+        """Add one distribution's declarations at once (no conflict check
+        within them: entry-point names are unique per distribution); return
+        a problem instead of raising when a name is declared twice."""
+        problem = None
+        with self._lock:
+            keys: set[str] = set()
+            for entry in entries:
+                clash = keys.intersection(entry.keys)
+                if clash:
+                    problem = f"{sorted(clash)[0]!r} names two objects: {entry.object} and another"
+                    continue
+                keys.update(entry.keys)
+                self._insert(entry)
+        if entries:
+            self._changed()
+        return problem
+
     def _insert(self, entry: Listed) -> None:
         for key in entry.keys:
             self._by_key.setdefault(key, []).append(entry)
@@ -459,7 +506,7 @@ class Registry:
             return None
         with self._lock:
             for e in self._by_key.get(name, ()):
-                if e.provider == owner[0] and e.name == name:
+                if e.provider == owner[0]:
                     return owner
         return None
 

@@ -1,9 +1,9 @@
 """``losses new-plugin``: write a ready-to-publish plugin package.
 
-The package is a static plugin: its entry point names its manifest,
-``losses.json``, which :func:`write_plugin` writes from the same data as the
-example loss (its name, module and summary), so that it equals what
-``losses manifest`` generates from the scaffolded code.
+The package is a static plugin: an entry point per loss name, and one naming
+its manifest, ``losses.json``, both written by :func:`write_plugin` from the
+same data as the example loss (its name, module and summary), so that they
+equal what ``losses manifest`` generates from the scaffolded code.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from string import Template
 
-from losses_core._manifest import MANIFEST_FILE, Manifest, ManifestLoss
+from losses_core._manifest import MANIFEST_FILE, Manifest
 from losses_core._registry import normalize_distribution, summarize
 from losses_core._version import __version__
 
@@ -44,12 +44,15 @@ classifiers = [
 [project.optional-dependencies]
 test = ["pytest", "ruff"]
 
-# The entry point names the manifest, src/$module/losses.json: losses-core
-# reads it to list the losses without importing anything, and imports a loss's
-# module when the loss is first looked up. After adding, renaming or removing a
-# loss, or changing its aliases or the first sentence of its docstring, run
-# `losses manifest $module --write` and commit losses.json.
+# One entry point per loss name (and alias) naming the object to import, and
+# one naming the manifest, src/$module/losses.json, which gives each loss's
+# summary: losses-core lists and finds the losses without importing anything,
+# and imports a loss's module when the loss is first looked up. After adding,
+# renaming or removing a loss, or changing its aliases or the first sentence
+# of its docstring, run `losses manifest $module --write` (it rewrites this
+# table and losses.json), reinstall, and commit both.
 [project.entry-points."losses.plugins"]
+${short}_huber = "$module.${short}_huber:${short}_huber"
 $dist = "$module:losses.json"
 
 [tool.hatch.build.targets.wheel]
@@ -95,18 +98,20 @@ Develop with `pip install -e '.[test]'`, then run `pytest` (value tests, the
 losses conformance checks and the manifest check) and `ruff check .` (which
 also rejects imports of losses-core's private modules).
 
-`src/$module/losses.json` is the manifest: the list of losses that
-losses-core reads without importing this package. After adding, renaming or
-removing a loss, or changing its aliases or the first sentence of its
-docstring, regenerate it with `losses manifest $module --write` and commit it
-(`losses manifest $module --check` tells whether it is current).
+The `losses.plugins` entry points in `pyproject.toml` (one per loss name) and
+`src/$module/losses.json` (each loss's summary) declare the losses, so that
+losses-core finds them without importing this package. After adding, renaming
+or removing a loss, or changing its aliases or the first sentence of its
+docstring, regenerate both with `losses manifest $module --write`, reinstall,
+and commit them (`losses manifest $module --check` tells whether they are
+current).
 """,
     "src/$module/__init__.py": '''\
 """$dist: losses for the losses ecosystem.
 
-The ``losses.plugins`` entry point names this package's manifest,
-``$module/losses.json``: losses-core finds the losses there without importing
-any code. Each loss lives in its own module, whose ``@register_loss``
+The ``losses.plugins`` entry points declare each loss (and the manifest,
+``$module/losses.json``, its summary): losses-core finds the losses there
+without importing any code. Each loss lives in its own module, whose ``@register_loss``
 declaration registers the loss, imported when the loss is first looked up
 (``LOSSES["${short}_huber"]``) or when its name is first used from this package
 (PEP 562): the functions are importable here too, and ``import $module``
@@ -326,9 +331,7 @@ def plugin_manifest(values: dict[str, str]) -> str:
     """The text of the scaffolded package's ``losses.json``: what
     ``losses manifest <module>`` generates from the scaffolded code, built
     from the same values as the templates."""
-    name = f"{values['short']}_huber"
-    loss = ManifestLoss(name, f"{values['module']}.{name}:{name}", summarize(values["summary"]))
-    return Manifest((loss,)).to_json()
+    return Manifest({f"{values['short']}_huber": summarize(values["summary"])}).to_json()
 
 
 def write_plugin(name: str, directory: Path) -> Path:

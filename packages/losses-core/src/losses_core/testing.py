@@ -171,20 +171,21 @@ def isolated_registry() -> Iterator[None]:
         for name, plugin in plugins_before:
             if id(plugin) not in present:
                 add_hook_plugin(plugin, name)
-        declared_before = {e.qualified_name for e in entries_before if isinstance(e, DeclaredLoss)}
+        declared_before = {
+            (e.provider, key): e for e in entries_before if isinstance(e, DeclaredLoss) for key in e.keys
+        }
         imported = set()
         for entry in REGISTRY.entries():
             if entry in entries_before:
                 continue
-            if isinstance(entry, LossEntry) and entry.qualified_name in declared_before:
-                imported.add(entry.qualified_name)
+            replaced = declared_before.get((entry.provider, entry.name))
+            if isinstance(entry, LossEntry) and replaced is not None:
+                imported.add(id(replaced))
                 continue
             REGISTRY.remove_entry(entry)
         current = set(REGISTRY.entries())
         for entry in entries_before:
-            if entry not in current and not (
-                isinstance(entry, DeclaredLoss) and entry.qualified_name in imported
-            ):
+            if entry not in current and id(entry) not in imported:
                 REGISTRY.add(entry)
 
 
@@ -228,7 +229,7 @@ def check_manifest(distribution: str) -> list[str]:
     :raises LookupError: ``distribution`` has no entry point in the
         ``losses.plugins`` group here.
     """
-    from losses_core._manifest import compare_manifests, generate_manifest
+    from losses_core._generate import Declarations, ManifestLoss, compare_declarations, generate_declarations
     from losses_core._plugins import LOADER
 
     LOADER.catalogue()
@@ -242,19 +243,32 @@ def check_manifest(distribution: str) -> list[str]:
         )
     problems = []
     for record in records:
-        if record.form == "dynamic" or record.status == "skipped":
+        if record.form in ("dynamic", "runtime") or record.status == "skipped":
             continue
-        if record.manifest is None:
-            problems += [f"{record.distribution}: {error}" for error in record.errors]
-            continue
-        reference = record.entry_point.partition("=")[2].strip() or record.entry_point
-        package = reference.partition(":")[0] if record.form != "builtin" else "losses_core.losses"
-        try:
-            found = generate_manifest(package, record.manifest.hooks_object)
-        except ValueError as exc:
-            problems.append(f"{record.distribution}: {exc}")
-            continue
-        problems += [f"{record.distribution}: {p}" for p in compare_manifests(record.manifest, found)]
+        if LOADER.manifest_of(record) is None:
+            found_errors = [e for e in record.errors if e.startswith("manifest:")]
+            problems += [f"{record.distribution}: {e}" for e in found_errors] or [
+                f"{record.distribution}: no manifest (an entry point 'package:losses.json')"
+            ]
+        declared = Declarations(
+            tuple(ManifestLoss(e.name, e.object, e.summary, e.aliases, e.override) for e in record.declared),
+            tuple(record.modules),
+        )
+        packages = sorted({loss.object.partition(":")[0].partition(".")[0] for loss in declared.losses})
+        if record.form == "builtin":
+            packages = ["losses_core.losses"]
+        found: list[ManifestLoss] = []
+        modules: list[str] = []
+        for package in packages or [record.distribution.replace("-", "_")]:
+            try:
+                generated = generate_declarations(package)
+            except ValueError as exc:
+                problems.append(f"{record.distribution}: {exc}")
+                continue
+            found += generated.losses
+            modules += generated.modules
+        registered = Declarations(tuple(found), tuple(modules))
+        problems += [f"{record.distribution}: {p}" for p in compare_declarations(declared, registered)]
     return problems
 
 
