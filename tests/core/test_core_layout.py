@@ -166,6 +166,7 @@ def test_private_modules_are_few_and_named_for_their_job() -> None:
     private = sorted(p.stem for p in CORE.glob("_*.py") if not p.stem.startswith("__"))
     assert private == [
         "_call",
+        "_capture",
         "_cli",
         "_declaration",
         "_environment",

@@ -229,12 +229,18 @@ def doctor_report(import_plugins: bool = False) -> dict[str, Any]:
     LOADER.verify()
     mismatches: dict[str, list[str]] = {}
     if import_plugins:
+        from losses_core._capture import captured_output
         from losses_core.testing import check_manifest
 
         for record in list(LOADER.records):
             if record.form == "dynamic" or record.status == "skipped" or record.distribution in mismatches:
                 continue
-            found = check_manifest(record.distribution)
+            with captured_output() as (out, err):
+                found = check_manifest(record.distribution)
+            for stream, text in (("stdout", out.text()), ("stderr", err.text())):
+                if text.strip():
+                    shown = text if len(text) <= 200 else text[:197] + "..."
+                    record.output.append(f"its code printed to {stream} when imported: {shown.strip()!r}")
             if found:
                 mismatches[record.distribution] = found
     conflicts: dict[str, list[str]] = {}
@@ -329,14 +335,20 @@ _TABLE = '[project.entry-points."losses.plugins"]'
 def _cmd_manifest(args: argparse.Namespace) -> int:
     import importlib
 
+    from losses_core._capture import captured_output
     from losses_core._generate import generate_declarations
     from losses_core._manifest import MANIFEST_FILE, Manifest, ManifestError
 
     try:
-        declarations = generate_declarations(args.package)
+        with captured_output() as (out, err):
+            declarations = generate_declarations(args.package)
     except ManifestError as exc:
         print(f"losses manifest: {exc}", file=sys.stderr)
         return 1
+    finally:
+        for text in (out.text(), err.text()):
+            if text:
+                sys.stderr.write(text)  # what the package printed when imported: never into the output
     directory = Path(next(iter(getattr(importlib.import_module(args.package), "__path__", ["."]))))
     builtin_file = directory / "entry_points.txt"
     pyproject = None if builtin_file.exists() else _find_pyproject(directory)

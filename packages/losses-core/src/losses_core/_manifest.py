@@ -173,8 +173,8 @@ def parse_manifest(text: str, where: str) -> Manifest:
 
     try:
         data = json.loads(text)
-    except ValueError as exc:
-        raise ManifestError(f"{where} is not valid JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise ManifestError(f"{where} is not valid JSON: {type(exc).__name__}: {exc}") from None
     if not isinstance(data, dict):
         raise ManifestError(f"{where}: expected a JSON object, got {type(data).__name__}")
     version = data.get(FORMAT_KEY)

@@ -23,7 +23,6 @@ what it prints is captured, recorded and written to stderr, never stdout.
 from __future__ import annotations
 
 import importlib
-import io
 import os
 import sys
 import threading
@@ -31,6 +30,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
+from losses_core._capture import captured_output
 from losses_core._environment import PluginControls
 from losses_core._errors import UnknownLossError
 from losses_core._manifest import (
@@ -191,24 +191,37 @@ class PluginLoader:
                 return
             controls = PluginControls.from_environment()
             self.controls = controls
-            self._catalogue_builtins()
-            if controls.autoload:
-                self.installed = scan_installed()
-                self._catalogue_installed(self.installed.plugins)
-                for problem in self.installed.problems:
-                    record = PluginRecord(problem.distribution, None, "static", problem.location)
-                    record.entry_points.append("(malformed install)")
-                    self.records.append(record)
-                    self._fail(record, f"malformed install at {problem.location}: {problem.problem}", "")
-            else:
-                self._trace("plugin autoloading disabled")
-            packages: dict[str, tuple[str, str | None]] = {}
-            for entry in REGISTRY.entries():
-                if isinstance(entry, DeclaredLoss):
-                    packages.setdefault(entry.module.partition(".")[0], (entry.provider, entry.version))
-            REGISTRY.declare_packages(packages)
-            claim_declared_losses()
+            try:
+                self._catalogue_all(controls)
+            except BaseException:
+                # leave nothing half-done: the next call starts again
+                for record in self.records:
+                    for entry in record.declared:
+                        if entry in REGISTRY.entries():
+                            REGISTRY.remove_entry(entry)
+                self.records, self.failures, self._hiding = [], [], set()
+                raise
             self._catalogued = True
+
+    def _catalogue_all(self, controls: PluginControls) -> None:
+        """The built-ins, then every installed distribution's entry points."""
+        self._catalogue_builtins()
+        if controls.autoload:
+            self.installed = scan_installed()
+            self._catalogue_installed(self.installed.plugins)
+            for problem in self.installed.problems:
+                record = PluginRecord(problem.distribution, None, "static", problem.location)
+                record.entry_points.append("(malformed install)")
+                self.records.append(record)
+                self._fail(record, f"malformed install at {problem.location}: {problem.problem}", "")
+        else:
+            self._trace("plugin autoloading disabled")
+        packages: dict[str, tuple[str, str | None]] = {}
+        for entry in REGISTRY.entries():
+            if isinstance(entry, DeclaredLoss):
+                packages.setdefault(entry.module.partition(".")[0], (entry.provider, entry.version))
+        REGISTRY.declare_packages(packages)
+        claim_declared_losses()
 
     def _catalogue_builtins(self) -> None:
         record = PluginRecord(CORE_PROVIDER, __version__, "builtin", BUILTIN_ENTRY_POINTS)
@@ -293,8 +306,9 @@ class PluginLoader:
                 try:
                     near = None if record.form == "builtin" else record.location
                     record._manifest = read_manifest(record.manifest_ref, near)
-                except ManifestError as exc:
-                    self._fail(record, f"manifest: {exc}", "", record.manifest_ref, hides=False)
+                except Exception as exc:
+                    message = str(exc) if isinstance(exc, ManifestError) else f"{type(exc).__name__}: {exc}"
+                    self._fail(record, f"manifest: {message}", "", record.manifest_ref, hides=False)
                     record.manifest_ref = None
             return record._manifest
 
@@ -460,28 +474,26 @@ class PluginLoader:
     def _contain(self, record: PluginRecord, what: str, run: Callable[[], T], undo: Callable[[], None]) -> T:
         """Run plugin code: capture what it prints, record what it raises
         (after ``undo()``), and raise :class:`_Contained` then."""
-        out, err = io.StringIO(), io.StringIO()
-        saved = sys.stdout, sys.stderr
-        sys.stdout, sys.stderr = out, err
-        try:
-            return run()
-        except KeyboardInterrupt:
-            undo()
-            raise
-        except BaseException as exc:
-            undo()
-            description = _describe(exc)
-            tb = "".join(traceback.format_exception(exc))
-            self._fail(record, f"{what}: {description}", tb, what, hides=what in record.modules)
-            raise _Contained from None
-        finally:
-            sys.stdout, sys.stderr = saved
-            for stream, text in (("stdout", out.getvalue()), ("stderr", err.getvalue())):
-                if text:
-                    shown = text if len(text) <= 200 else text[:197] + "..."
-                    record.output.append(f"{what} printed to {stream} when imported: {shown.strip()!r}")
-                    if self.replay_output:
-                        saved[1].write(text)
+        real_stderr = sys.stderr
+        with captured_output() as (out, err):
+            try:
+                return run()
+            except KeyboardInterrupt:
+                undo()
+                raise
+            except BaseException as exc:
+                undo()
+                description = _describe(exc)
+                tb = "".join(traceback.format_exception(exc))
+                self._fail(record, f"{what}: {description}", tb, what, hides=what in record.modules)
+                raise _Contained from None
+            finally:
+                for stream, text in (("stdout", out.text()), ("stderr", err.text())):
+                    if text:
+                        shown = text if len(text) <= 200 else text[:197] + "..."
+                        record.output.append(f"{what} printed to {stream} when imported: {shown.strip()!r}")
+                        if self.replay_output:
+                            real_stderr.write(text)
 
     def _fail(
         self, record: PluginRecord, error: str, tb: str, entry_point: str | None = None, *, hides: bool = True
