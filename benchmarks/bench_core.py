@@ -1,30 +1,52 @@
-"""Benchmarks of losses-core, with their budgets (issue 2).
+"""Benchmarks of losses-core, with their budgets.
+
+The call-overhead budgets are those of issue 2; the budgets of the discovery
+benchmarks (2-4) are those of the "discovery from package metadata" issue
+(losses-core 0.3: the catalogue is read from each distribution's
+``losses.json`` manifest, and a loss's module is imported when the loss is
+first looked up).
 
 1. Call overhead: ``LOSSES["mse"](mo, t)`` and a resolved handle against a
    direct call of ``losses_core.losses.mse`` (64x128 float32, forward only,
    one torch thread), with no hooks and with one pre- and one post-loss hook.
-   Budget: the registry call without hooks costs at most 1.05x the direct one.
-   The variants are interleaved round-robin (rotating order) over many short
-   rounds; a round's ratio is variant time / direct time in the same round,
-   and the median of the rounds' ratios is reported, which a noisy, shared
-   machine disturbs far less than totals would.
-2. ``import losses_core`` plus the first lookup ``LOSSES["mse"]``, over
-   ``import torch`` alone, in fresh processes: each process times
-   ``import torch``, then ``import losses_core; LOSSES["mse"]``, with
-   ``time.perf_counter`` (median over the processes). Budget: 15 ms over
-   torch, for the core's own cost: measured with every installed plugin
-   distribution disabled (the entry-point group is still scanned). Also
-   reported, for information and without a budget: the same as installed,
-   which adds each installed plugin package's own import time.
-3. The first full listing ``list_losses()`` with 200 synthetic plugin
-   distributions on ``sys.path`` (see ``_plugin_farm.py``), in fresh
-   processes; the other installed plugin distributions are disabled so only
-   the synthetic ones load. Budget: 60 ms. Also the first single lookup
-   ``LOSSES["synth_7"]`` and how many synthetic modules it imports.
+   Budgets: the registry call without hooks costs at most 1.05x the direct
+   one, with one pre- and one post-loss hook at most 1.35x. The variants are
+   interleaved round-robin (rotating order) over many short rounds; a round's
+   ratio is variant time / direct time in the same round, and the median of
+   the rounds' ratios is reported, which a noisy, shared machine disturbs far
+   less than totals would.
+2. ``losses list``, the console command, in fresh processes (wall time of
+   the whole process, as a user waits for it), with the installed
+   first-party plugins (losses-vae, losses-sae, losses-ranking) plus 200
+   synthetic plugin distributions (``_plugin_farm.py``). Budget: 0.15 s.
+   Reported for information: ``python -c pass``, the first-party plugins
+   alone, 1,000 synthetic plugins, 200 synthetic plugins in the dynamic form
+   (each imported to learn its losses) and ``python -m losses_core list``.
+3. ``import losses_core`` plus the first lookup ``LOSSES[name]`` over
+   ``import torch`` alone, in fresh processes: each process imports torch,
+   then times ``import losses_core; LOSSES[name]`` with
+   ``time.perf_counter``. Budget: 15 ms (aim: 8 ms), for a built-in
+   (``mse``) and a first-party plugin loss (``beta_vae``) with the installed
+   plugins, the same with 200 synthetic plugins, and a synthetic loss
+   (``synth_7``). Each row also gives how many modules the lookup imports
+   (``len(sys.modules)`` after minus before) and which ``losses_*`` ones.
+   Reported for information: ``synth_7`` with 200 dynamic plugins.
+4. The first full listing ``list_losses()`` in fresh processes that import
+   neither torch nor any plugin module first, with the installed plugins plus
+   200 synthetic ones. Budget: 30 ms for the call, and it must import no
+   plugin module and not torch (checked: the row fails otherwise). Reported
+   for information: 1,000 synthetic plugins, and 200 dynamic ones.
+
+Every fresh-process case starts with one discarded warm-up process (it also
+writes the bytecode caches; the synthetic plugins are byte-compiled when
+written, as pip does at install); the cases are then interleaved in rotating
+order and the medians reported.
 
 Run: ``python benchmarks/bench_core.py [--quick] [--profile]``; ``--profile``
-adds a cProfile of the first listing with 200 plugins. ``main()`` returns the
-rows as dicts and prints a table.
+adds where the time goes: a breakdown of the first listing with 200 plugins
+(scan, manifests), a cProfile of it, and ``-X importtime`` of ``losses list``
+and of the first lookup. ``main()`` returns the rows as dicts and prints a
+table with each row's budget and whether it holds.
 """
 
 from __future__ import annotations
@@ -37,6 +59,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from losses_core import hookimpl
@@ -47,20 +71,21 @@ if str(HERE) not in sys.path:
 
 CALL_BUDGET = 1.05
 HOOKED_CALL_BUDGET = 1.35
-IMPORT_BUDGET_MS = 15.0
-LISTING_BUDGET_MS = 60.0
+CLI_BUDGET_S = 0.15
+LOOKUP_BUDGET_MS = 15.0
+LOOKUP_AIM_MS = 8.0
+LISTING_BUDGET_MS = 30.0
 SYNTH_PLUGINS = 200
+MANY_SYNTH_PLUGINS = 1000
+FIRST_PARTY = ("losses-ranking", "losses-sae", "losses-vae")
 
 
 # -- helpers --------------------------------------------------------------------------
 def _installed_plugin_distributions() -> list[str]:
-    from importlib.metadata import entry_points
+    """The plugin distributions installed in this environment (package metadata only)."""
+    from losses_core._metadata import scan_installed
 
-    names = set()
-    for ep in entry_points(group="losses.plugins"):
-        dist = getattr(ep, "dist", None)
-        names.add(dist.name if dist is not None else ep.name)
-    return sorted(names)
+    return sorted({plugin.distribution for plugin in scan_installed().plugins})
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -77,17 +102,79 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _run_json(code: str, env: dict[str, str]) -> dict:
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False, timeout=300
-    )
+def _farm_env(farm: Path | None) -> dict[str, str]:
+    """The clean environment, with ``farm`` (if any) first on ``PYTHONPATH``."""
+    if farm is None:
+        return _clean_env()
+    path = os.pathsep.join(p for p in (str(farm), os.environ.get("PYTHONPATH", "")) if p)
+    return _clean_env(PYTHONPATH=path)
+
+
+def _run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False, timeout=300)
     if proc.returncode != 0:
-        raise RuntimeError(f"benchmark subprocess failed:\n{proc.stderr[-3000:]}")
+        raise RuntimeError(f"benchmark subprocess {argv[:3]} failed:\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def _run_json(code: str, env: dict[str, str], *args: str) -> dict:
+    proc = _run([sys.executable, "-c", code, *args], env)
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _interleaved(cases: list[tuple[Callable[[], dict], int]]) -> list[list[dict]]:
+    """Run each ``(run, count)`` case once untimed (warm-up: bytecode and OS
+    file caches), then ``count`` times, the cases interleaved in rotating
+    order so that they see the same noise; return each case's samples."""
+    for run, _ in cases:
+        run()
+    samples: list[list[dict]] = [[] for _ in cases]
+    for i in range(max(count for _, count in cases)):
+        order = [j for j, (_, count) in enumerate(cases) if i < count]
+        k = i % len(order)
+        for j in order[k:] + order[:k]:
+            samples[j].append(cases[j][0]())
+    return samples
 
 
 def _row(benchmark: str, case: str, **fields: object) -> dict:
     return {"benchmark": benchmark, "case": case, **fields}
+
+
+class _Farms:
+    """The synthetic plugin farms of one run, each written once, on first use,
+    into one temporary directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.paths: dict[tuple[int, bool], Path] = {}
+        self.seconds: dict[tuple[int, bool], float] = {}
+
+    def get(self, count: int, dynamic: bool = False) -> Path:
+        from _plugin_farm import make_farm
+
+        key = (count, dynamic)
+        if key not in self.paths:
+            path = self.root / f"{'dynamic' if dynamic else 'static'}-{count}"
+            started = time.perf_counter()
+            make_farm(path, count, dynamic=dynamic)
+            self.seconds[key] = time.perf_counter() - started
+            self.paths[key] = path
+        return self.paths[key]
+
+    def describe(self) -> str:
+        return ", ".join(
+            f"{count} {'dynamic' if dynamic else 'static'} in {s:.1f} s"
+            for (count, dynamic), s in sorted(self.seconds.items())
+        )
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def _spread(values: list[float], digits: int = 1) -> str:
+    return f"min {min(values):.{digits}f}, max {max(values):.{digits}f}"
 
 
 # -- 1. call overhead -------------------------------------------------------------------
@@ -233,266 +320,473 @@ def bench_call_overhead(rounds: int = 60, reps: int = 5, calls: int = 100) -> li
     return rows
 
 
-# -- 2. import + first lookup -------------------------------------------------------------
-_IMPORT_PROBE = r"""
-import json, sys, time
-t0 = time.perf_counter()
-import torch
-t1 = time.perf_counter()
-before = set(sys.modules)
-import losses_core
-from losses_core import LOSSES
-LOSSES["mse"]
-t2 = time.perf_counter()
-new = set(sys.modules) - before
-watch = ["pluggy", "yaml", "importlib.metadata", "dataclasses", "difflib", "inspect", "fnmatch"]
-print(json.dumps({
-    "torch_ms": (t1 - t0) * 1e3,
-    "core_ms": (t2 - t1) * 1e3,
-    "new_modules": len(new),
-    "plugin_packages": sorted({m.split(".")[0] for m in new} - {"losses_core"}),
-    "loaded": {m: (m in sys.modules, m in before) for m in watch},
-}))
-"""
+# -- 2. losses list --------------------------------------------------------------------------
+def _losses_command() -> list[str]:
+    """The ``losses`` console script next to this interpreter, else ``python -m losses_core``."""
+    script = Path(sys.executable).with_name("losses")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "losses_core"]
 
 
-def bench_import(processes: int = 15, installed_processes: int = 9) -> list[dict]:
-    plugins = _installed_plugin_distributions()
+def _first_party_label() -> str:
+    first_party = [d.removeprefix("losses-") for d in _installed_plugin_distributions() if d in FIRST_PARTY]
+    return "+".join(first_party) if first_party else "no first-party plugins"
+
+
+def bench_cli(farms: _Farms, processes: int = 21, few: int = 9) -> list[dict]:
+    """Wall time of whole fresh processes of ``losses list``, as measured by
+    the parent around ``subprocess.run``; the output's rows are counted, so a
+    listing that lost the synthetic plugins does not pass."""
+    static, many = farms.get(SYNTH_PLUGINS), farms.get(MANY_SYNTH_PLUGINS)
+    dynamic = farms.get(SYNTH_PLUGINS, dynamic=True)
+    losses = [*_losses_command(), "list"]
+    installed = _first_party_label()
     cases = [
+        # label, argv, farm, synthetic losses expected, budget, processes
+        ("python -c pass (reference)", [sys.executable, "-c", "pass"], static, None, None, processes),
         (
-            "import losses_core + LOSSES['mse'], plugins disabled",
-            _clean_env(LOSSES_DISABLE_PLUGINS=",".join(plugins)),
+            f"losses list, {installed} + {SYNTH_PLUGINS} synthetic",
+            losses,
+            static,
+            SYNTH_PLUGINS,
+            CLI_BUDGET_S,
             processes,
         ),
+        (f"losses list, {installed} only", losses, None, 0, None, processes),
+        (
+            f"python -m losses_core list, + {SYNTH_PLUGINS} synthetic",
+            [sys.executable, "-m", "losses_core", "list"],
+            static,
+            SYNTH_PLUGINS,
+            None,
+            few,
+        ),
+        (f"losses list, + {MANY_SYNTH_PLUGINS} synthetic", losses, many, MANY_SYNTH_PLUGINS, None, few),
+        (
+            f"losses list, + {SYNTH_PLUGINS} synthetic, dynamic form",
+            losses,
+            dynamic,
+            SYNTH_PLUGINS,
+            None,
+            few,
+        ),
     ]
-    if plugins:
-        cases.append(
-            (
-                f"same, as installed (loads {len(plugins)} plugins)",
-                _clean_env(),
-                installed_processes,
-            )
-        )
-    samples: list[list[dict]] = [[] for _ in cases]
-    for _, env, _ in cases:  # warm-up: writes the bytecode caches
-        _run_json(_IMPORT_PROBE, env)
-    for i in range(max(count for _, _, count in cases)):  # interleave the cases
-        for (_, env, count), runs in zip(cases, samples, strict=True):
-            if i < count:
-                runs.append(_run_json(_IMPORT_PROBE, env))
+
+    def runner(argv: list[str], env: dict[str, str]) -> Callable[[], dict]:
+        def run() -> dict:
+            started = time.perf_counter()
+            proc = _run(argv, env)
+            seconds = time.perf_counter() - started
+            lines = proc.stdout.splitlines()
+            return {
+                "s": seconds,
+                "rows": max(len(lines) - 2, 0),
+                "synthetic": sum(1 for line in lines if line.startswith("synth_")),
+                "stderr": proc.stderr.strip(),
+            }
+
+        return run
+
+    samples = _interleaved([(runner(argv, _farm_env(farm)), count) for _, argv, farm, _, _, count in cases])
+    reference = _median([r["s"] for r in samples[0]])
     rows = []
-    for (label, _, count), runs in zip(cases, samples, strict=True):
-        core = [r["core_ms"] for r in runs]
-        torch_ms = [r["torch_ms"] for r in runs]
+    for (label, _, _, synthetic, budget, _), runs in zip(cases, samples, strict=True):
+        seconds = [r["s"] for r in runs]
+        median = _median(seconds)
         last = runs[-1]
-        loaded = last["loaded"]
-        by_core = [m for m, (now, before) in loaded.items() if now and not before]
-        by_torch = [m for m, (now, before) in loaded.items() if before]
-        not_loaded = [m for m, (now, _) in loaded.items() if not now]
-        over = statistics.median(core)
-        # The budget is losses-core's own cost; the as-installed row adds each
-        # installed plugin package's import time and is reported for information.
-        own_cost = last["plugin_packages"] == []
+        notes = [f"median of {len(runs)} fresh processes ({_spread(seconds, 3)})"]
+        complete = synthetic is None or last["synthetic"] == synthetic
+        if synthetic is None:
+            notes.append("the interpreter's own start-up")
+        else:
+            notes.append(f"{median - reference:+.3f} s over python -c pass")
+            notes.append(f"{last['rows']} losses listed, {last['synthetic']} of them synthetic")
+            if not complete:
+                notes.append(f"EXPECTED {synthetic} synthetic losses")
+        if last["stderr"]:
+            notes.append(f"stderr: {last['stderr'][:200]!r}")
         rows.append(
             _row(
-                "import",
+                "cli",
                 label,
-                torch_ms=round(statistics.median(torch_ms), 1),
-                over_torch_ms=round(over, 2),
-                over_torch_min_ms=round(min(core), 2),
-                budget=f"<= {IMPORT_BUDGET_MS:.0f} ms" if own_cost else "",
-                within_budget=over <= IMPORT_BUDGET_MS if own_cost else None,
-                note=(
-                    ("" if own_cost else "information, not the budget (plugins' own import time); ")
-                    + f"median of {count} fresh processes (min {min(core):.1f}, max {max(core):.1f}); "
-                    f"{last['new_modules']} new modules; loaded by it: {', '.join(by_core) or 'none'}; "
-                    f"already loaded by torch: {', '.join(by_torch) or 'none'}; "
-                    f"not loaded: {', '.join(not_loaded) or 'none'}"
-                    + (
-                        f"; plugins imported: {', '.join(last['plugin_packages'])}"
-                        if last["plugin_packages"]
-                        else ""
-                    )
-                ),
+                s=round(median, 4),
+                min_s=round(min(seconds), 4),
+                budget=f"<= {budget:.2f} s" if budget else "",
+                within_budget=(median <= budget and complete) if budget else None,
+                note="; ".join(notes),
             )
         )
     return rows
 
 
-# -- 3. first listing with 200 plugins ---------------------------------------------------
-_LISTING_PROBE = r"""
+# -- 3. import + first lookup -------------------------------------------------------------
+_LOOKUP_PROBE = r"""
 import json, sys, time
-import torch
-import losses_core
-from losses_core import LOSSES, list_losses
-mode = sys.argv[1]
+name = sys.argv[1]
 t0 = time.perf_counter()
-if mode == "listing":
-    n = len(list_losses())
-else:
-    LOSSES["synth_7"]
-    n = 1
+import torch
+before = set(sys.modules)
+c1 = time.process_time()
 t1 = time.perf_counter()
+import losses_core
+from losses_core import LOSSES
+t2 = time.perf_counter()
+LOSSES[name]
+t3 = time.perf_counter()
+c3 = time.process_time()
+new = sorted(set(sys.modules) - before)
 print(json.dumps({
-    "ms": (t1 - t0) * 1e3,
-    "losses": n,
-    "synth_modules": sum(1 for m in sys.modules if m.startswith("losses_synth_")),
+    "torch_ms": (t1 - t0) * 1e3,
+    "import_ms": (t2 - t1) * 1e3,
+    "lookup_ms": (t3 - t2) * 1e3,
+    "ms": (t3 - t1) * 1e3,
+    "cpu_ms": (c3 - c1) * 1e3,
+    "new": new,
 }))
 """
 
-_BREAKDOWN_PROBE = r"""
-import importlib, json, sys, time
-import torch
-import losses_core
-mode = sys.argv[1]
+
+def _module_summary(new: list[str]) -> str:
+    """The ``losses_*`` modules among ``new`` (losses_core's as one group), then the others."""
+    core = [m.removeprefix("losses_core") or "(package)" for m in new if m.split(".")[0] == "losses_core"]
+    plugins = [m for m in new if m.startswith("losses_") and m.split(".")[0] != "losses_core"]
+    others = [m for m in new if not m.startswith("losses_")]
+    return "; ".join(
+        f"{label}: {len(names)} ({_some(names)})" if names else f"{label}: none"
+        for label, names in (("losses_core", core), ("plugin modules", plugins), ("others", others))
+    )
+
+
+def _some(names: list[str], shown: int = 20) -> str:
+    return ", ".join(names[:shown]) + (f", ... ({len(names) - shown} more)" if len(names) > shown else "")
+
+
+def bench_lookup(farms: _Farms, processes: int = 15, few: int = 7) -> list[dict]:
+    """``import losses_core`` + the first ``LOSSES[name]`` over ``import torch``."""
+    static, dynamic = farms.get(SYNTH_PLUGINS), farms.get(SYNTH_PLUGINS, dynamic=True)
+    installed = _first_party_label()
+    cases = [
+        # label, loss, farm, budget, processes
+        (f"LOSSES['mse'], {installed}", "mse", None, LOOKUP_BUDGET_MS, processes),
+        (f"LOSSES['beta_vae'], {installed}", "beta_vae", None, LOOKUP_BUDGET_MS, processes),
+        (f"LOSSES['mse'], + {SYNTH_PLUGINS} synthetic", "mse", static, LOOKUP_BUDGET_MS, processes),
+        (f"LOSSES['beta_vae'], + {SYNTH_PLUGINS} synthetic", "beta_vae", static, LOOKUP_BUDGET_MS, processes),
+        (f"LOSSES['synth_7'], + {SYNTH_PLUGINS} synthetic", "synth_7", static, LOOKUP_BUDGET_MS, processes),
+        (f"LOSSES['synth_7'], + {SYNTH_PLUGINS} synthetic, dynamic form", "synth_7", dynamic, None, few),
+    ]
+
+    samples = _interleaved(
+        [
+            (partial(_run_json, _LOOKUP_PROBE, _farm_env(farm), name), count)
+            for _, name, farm, _, count in cases
+        ]
+    )
+    rows = []
+    for (label, _, _, budget, _), runs in zip(cases, samples, strict=True):
+        ms = [r["ms"] for r in runs]
+        median = _median(ms)
+        last = runs[-1]
+        notes = [
+            f"median of {len(runs)} fresh processes ({_spread(ms)}); import losses_core "
+            f"{_median([r['import_ms'] for r in runs]):.1f} ms + lookup "
+            f"{_median([r['lookup_ms'] for r in runs]):.1f} ms; CPU time "
+            f"{_median([r['cpu_ms'] for r in runs]):.1f} ms",
+            f"aim {LOOKUP_AIM_MS:.0f} ms: {'met' if median <= LOOKUP_AIM_MS else 'not met'}"
+            if budget
+            else "information",
+            f"imports {len(last['new'])} modules: {_module_summary(last['new'])}",
+        ]
+        rows.append(
+            _row(
+                "lookup",
+                label,
+                over_torch_ms=round(median, 2),
+                min_ms=round(min(ms), 2),
+                torch_ms=round(_median([r["torch_ms"] for r in runs]), 1),
+                new_modules=len(last["new"]),
+                losses_modules=[m for m in last["new"] if m.startswith("losses_")],
+                budget=f"<= {budget:.0f} ms" if budget else "",
+                within_budget=median <= budget if budget else None,
+                note="; ".join(notes),
+            )
+        )
+    return rows
+
+
+# -- 4. first listing --------------------------------------------------------------------
+_LISTING_PROBE = r"""
+import json, sys, time
 t0 = time.perf_counter()
-if mode == "entry_points":
-    from importlib.metadata import entry_points
-    entry_points(group="losses.plugins")
-elif mode == "find_entry_points":
-    from losses_core._plugins import find_entry_points
-    find_entry_points()
-elif mode == "import_modules":
-    for i in range(int(sys.argv[2])):
-        importlib.import_module(f"losses_synth_{i}")
-else:
-    losses_core.list_losses()
-print(json.dumps({"ms": (time.perf_counter() - t0) * 1e3}))
+from losses_core import list_losses
+t1 = time.perf_counter()
+c1 = time.process_time()
+losses = list_losses()
+c2 = time.process_time()
+t2 = time.perf_counter()
+plugin_modules = sorted(
+    m for m in sys.modules if m.startswith("losses_") and m.split(".")[0] != "losses_core"
+)
+print(json.dumps({
+    "import_ms": (t1 - t0) * 1e3,
+    "ms": (t2 - t1) * 1e3,
+    "cpu_ms": (c2 - c1) * 1e3,
+    "losses": len(losses),
+    "synthetic": sum(1 for info in losses if info.name.startswith("synth_")),
+    "plugin_modules": plugin_modules,
+    "torch": "torch" in sys.modules,
+    "modules": len(sys.modules),
+}))
 """
 
-_PROFILE_PROBE = r"""
-import cProfile, pstats, io
-import torch
+
+def bench_listing(farms: _Farms, processes: int = 15, few: int = 7) -> list[dict]:
+    """The first ``list_losses()`` in a fresh process that imported nothing else first."""
+    static, many = farms.get(SYNTH_PLUGINS), farms.get(MANY_SYNTH_PLUGINS)
+    dynamic = farms.get(SYNTH_PLUGINS, dynamic=True)
+    installed = _first_party_label()
+    cases = [
+        # label, farm, synthetic, budget, processes
+        (
+            f"first list_losses(), {installed} + {SYNTH_PLUGINS} synthetic",
+            static,
+            SYNTH_PLUGINS,
+            LISTING_BUDGET_MS,
+            processes,
+        ),
+        (f"first list_losses(), + {MANY_SYNTH_PLUGINS} synthetic", many, MANY_SYNTH_PLUGINS, None, few),
+        (
+            f"first list_losses(), + {SYNTH_PLUGINS} synthetic, dynamic form",
+            dynamic,
+            SYNTH_PLUGINS,
+            None,
+            few,
+        ),
+    ]
+    samples = _interleaved(
+        [(partial(_run_json, _LISTING_PROBE, _farm_env(farm)), count) for _, farm, _, _, count in cases]
+    )
+    rows = []
+    for (label, _, synthetic, budget, _), runs in zip(cases, samples, strict=True):
+        ms = [r["ms"] for r in runs]
+        median = _median(ms)
+        last = runs[-1]
+        imported = sorted({m for r in runs for m in r["plugin_modules"]})
+        torch_imported = any(r["torch"] for r in runs)
+        clean = not imported and not torch_imported and last["synthetic"] == synthetic
+        notes = [
+            f"median of {len(runs)} fresh processes ({_spread(ms)}); import losses_core "
+            f"{_median([r['import_ms'] for r in runs]):.1f} ms before it; CPU time "
+            f"{_median([r['cpu_ms'] for r in runs]):.1f} ms",
+            f"{last['losses']} losses listed, {last['synthetic']} synthetic",
+            f"plugin modules imported: {len(imported)}" + (f" ({_some(imported, 6)})" if imported else ""),
+            f"torch imported: {'YES' if torch_imported else 'no'}",
+            f"{last['modules']} modules in sys.modules",
+        ]
+        if budget and not clean:
+            notes.append(
+                "FAILS: the listing must import no plugin module and not torch, and list every synthetic loss"
+            )
+        rows.append(
+            _row(
+                "listing",
+                label,
+                ms=round(median, 2),
+                min_ms=round(min(ms), 2),
+                plugin_modules_imported=len(imported),
+                torch_imported=torch_imported,
+                budget=f"<= {budget:.0f} ms, no plugin/torch import" if budget else "",
+                within_budget=(median <= budget and clean) if budget else None,
+                note="; ".join(notes),
+            )
+        )
+    return rows
+
+
+# -- profile --------------------------------------------------------------------------------
+_BREAKDOWN_PROBE = r"""
+import json, sys, time
+mode = sys.argv[1]
+t0 = time.perf_counter()
 import losses_core
-from losses_core import list_losses
+from losses_core._metadata import scan_installed
+from losses_core._manifest import is_manifest_reference, read_manifest
+t1 = time.perf_counter()
+if mode == "scan":
+    scan_installed()
+elif mode == "manifests":
+    for plugin in scan_installed().plugins:
+        if is_manifest_reference(plugin.value):
+            read_manifest(plugin.value)
+else:
+    losses_core.list_losses()
+print(json.dumps({"ms": (time.perf_counter() - t1) * 1e3, "import_ms": (t1 - t0) * 1e3}))
+"""
+
+_CPROFILE_PROBE = r"""
+import cProfile, contextlib, io, pstats, sys
+what = sys.argv[1]
+if what == "cli":
+    from losses_core._cli import main
+    run = lambda: main(["list"])
+elif what == "listing":
+    import losses_core
+    run = losses_core.list_losses
+else:
+    import torch
+    def run():
+        from losses_core import LOSSES
+        LOSSES[what]
 profile = cProfile.Profile()
-profile.enable()
-list_losses()
-profile.disable()
+with contextlib.redirect_stdout(io.StringIO()):
+    profile.enable()
+    run()
+    profile.disable()
 out = io.StringIO()
-pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(25)
+pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(30)
 print(out.getvalue())
 """
 
+_LOOKUP_BREAKDOWN_PROBE = r"""
+import json, sys, time
+name = sys.argv[1]
+import torch
+clock = time.perf_counter
+t0 = clock()
+import losses_core
+from losses_core import LOSSES
+t1 = clock()
+from losses_core._plugins import LOADER
+LOADER.catalogue()
+t2 = clock()
+LOADER.start()
+t3 = clock()
+LOSSES[name]
+t4 = clock()
+print(json.dumps({
+    "import losses_core, LOSSES": (t1 - t0) * 1e3,
+    "catalogue (controls, scan, manifests)": (t2 - t1) * 1e3,
+    "start (hook and dynamic plugins)": (t3 - t2) * 1e3,
+    "LOSSES[name] (the loss's module, the handle)": (t4 - t3) * 1e3,
+    "total": (t4 - t0) * 1e3,
+}))
+"""
 
-def _listing_env(farm: Path, others: list[str]) -> dict[str, str]:
-    path = os.pathsep.join(p for p in (str(farm), os.environ.get("PYTHONPATH", "")) if p)
-    extra = {"PYTHONPATH": path}
-    if others:
-        extra["LOSSES_DISABLE_PLUGINS"] = ",".join(others)
-    return _clean_env(**extra)
+_IMPORTTIME_LOOKUP = r"""
+import sys
+import torch
+sys.stderr.write("--- after torch ---\n")
+sys.stderr.flush()
+from losses_core import LOSSES
+LOSSES[sys.argv[1]]
+"""
 
 
-def bench_listing(processes: int = 7, profile: bool = False) -> list[dict]:
-    from _plugin_farm import make_farm
-
-    others = _installed_plugin_distributions()
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="losses-plugin-farm-") as tmp:
-        farm = Path(tmp)
-        started = time.perf_counter()
-        make_farm(farm, SYNTH_PLUGINS)
-        farm_s = time.perf_counter() - started
-        env = _listing_env(farm, others)
-
-        def run(mode: str) -> dict:
-            proc = subprocess.run(
-                [sys.executable, "-c", _LISTING_PROBE, mode],
-                capture_output=True,
-                text=True,
-                env=env,
-                check=False,
-                timeout=300,
-            )
-            if proc.returncode != 0:
-                raise RuntimeError(f"listing benchmark failed:\n{proc.stderr[-3000:]}")
-            return json.loads(proc.stdout.strip().splitlines()[-1])
-
-        run("listing")  # untimed: warm the OS file cache for the farm
-        listing, single = [], []
-        for _ in range(processes):  # interleaved, so both see the same noise
-            listing.append(run("listing"))
-            single.append(run("single"))
-        if profile:
-            _profile_listing(env, processes)
-
-    listing_ms = [r["ms"] for r in listing]
-    median = statistics.median(listing_ms)
-    disabled = f"; disabled: {', '.join(others)}" if others else ""
-    rows.append(
-        _row(
-            "listing",
-            f"first list_losses(), {SYNTH_PLUGINS} plugin distributions",
-            ms=round(median, 1),
-            min_ms=round(min(listing_ms), 1),
-            budget=f"<= {LISTING_BUDGET_MS:.0f} ms",
-            within_budget=median <= LISTING_BUDGET_MS,
-            note=f"median of {processes} fresh processes (max {max(listing_ms):.1f}); "
-            f"{listing[-1]['losses']} losses listed; {listing[-1]['synth_modules']} synth modules "
-            f"imported; farm written in {farm_s:.2f} s{disabled}",
-        )
+def _importtime(argv: list[str], env: dict[str, str], after_marker: bool = False) -> str:
+    """A summary of ``-X importtime``: total, by top-level package, and the slowest modules (self time)."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv], capture_output=True, text=True, env=env, check=False
     )
-    single_ms = [r["ms"] for r in single]
-    rows.append(
-        _row(
-            "listing",
-            'first LOSSES["synth_7"]',
-            ms=round(statistics.median(single_ms), 1),
-            min_ms=round(min(single_ms), 1),
-            budget="",
-            within_budget=None,
-            note=f"imports {single[-1]['synth_modules']} of {SYNTH_PLUGINS} synth modules "
-            "(the design loads every plugin on the first lookup)",
-        )
+    lines = proc.stderr.splitlines()
+    if after_marker and "--- after torch ---" in lines:
+        lines = lines[lines.index("--- after torch ---") + 1 :]
+    entries = []
+    for line in lines:
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, _cumulative, name = line.removeprefix("import time:").split("|", 2)
+        entries.append((int(self_us), name.strip()))
+    by_package: dict[str, int] = {}
+    for us, name in entries:
+        top = name.split(".")[0]
+        by_package[top] = by_package.get(top, 0) + us
+    total = sum(us for us, _ in entries)
+    packages = sorted(by_package.items(), key=lambda item: -item[1])[:12]
+    slowest = sorted(entries, reverse=True)[:12]
+    return (
+        f"    {len(entries)} modules, {total / 1e3:.1f} ms of imports (self times summed)\n"
+        + "    by top-level package: "
+        + ", ".join(f"{name} {us / 1e3:.1f}" for name, us in packages)
+        + " ms\n    slowest modules (self): "
+        + ", ".join(f"{name} {us / 1e3:.1f}" for us, name in slowest)
+        + " ms"
     )
-    return rows
 
 
-def _profile_listing(env: dict[str, str], processes: int) -> None:
-    """Where the first listing's time goes: each part alone in fresh
-    processes (median), then a cProfile of the listing."""
+def profile(farms: _Farms, processes: int = 7) -> None:
+    """Print where the time of the listing and of the first lookup goes."""
+    env = _farm_env(farms.get(SYNTH_PLUGINS))
+    print(
+        f"Breakdown of the first listing with {SYNTH_PLUGINS} synthetic plugins "
+        f"(median of {processes} processes):"
+    )
     steps = {
-        "importlib.metadata.entry_points(group=...)": ["entry_points"],
-        "losses_core._discovery.find_entry_points() (scan + names, versions)": ["find_entry_points"],
-        f"import the {SYNTH_PLUGINS} plugin modules alone": ["import_modules", str(SYNTH_PLUGINS)],
-        "list_losses() (everything)": ["list_losses"],
+        "scan_installed() (entry points from .dist-info)": "scan",
+        "scan_installed() + read_manifest() of every static plugin": "manifests",
+        "list_losses() (everything)": "listing",
     }
-    print(f"Breakdown of the first listing with {SYNTH_PLUGINS} plugins (median of {processes} processes):")
-    for label, args in steps.items():
-        ms = [_run_json_args(_BREAKDOWN_PROBE, args, env)["ms"] for _ in range(processes)]
-        print(f"  {statistics.median(ms):7.1f} ms  {label}")
-    proc = subprocess.run(
-        [sys.executable, "-c", _PROFILE_PROBE], capture_output=True, text=True, env=env, check=False
+    samples = _interleaved(
+        [(partial(_run_json, _BREAKDOWN_PROBE, env, mode), processes) for mode in steps.values()]
     )
-    print(f"cProfile of the first list_losses() with {SYNTH_PLUGINS} plugins (profiling inflates it):")
-    print(proc.stdout[:6000] or proc.stderr[-3000:])
-
-
-def _run_json_args(code: str, args: list[str], env: dict[str, str]) -> dict:
-    proc = subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=False, timeout=300
+    for label, runs in zip(steps, samples, strict=True):
+        print(f"  {_median([r['ms'] for r in runs]):7.1f} ms  {label}")
+    print(
+        f"  {_median([r['import_ms'] for r in samples[0]]):7.1f} ms  "
+        "(before them: import losses_core and the two modules)"
     )
-    if proc.returncode != 0:
-        raise RuntimeError(f"benchmark subprocess failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    for farm, where in (
+        (None, "installed plugins only"),
+        (farms.get(SYNTH_PLUGINS), f"+ {SYNTH_PLUGINS} synthetic"),
+    ):
+        for name in ("mse", "beta_vae", "synth_7") if farm else ("mse", "beta_vae"):
+            runs = _interleaved(
+                [(partial(_run_json, _LOOKUP_BREAKDOWN_PROBE, _farm_env(farm), name), processes)]
+            )[0]
+            parts = ", ".join(f"{key} {_median([r[key] for r in runs]):.1f}" for key in runs[0])
+            print(f"Breakdown of import losses_core + LOSSES[{name!r}] after torch, {where}: {parts} ms")
+    cprofiles = [
+        ("listing", "the first list_losses()"),
+        ("cli", "losses list (_cli.main(['list']))"),
+        ("mse", "import losses_core + LOSSES['mse'] after torch"),
+    ]
+    for what, title in cprofiles:
+        proc = subprocess.run(
+            [sys.executable, "-c", _CPROFILE_PROBE, what],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        print(f"cProfile of {title} with {SYNTH_PLUGINS} synthetic plugins (profiling inflates it):")
+        print(proc.stdout[:7000] or proc.stderr[-3000:])
+    print(f"-X importtime of losses list with {SYNTH_PLUGINS} synthetic plugins:")
+    print(_importtime(["-m", "losses_core", "list"], env))
+    for name in ("mse", "beta_vae", "synth_7"):
+        print(
+            f"-X importtime of import losses_core + LOSSES[{name!r}] after torch, "
+            f"{SYNTH_PLUGINS} synthetic plugins:"
+        )
+        print(_importtime(["-c", _IMPORTTIME_LOOKUP, name], env, after_marker=True))
+    print()
 
 
 # -- table ---------------------------------------------------------------------------------
 def _measure_text(row: dict) -> str:
     if row["benchmark"] == "call":
         return f"{row['min_us']:.2f} us min, {row['median_us']:.2f} us median"
-    if row["benchmark"] == "import":
-        return f"+{row['over_torch_ms']:.1f} ms over torch ({row['torch_ms']:.0f} ms)"
+    if row["benchmark"] == "cli":
+        return f"{row['s']:.3f} s (min {row['min_s']:.3f})"
+    if row["benchmark"] == "lookup":
+        over = f"+{row['over_torch_ms']:.1f} ms over torch"
+        return f"{over} (min {row['min_ms']:.1f}), {row['new_modules']} modules"
     return f"{row['ms']:.1f} ms (min {row['min_ms']:.1f})"
 
 
 def print_table(rows: list[dict]) -> None:
     table = []
     for row in rows:
-        ok = {True: "ok", False: "MISSED", None: ""}[row["within_budget"]]
+        ok = {True: "ok", False: "MISSED", None: "info"}[row["within_budget"]]
         ratio = f"{row['ratio']:.3f}x" if "ratio" in row else ""
-        table.append([row["benchmark"], row["case"], _measure_text(row), ratio, row["budget"], ok])
-    headers = ["BENCH", "CASE", "MEASURED", "RATIO", "BUDGET", ""]
+        table.append([row["benchmark"], row["case"], _measure_text(row), ratio, row["budget"] or "none", ok])
+    headers = ["BENCH", "CASE", "MEASURED", "RATIO", "BUDGET", "RESULT"]
     widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(headers)]
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     print("  ".join("-" * w for w in widths))
@@ -504,17 +798,44 @@ def print_table(rows: list[dict]) -> None:
             print(f"- {row['benchmark']} / {row['case']}: {row['note']}")
 
 
+def _load() -> str:
+    try:
+        return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "load average unknown"
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     args = sys.argv[1:] if argv is None else argv
     quick = "--quick" in args
     started = time.perf_counter()
+    import losses_core
+
+    where = Path(losses_core.__file__).parent.parent
+    print(
+        f"start: {os.cpu_count()} CPUs, {_load()}; losses-core {losses_core.__version__} from {where}",
+        flush=True,
+    )
     rows = bench_call_overhead(rounds=20 if quick else 60)
     print_table(rows)  # early feedback: the subprocess benchmarks take a while
-    print()
-    rows += bench_import(processes=5 if quick else 15, installed_processes=3 if quick else 9)
-    rows += bench_listing(processes=3 if quick else 7, profile="--profile" in args)
+    print(flush=True)
+    with tempfile.TemporaryDirectory(prefix="losses-plugin-farms-") as tmp:
+        farms = _Farms(Path(tmp))
+        farms.get(SYNTH_PLUGINS)
+        farms.get(MANY_SYNTH_PLUGINS)
+        farms.get(SYNTH_PLUGINS, dynamic=True)
+        rows += bench_cli(farms, processes=7 if quick else 21, few=3 if quick else 9)
+        rows += bench_lookup(farms, processes=5 if quick else 15, few=3 if quick else 7)
+        rows += bench_listing(farms, processes=5 if quick else 15, few=3 if quick else 7)
+        if "--profile" in args:
+            profile(farms, processes=3 if quick else 7)
+        written = farms.describe()
     elapsed = time.perf_counter() - started
-    print(f"losses-core benchmarks ({elapsed:.0f} s; {os.cpu_count()} CPUs; a shared machine is noisy)")
+    print(
+        f"losses-core benchmarks ({elapsed:.0f} s; {os.cpu_count()} CPUs, {_load()}; "
+        "a shared machine is noisy; "
+        f"synthetic plugin farms written: {written})"
+    )
     print_table(rows)
     return rows
 
