@@ -73,7 +73,7 @@ class PluginInfo:
     """What ``list_plugins`` reports for one provider of losses or hooks.
 
     ``status`` is ``"builtin"``, ``"available"`` (catalogued from its
-    manifest; each loss's module is imported when first looked up),
+    entry points; each loss's module is imported when first looked up),
     ``"loaded"`` (imported), ``"failed"``, ``"skipped"`` or ``"runtime"``.
     ``form`` is ``"builtin"``, ``"static"`` (entry points declare its
     losses), ``"dynamic"`` (known by importing it) or ``"runtime"``.

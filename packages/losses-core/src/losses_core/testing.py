@@ -219,12 +219,13 @@ def check_distribution(distribution: str, **options: Any) -> list[ConformanceRep
 
 
 def check_manifest(distribution: str) -> list[str]:
-    """How what ``distribution`` declares in its manifest differs from what
-    its code registers; an empty list when they agree.
+    """How what ``distribution`` declares (its installed ``losses.plugins``
+    entry points and its manifest) differs from what its code registers; an
+    empty list when they agree.
 
-    Imports every module of the packages the manifest names (see
-    ``losses manifest``). A plugin without a manifest (the dynamic form)
-    declares nothing to compare and gives an empty list.
+    Imports every module of the packages its entry points name (see
+    ``losses manifest``). A plugin whose entry points name only modules (the
+    dynamic form) declares nothing to compare and gives an empty list.
 
     :raises LookupError: ``distribution`` has no entry point in the
         ``losses.plugins`` group here.

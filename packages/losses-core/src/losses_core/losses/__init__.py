@@ -4,11 +4,12 @@
 Each is a protocol function ``loss(model_output, targets, **params)`` that
 declares its inputs; import them to call them directly, or use them by name
 through ``LOSSES``/``resolve_loss``. ``loss.compute`` is the function of
-tensors behind each. They are found through the manifest
-``losses_core/losses/losses.json``, like the losses of plugins: each loss's
-module, which registers the loss when imported, is imported when the loss is
-first looked up or when its name is first accessed on this package (PEP 562);
-importing the package imports none of them.
+tensors behind each. They are declared in
+``losses_core/losses/entry_points.txt`` as plugins declare their losses in
+their entry points, with their summaries in ``losses_core/losses/losses.json``:
+each loss's module, which registers the loss when imported, is imported when
+the loss is first looked up or when its name is first accessed on this
+package (PEP 562); importing the package imports none of them.
 """
 
 from __future__ import annotations
