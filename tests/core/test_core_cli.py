@@ -153,7 +153,9 @@ def test_new_plugin_manifest_is_what_losses_manifest_generates(tmp_path):
     assert "up to date (1 losses)" in out.stdout
     manifest = json.loads((package / "losses.json").read_text(encoding="utf-8"))
     assert list(manifest["losses"]) == ["foo_huber"]
-    assert 'foo_huber = "losses_foo.foo_huber:foo_huber"' in (root / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'foo_huber = "losses_foo.foo_huber:foo_huber"' in (root / "pyproject.toml").read_text(
+        encoding="utf-8"
+    )
     # the package __init__ is lazy: importing it imports no loss module, and the
     # function (not its module) stays the package attribute once the module is imported
     code = (

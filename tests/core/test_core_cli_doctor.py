@@ -133,7 +133,8 @@ def test_manifest_prints_writes_and_checks(tmp_path):
     package = write_static_plugin(tmp_path, "losses-mani", {"mani_loss": {"aliases": ["ManiLoss"]}})
     pyproject = tmp_path / "pyproject.toml"
     pyproject.write_text(
-        '[project]\nname = "losses-mani"\n\n[project.entry-points."losses.plugins"]\nold = "x.y:z"\n\n'
+        '[project]\nname = "losses-mani"\n\n[project.entry-points."losses.plugins"]\nold = "x.y:z"\n'
+        'losses-mani-hooks = "losses_mani.hooks"\n\n'
         "[tool.other]\nkey = 1\n",
         encoding="utf-8",
     )
@@ -158,6 +159,7 @@ def test_manifest_prints_writes_and_checks(tmp_path):
     assert pyproject.read_text(encoding="utf-8") == (
         '[project]\nname = "losses-mani"\n\n[project.entry-points."losses.plugins"]\n'
         + "\n".join(table)
+        + '\nlosses-mani-hooks = "losses_mani.hooks"'  # plugin modules are declared by hand: kept
         + "\n\n[tool.other]\nkey = 1\n"
     )
     assert cli(tmp_path, "manifest", package, "--check").returncode == 0

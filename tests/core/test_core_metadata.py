@@ -29,6 +29,11 @@ def dist_info(
     return info
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+
+
 @pytest.fixture
 def site(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "path", [str(tmp_path)])
@@ -120,3 +125,57 @@ def test_a_finder_whose_distributions_raise_is_reported(site, monkeypatch):
     monkeypatch.setattr(importlib.metadata, "distributions", broken)
     found = scan_installed()
     assert found.plugins == [] and "finder is broken" in found.problems[0].problem
+
+
+# -- the scan cache --------------------------------------------------------------------
+def _scans(monkeypatch) -> list[str]:
+    scanned: list[str] = []
+    original = _metadata._Scanner._scan_directory
+
+    def counting(self, directory, header):
+        scanned.append(directory)
+        return original(self, directory, header)
+
+    monkeypatch.setattr(_metadata._Scanner, "_scan_directory", counting)
+    return scanned
+
+
+def test_an_unchanged_directory_is_read_from_the_cache(site, monkeypatch):
+    dist_info(site, "losses_foo-1.2.dist-info", GROUP + "foo = losses_foo.foo:foo\n")
+    first = scan_installed()
+    scanned = _scans(monkeypatch)
+    again = scan_installed()
+    assert scanned == []
+    assert [(p.distribution, p.name, p.value) for p in again.plugins] == [
+        ("losses-foo", "foo", "losses_foo.foo:foo")
+    ]
+    assert [p.location for p in again.plugins] == [p.location for p in first.plugins]
+    fresh = scan_installed(use_cache=False)
+    assert scanned == [str(site)] and len(fresh.plugins) == 1
+
+
+def test_an_install_or_an_edited_entry_points_file_is_scanned_again(site, monkeypatch):
+    info = dist_info(site, "losses_foo-1.2.dist-info", GROUP + "foo = losses_foo.foo:foo\n")
+    scan_installed()
+    scanned = _scans(monkeypatch)
+    dist_info(site, "losses_bar-1.0.dist-info", GROUP + "bar = losses_bar.bar:bar\n")  # the directory changes
+    assert [p.distribution for p in scan_installed().plugins] == ["losses-bar", "losses-foo"]
+    assert scanned == [str(site)]
+    (info / "entry_points.txt").write_text(
+        GROUP + "foo = losses_foo.foo:foo\nfoo2 = losses_foo.foo:foo2\n", "utf-8"
+    )
+    assert [p.name for p in scan_installed().plugins] == ["bar", "foo", "foo2"]
+    assert scanned == [str(site), str(site)]
+
+
+def test_a_corrupt_or_unwritable_cache_is_ignored(site, monkeypatch, tmp_path_factory):
+    dist_info(site, "losses_foo-1.2.dist-info", GROUP + "foo = losses_foo.foo:foo\n")
+    scan_installed()
+    cache = _metadata.ScanCache.location()
+    with open(cache, "w", encoding="utf-8") as file:
+        file.write("{not json")
+    assert [p.name for p in scan_installed().plugins] == ["foo"]
+    blocked = tmp_path_factory.mktemp("blocked") / "file"
+    blocked.write_text("", encoding="utf-8")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))  # a file where a folder should be
+    assert [p.name for p in scan_installed().plugins] == ["foo"]

@@ -362,3 +362,39 @@ def test_the_registry_thread_lock_is_reentrant_for_a_plugin_that_looks_up_at_imp
     )
     done.set()
     assert report == "losses-nested"
+
+
+def test_an_entry_point_named_after_its_distribution_is_a_plugin_object_as_in_0_2(tmp_path):
+    from plugin_sites import write_dist_info
+
+    package = tmp_path / "losses_legacy"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    (package / "plugin.py").write_text(
+        "from losses_core import hookimpl\n\n"
+        "class Plugin:\n"
+        "    @hookimpl\n"
+        "    def losses_register(self, register):\n"
+        "        register('legacy_loss', lambda model_output, targets: model_output['x'].sum())\n\n"
+        "PLUGIN = Plugin()\n",
+        encoding="utf-8",
+    )
+    write_dist_info(
+        tmp_path, "losses-legacy", "[losses.plugins]\nlosses-legacy = losses_legacy.plugin:PLUGIN\n"
+    )
+    report = run_json(
+        tmp_path,
+        """
+        import json
+        from losses_core import LOSSES, list_plugins
+        (plugin,) = [p for p in list_plugins() if p.name == 'losses-legacy']
+        print(json.dumps({"provider": LOSSES['legacy_loss'].provider, "form": plugin.form,
+                          "status": plugin.status, "losses": plugin.losses}))
+        """,
+    )
+    assert report == {
+        "provider": "losses-legacy",
+        "form": "dynamic",
+        "status": "loaded",
+        "losses": ["legacy_loss"],
+    }

@@ -226,6 +226,7 @@ def doctor_report(import_plugins: bool = False) -> dict[str, Any]:
     from losses_core._listing import list_losses
     from losses_core._plugins import LOADER
 
+    LOADER.use_cache = False  # the doctor looks at what is installed now, not at the cache
     LOADER.verify()
     mismatches: dict[str, list[str]] = {}
     if import_plugins:
@@ -441,7 +442,8 @@ def _project_name(pyproject: Path | None) -> str | None:
 
 def _replace_table(text: str | None, lines: list[str]) -> str:
     """``text`` with the entry-point table's body replaced by ``lines`` (the
-    table appended when it is missing)."""
+    table appended when it is missing); entry points naming a module (plugin
+    modules, declared by hand) are kept."""
     body = "\n".join(lines) + "\n"
     source = text or ""
     if _TABLE not in source:
@@ -450,6 +452,14 @@ def _replace_table(text: str | None, lines: list[str]) -> str:
     tail_lines = rest.splitlines(keepends=True)
     index = next((i for i, line in enumerate(tail_lines) if line.startswith("[")), len(tail_lines))
     tail = "".join(tail_lines[index:])
+    # plugin modules (hooks) are declared by hand: keep them
+    modules = [
+        line.rstrip("\n")
+        for line in tail_lines[:index]
+        if "=" in line and ":" not in line.partition("=")[2] and line.rstrip("\n") not in lines
+    ]
+    if modules:
+        body = "\n".join([*lines, *modules]) + "\n"
     return f"{head}{_TABLE}\n{body}" + (f"\n{tail}" if tail else "")
 
 
@@ -509,7 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--import",
         dest="imports",
         action="store_true",
-        help="also import every plugin and compare its manifest with what its code registers",
+        help="also import every plugin and compare its declarations with what its code registers",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_cmd_doctor)

@@ -6,17 +6,19 @@ carry::
 
     [project.entry-points."losses.plugins"]
     foo_huber = "losses_foo.foo_huber:foo_huber"     # a loss: its name and object
-    FooHuber = "losses_foo.foo_huber:foo_huber"      # an alias: a later name, same object
+    FooHuber = "losses_foo.foo_huber:foo_huber"      # an alias: another name, same object
     losses-foo = "losses_foo:losses.json"            # the manifest
     # losses-foo-hooks = "losses_foo.hooks"          # a plugin module (hooks, dynamic losses)
 
-The first entry point naming an object is the loss's name, later ones its
-aliases. The manifest, a JSON file inside the package, gives each loss's
-one-line summary (and ``override`` for a loss that takes over a name)::
+The names of one object are one loss; the manifest, a JSON file inside the
+package, says which of them is the loss's name (the others are aliases) and
+gives its one-line summary (and ``override`` for a loss that takes over a
+name)::
 
     {"losses-manifest": 1, "losses": {"foo_huber": {"summary": "The Huber loss."}}}
 
-An entry point naming a module (no ``:attribute``) is a plugin module,
+An entry point naming a module (no ``:attribute``), or one named after the
+distribution itself (the 0.2 form, whatever it names), is a plugin module,
 imported at the first lookup: it may implement hooks and register losses
 dynamically. ``losses manifest PACKAGE`` writes both from what the package's
 code registers (see :mod:`losses_core._generate`). Nothing here imports

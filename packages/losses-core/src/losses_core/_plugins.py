@@ -37,6 +37,7 @@ from losses_core._manifest import (
     LOSS,
     MANIFEST,
     MANIFEST_FILE,
+    MODULE,
     Manifest,
     ManifestError,
     check_reference,
@@ -51,7 +52,14 @@ from losses_core._metadata import (
     entry_point_section,
     scan_installed,
 )
-from losses_core._names import CORE_PROVIDER, ENTRY_POINT_GROUP, QUALIFIER, RUNTIME_PROVIDER, check_loss_name
+from losses_core._names import (
+    CORE_PROVIDER,
+    ENTRY_POINT_GROUP,
+    QUALIFIER,
+    RUNTIME_PROVIDER,
+    check_loss_name,
+    normalize_distribution,
+)
 from losses_core._registry import (
     LOADING,
     REGISTRY,
@@ -126,7 +134,7 @@ class PluginRecord:
         self.location = location
         self.status = "available"
         self.reason: str | None = None
-        self.entry_points: list[str] = []
+        self.entry_points: list[tuple[str, str]] = []
         self.manifest_ref: str | None = None
         self._manifest: Manifest | None = None
         self.modules: list[str] = []
@@ -150,11 +158,9 @@ class PluginRecord:
     @property
     def entry_point(self) -> str:
         """Its entry points, for messages."""
-        return (
-            "; ".join(self.entry_points)
-            if len(self.entry_points) <= 3
-            else f"{len(self.entry_points)} entry points"
-        )
+        if len(self.entry_points) > 3:
+            return f"{len(self.entry_points)} entry points"
+        return "; ".join(f"{name} = {value}" for name, value in self.entry_points)
 
 
 class _Contained(Exception):
@@ -174,6 +180,9 @@ class PluginLoader:
         self._hiding: set[int] = set()
         self.installed = Installed([], [], {})
         self.controls = PluginControls()
+        self.use_cache = True
+        """Read unchanged ``sys.path`` directories from the scan cache
+        (``losses doctor`` scans everything afresh)."""
         self.replay_output = True
         """Write what plugin code printed to stderr (the CLI reports it instead)."""
 
@@ -207,11 +216,11 @@ class PluginLoader:
         """The built-ins, then every installed distribution's entry points."""
         self._catalogue_builtins()
         if controls.autoload:
-            self.installed = scan_installed()
+            self.installed = scan_installed(use_cache=self.use_cache)
             self._catalogue_installed(self.installed.plugins)
             for problem in self.installed.problems:
                 record = PluginRecord(problem.distribution, None, "static", problem.location)
-                record.entry_points.append("(malformed install)")
+                record.entry_points.append(("(malformed install)", problem.location))
                 self.records.append(record)
                 self._fail(record, f"malformed install at {problem.location}: {problem.problem}", "")
         else:
@@ -242,13 +251,14 @@ class PluginLoader:
             first = entries[0]
             record = PluginRecord(distribution, first.version, "static", first.location)
             self.records.append(record)
+            pairs = [(e.name, e.value) for e in entries]
+            record.entry_points = pairs
             reason = self.controls.skip_reason(distribution)
-            record.entry_points = [e.entry_point for e in entries]
             if reason is not None:
                 record.status, record.reason = "skipped", reason
                 self._trace(f"skipping {distribution}: {reason}")
                 continue
-            self._declare(record, [(e.name, e.value) for e in entries])
+            self._declare(record, pairs)
 
     def _declare(self, record: PluginRecord, entries: list[tuple[str, str]]) -> None:
         """Sort a distribution's entry points into losses, manifest and plugin
@@ -256,10 +266,14 @@ class PluginLoader:
         losses: list[tuple[str, str]] = []
         for name, value in entries:
             kind = entry_kind(value)
+            if kind == LOSS and normalize_distribution(name) == record.distribution:
+                kind = MODULE  # named after the distribution: a plugin object (the 0.2 form), never a loss
             try:
                 if kind == LOSS:
-                    check_loss_name(name)
-                    losses.append((name, check_reference(value, f"entry point {name}")))
+                    if not _plain_reference(value) or "@" in name or ":" in name or not name:
+                        check_loss_name(name)  # raises with the reason
+                        check_reference(value, f"entry point {name}")
+                    losses.append((name, value.strip()))
                 elif kind == MANIFEST:
                     record.manifest_ref = value.strip()
                 else:
@@ -279,7 +293,8 @@ class PluginLoader:
         problem = REGISTRY.add_declared(declared)
         if problem:
             self._fail(record, problem, "")
-        self._trace(f"catalogued {record.distribution} ({len(declared)} losses)")
+        if self.controls.trace:
+            self._trace(f"catalogued {record.distribution} ({len(declared)} losses)")
 
     def _details(self, record: PluginRecord) -> Callable[[tuple[str, ...]], tuple[str, str, bool] | None]:
         """A declared loss's name (which of its entry-point names the manifest
@@ -423,16 +438,16 @@ class PluginLoader:
         """Import the module of a declared loss; return its registered entry.
 
         :raises UnknownLossError: the import failed, or it registered no loss
-            of that name (the distribution's manifest is out of date).
+            of that name (the distribution's declarations are out of date).
         """
         with self._lock:
-            current = REGISTRY.lookup(declared.qualified_name)
+            current = REGISTRY.lookup(_spec(declared))
             if isinstance(current, LossEntry):
                 return current
             declared = current
             if declared.error is None:
                 self._import_declared(declared)
-            current = REGISTRY.lookup(declared.qualified_name)
+            current = REGISTRY.lookup(_spec(declared))
             if isinstance(current, LossEntry):
                 return current
             raise UnknownLossError(
@@ -442,7 +457,8 @@ class PluginLoader:
     def _import_declared(self, declared: DeclaredLoss) -> None:
         record = self.record_of(declared.provider)
         before = REGISTRY.entries_of(declared.provider)
-        self._trace(f"importing {declared.module} for {declared.qualified_name}")
+        if self.controls.trace:
+            self._trace(f"importing {declared.module} for {_spec(declared)}")
 
         def undo() -> None:
             kept = set(map(id, before))
@@ -462,11 +478,11 @@ class PluginLoader:
             return
         finally:
             LOADING.reset(token)
-        if isinstance(REGISTRY.lookup(declared.qualified_name), DeclaredLoss):
+        if isinstance(REGISTRY.lookup(_spec(declared)), DeclaredLoss):
             declared.error = (
                 f"{declared.provider_label} declares it as {declared.object}, but importing "
-                f"{declared.module} registered no loss {declared.name!r}; the distribution's manifest "
-                f"({MANIFEST_FILE}) does not match its code (run `losses doctor --import`)"
+                f"{declared.module} registered no loss {declared.name!r}: its declarations (entry points, "
+                f"{MANIFEST_FILE}) do not match its code (run `losses doctor --import`)"
             )
             self._fail(record, declared.error, "", declared.object, hides=False)
 
@@ -565,6 +581,21 @@ class PluginLoader:
             return ""
         listed = "; ".join(f.describe() for f in unknown)
         return f"These plugins failed to load and may provide it: {listed}."
+
+
+def _spec(declared: DeclaredLoss) -> str:
+    """``name@provider`` with one of the declared names: no manifest read."""
+    return f"{declared.names[0]}{QUALIFIER}{declared.provider}"
+
+
+def _plain_reference(value: str) -> bool:
+    """The common case of a loss entry point's value, checked fast: ``a.b:c``."""
+    module, _, attr = value.partition(":")
+    return (
+        module.replace(".", "_").isidentifier()
+        and attr.replace(".", "_").isidentifier()
+        and ".." not in value
+    )
 
 
 def _describe(exc: BaseException) -> str:
