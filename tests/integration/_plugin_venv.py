@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 CORE_PROJECT = REPO / "packages" / "losses-core"
 FIXTURE_PLUGINS = REPO / "tests" / "fixtures" / "plugins"
 FIXTURE_NAMES = (
-    "losses-fixture-alpha",  # static: alpha_mse and shared_loss, one module each
+    "losses-fixture-alpha",  # static: alpha_mse (alias alpha-mse-alias) and shared_loss, one module each
     "losses-fixture-beta",  # static: beta_l1 and shared_loss (a conflict with alpha)
     "losses-fixture-broken",  # dynamic: raises RuntimeError when imported
     "losses-fixture-exit",  # static: exit_loss's module calls sys.exit(3); exit_neighbour is fine
@@ -37,11 +37,22 @@ FIXTURE_NAMES = (
     "losses-fixture-noisy",  # dynamic: prints at import; noisy_loss and noisy_hooked
     "losses-fixture-loud",  # static: loud_loss's module prints at import
     "losses-fixture-override",  # static: mse with override=True, aliases MSE and squared_error
+    "losses-fixture-hooked",  # static, with a hooks module (pre/post-loss hooks); hooked_loss
 )
-ALPHA, BETA, BROKEN, EXIT, EXIT_DYNAMIC, NOISY, LOUD, OVERRIDE = FIXTURE_NAMES
+ALPHA, BETA, BROKEN, EXIT, EXIT_DYNAMIC, NOISY, LOUD, OVERRIDE, HOOKED = FIXTURE_NAMES
+STATIC_PACKAGES = {
+    ALPHA: "losses_fixture_alpha",
+    BETA: "losses_fixture_beta",
+    EXIT: "losses_fixture_exit",
+    LOUD: "losses_fixture_loud",
+    OVERRIDE: "losses_fixture_override",
+    HOOKED: "losses_fixture_hooked",
+}
+"""The static fixture plugins and their packages."""
 DYNAMIC = (BROKEN, EXIT_DYNAMIC, NOISY)
-"""The fixture plugins whose entry point names a module (the others ship a
-manifest): a listing imports them."""
+"""The fixture plugins whose only entry point names a module (the others
+declare each loss with an entry point, and ship a manifest): a listing
+imports them."""
 
 BAD_ENVIRONMENT = {
     "LOSSES_DISABLE_PLUGIN_AUTOLOAD": "maybe",

@@ -4,20 +4,23 @@ virtual environment; prints one JSON report on the last stdout line.
 Order matters, each step observing a fresh process:
 
 1. count ``importlib.metadata`` scans and losses-core's own scans of the
-   installed metadata; ``import losses_core`` and record which plugin modules
-   are loaded, whether torch is, and what the fixture log holds;
+   installed metadata, and its reads of manifests; ``import losses_core``
+   and record which plugin modules are loaded, whether torch is, which
+   manifests were read and what the fixture log holds;
 2. optionally (``PROBE_BAD_ENV=VARIABLE=value``) set one ``LOSSES_*``
    variable to an invalid value, look ``mse`` up twice and list the losses
    (each must raise), then put the variable back as the probe's environment
    had it: every later step shows that the process recovered;
-3. optionally (``PROBE_LIST_FIRST``) list losses and plugins, and miss a
-   lookup, before any lookup succeeds, recording what that imported;
+3. optionally (``PROBE_LIST_FIRST``) list losses and plugins, then miss a
+   lookup, before any lookup succeeds, recording what each imported;
 4. optionally import plugin modules directly (``PROBE_PREIMPORT``);
 5. eight threads do the first lookup (``PROBE_LOOKUP``, default
    ``alpha_mse``) at once; record what that imported;
-6. call losses and record the errors of lookups that fail (``PROBE_ERRORS``
-   adds names), then the registry: names, listing, plugins, and what
-   ``losses doctor`` would report in this process;
+6. call losses (``PROBE_CALLS`` adds names) and record the errors of
+   lookups that fail (``PROBE_ERRORS`` adds names), what the fixture log
+   holds then (hooks log the calls they see) and the metrics of a resolved
+   loss, then the registry: names, listing, plugins, and what ``losses
+   doctor`` would report in this process;
 7. register a runtime pre/post-loss hook plugin and call a loss through it
    (so a trace shows hook calls);
 8. optionally call losses pickled into a spawned process (``PROBE_SPAWN``);
@@ -76,6 +79,18 @@ def _counting_scan(*args, **kwargs):
 
 _plugins.scan_installed = _counting_scan
 
+# ... and the manifests it reads (``package:losses.json`` references).
+manifest_reads = []
+_real_read_manifest = _plugins.read_manifest
+
+
+def _counting_read_manifest(reference, *args, **kwargs):
+    manifest_reads.append(reference)
+    return _real_read_manifest(reference, *args, **kwargs)
+
+
+_plugins.read_manifest = _counting_read_manifest
+
 
 def fixture_log():
     path = os.environ.get("LOSSES_FIXTURE_LOG")
@@ -90,7 +105,12 @@ def plugin_modules():
 
 
 def state():
-    return {"plugin_modules": plugin_modules(), "torch": "torch" in sys.modules, "log": fixture_log()}
+    return {
+        "plugin_modules": plugin_modules(),
+        "torch": "torch" in sys.modules,
+        "log": fixture_log(),
+        "manifest_reads": list(manifest_reads),
+    }
 
 
 def error_of(fn):
@@ -137,13 +157,9 @@ if os.environ.get("PROBE_LIST_FIRST"):
     listed = [i.qualified_name for i in losses_core.list_losses()]
     plugins = [p.name for p in losses_core.list_plugins()]
     names = sorted(LOSSES)
-    report["listing_first"] = {
-        "losses": listed,
-        "plugins": plugins,
-        "keys": names,
-        "misspelt": error_of(lambda: LOSSES["alpha_mes"]),
-        **state(),
-    }
+    report["listing_first"] = {"losses": listed, "plugins": plugins, "keys": names, **state()}
+    # a lookup that misses is still the first lookup: it imports the plugin modules
+    report["missed_lookup"] = {"misspelt": error_of(lambda: LOSSES["alpha_mes"]), **state()}
 
 # A plugin module imported by user code before the first lookup (``from
 # losses_vae.elbo import elbo`` is ordinary use) must still count as its distribution's.
@@ -215,13 +231,20 @@ CALLS = (
     "noisy_hooked",
     "loud_loss",
     "exit_neighbour",
+    "hooked_loss",
 )
-report["calls"] = {name: call(name) for name in CALLS}
+extra_calls = tuple(filter(None, os.environ.get("PROBE_CALLS", "").split(",")))
+report["calls"] = {name: call(name) for name in CALLS + extra_calls}
 ERRORS = ("shared_loss", "nonexistent", "exit_loss", "quit_loss")
 extra = tuple(filter(None, os.environ.get("PROBE_ERRORS", "").split(",")))
 report["errors"] = {name: error_of(lambda name=name: LOSSES[name]) for name in ERRORS + extra}
 # The same failed lookups again: still the same error, still no exit.
 report["errors_again"] = {name: error_of(lambda name=name: LOSSES[name]) for name in ERRORS + extra}
+report["log"] = fixture_log()
+try:
+    report["resolved_metrics"] = sorted(losses_core.resolve_loss("alpha_mse")(x, y)["metrics"])
+except Exception as exc:
+    report["resolved_metrics"] = f"{type(exc).__name__}: {exc}"
 report["shared_loss_in_losses"] = "shared_loss" in LOSSES
 report["keys"] = sorted(LOSSES)
 report["losses"] = [dataclasses.asdict(i) for i in losses_core.list_losses()]

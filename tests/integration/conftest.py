@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _malformed import CASES, RUNNING_AS_ROOT, write_cases
+from _malformed import CASES, RUNNING_AS_ROOT, Case, write_cases
 from _once import ELSEWHERE, Once
 from _plugin_venv import (
     ALPHA,
@@ -33,7 +34,9 @@ from _plugin_venv import (
     BETA,
     CHATTER_SOURCE,
     DYNAMIC,
+    FIXTURE_PLUGINS,
     NOISY,
+    STATIC_PACKAGES,
     build_wheels,
     link_borrowed_distributions,
     pip_command,
@@ -60,7 +63,36 @@ sys.exit(code)
 """
 
 STATIC_ONLY = {"LOSSES_DISABLE_PLUGINS": ",".join(DYNAMIC)}
-"""Only the plugins that a manifest declares (and losses-core)."""
+"""Only the static plugins, whose entry points declare their losses (and
+losses-core); losses-fixture-hooked's hooks module is one of them."""
+
+# In the process of one hand-written install (``_malformed``): the listing of
+# its distribution's losses, then the lookups that must fail, then those that
+# must work, then a healthy plugin's loss.
+LOOKUPS_SOURCE = """
+import json, sys, torch
+from losses_core import LOSSES, list_losses
+spec = json.loads(sys.argv[1])
+x = {"predictions": torch.tensor([1.0, 2.0, 3.0], requires_grad=True)}
+y = {"target": torch.tensor([1.0, 0.0, 0.0])}
+def value(name):
+    try:
+        return LOSSES[name](x, y).item()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+def error(name):
+    try:
+        LOSSES[name]
+    except Exception as exc:
+        return {"type": type(exc).__name__, "message": str(exc.args[0]) if exc.args else str(exc)}
+    return None
+mine = [i for i in list_losses() if i.provider == spec["distribution"]]
+out = {"listed": sorted([i.name, list(i.aliases)] for i in mine)}
+out["failing"] = {name: [error(name), error(name)] for name in spec["failing"]}
+out["lookups"] = {name: value(name) for name in spec["lookups"]}
+out["alpha_mse"] = value("alpha_mse")
+print(json.dumps(out))
+"""
 QUIET = {"LOSSES_DISABLE_PLUGINS": NOISY}
 """Every plugin but the one that imports torch when listed (registering imports
 torch): commands run in a fraction of a second."""
@@ -192,7 +224,7 @@ def _bad(variable: str) -> str:
     return f"{variable}={BAD_ENVIRONMENT[variable]}"
 
 
-def plugin_probes(again: Path, malformed: list[str]) -> dict[str, dict[str, str]]:
+def plugin_probes(again: Path, malformed: list[str], cases: list[Case]) -> dict[str, dict[str, str]]:
     """Every probe of the plugin venv; each with an invalid ``LOSSES_*`` value
     first (``PROBE_BAD_ENV``) goes on, once it is fixed, as the probe without it."""
     return {
@@ -225,7 +257,8 @@ def plugin_probes(again: Path, malformed: list[str]) -> dict[str, dict[str, str]
         "duplicate": {"PYTHONPATH": str(again)},
         "malformed": {
             "PYTHONPATH": os.pathsep.join(malformed),
-            "PROBE_ERRORS": "hollow_loss",
+            "PROBE_ERRORS": ",".join(name for case in cases for name, _ in case.failing),
+            "PROBE_CALLS": ",".join(name for case in cases for name, _ in case.lookups),
             # torch's own scan of the entry points of its group fails on a
             # non-UTF-8 entry_points.txt (it breaks torch's import, not ours)
             "TORCH_DEVICE_BACKEND_AUTOLOAD": "0",
@@ -234,7 +267,7 @@ def plugin_probes(again: Path, malformed: list[str]) -> dict[str, dict[str, str]
 
 
 def plugin_commands(
-    work: Path, again: Path, malformed: dict[str, str], combined: list[str]
+    work: Path, again: Path, malformed: dict[str, str], combined: list[str], sources: Path
 ) -> dict[str, Command]:
     """Every command run in the plugin venv."""
     commands: dict[str, Command] = {
@@ -268,12 +301,31 @@ def plugin_commands(
     # metadata only: no plugin module, no torch
     for name in ("list", "plugins", "doctor"):
         commands[f"lazy_{name}"] = (["python", "-c", CLI_MODULES_SOURCE, name, "--json"], STATIC_ONLY)
+    # a listing with dynamic plugins: those, and no static plugin's module
+    commands["lazy_list_dynamic"] = (["python", "-c", CLI_MODULES_SOURCE, "list", "--json"], QUIET)
+    # the committed declarations of each static fixture, checked against its code
+    for distribution, package in STATIC_PACKAGES.items():
+        env = {"PYTHONPATH": str(sources / distribution / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
+        commands[f"manifest_check_{package}"] = (
+            ["python", "-m", "losses_core", "manifest", package, "--check"],
+            env,
+        )
     for variable, value in BAD_ENVIRONMENT.items():
         commands[f"bad_{variable}"] = (["losses", "list"], {variable: value})
-    for case, directory in malformed.items():
-        env = {**QUIET, "PYTHONPATH": directory}
-        commands[f"malformed_{case}_doctor"] = (["losses", "doctor", "--json"], env)
-        commands[f"malformed_{case}_plugins"] = (["losses", "plugins", "--json"], env)
+    for case in CASES:
+        env = {**QUIET, "PYTHONPATH": malformed[case.name]}
+        commands[f"malformed_{case.name}_doctor"] = (["losses", "doctor", "--json"], env)
+        commands[f"malformed_{case.name}_plugins"] = (["losses", "plugins", "--json"], env)
+        if case.lookups or case.failing or case.listed:
+            spec = {
+                "distribution": case.distribution,
+                "failing": [name for name, _ in case.failing],
+                "lookups": [name for name, _ in case.lookups],
+            }
+            commands[f"malformed_{case.name}_lookups"] = (
+                ["python", "-c", LOOKUPS_SOURCE, json.dumps(spec)],
+                env,
+            )
     return commands
 
 
@@ -317,6 +369,7 @@ def plugin_venv(once: Once, wheels: list[Path], borrowed: Path, pip_base: list[s
     venv = shared_venv(once, "plugin-venv", wheels, borrowed, pip_base)
     again = venv.work / "site-packages-again"
     malformed_root = venv.work / "malformed"
+    sources = venv.work / "fixture-sources"
 
     def prepare() -> dict[str, str]:
         # The same distributions visible twice on sys.path: site-packages, and
@@ -324,13 +377,21 @@ def plugin_venv(once: Once, wheels: list[Path], borrowed: Path, pip_base: list[s
         again.symlink_to(venv.site_packages, target_is_directory=True)
         (venv.work / "ambiguous.yaml").write_text("loss: {type: shared_loss}\n", encoding="utf-8")
         (venv.work / "qualified.yaml").write_text(f"loss: {{type: shared_loss@{ALPHA}}}\n", encoding="utf-8")
+        # the fixture projects, for `losses manifest --check` (nothing is written into the repository)
+        for distribution in STATIC_PACKAGES:
+            shutil.copytree(
+                FIXTURE_PLUGINS / distribution,
+                sources / distribution,
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "dist", "build"),
+            )
         return write_cases(malformed_root)
 
     malformed: dict[str, str] = once.run("plugin-venv-files", prepare)
-    # Every case at once, but those that break losses-core itself (each has its own test).
-    combined = [malformed[c.name] for c in CASES if c.core_bug is None and (c.as_root or not RUNNING_AS_ROOT)]
-    probes = plugin_probes(again, combined)
-    commands = plugin_commands(venv.work, again, malformed, combined)
+    # Every case at once (each has its own tests too).
+    cases = [c for c in CASES if c.as_root or not RUNNING_AS_ROOT]
+    combined = [malformed[c.name] for c in cases]
+    probes = plugin_probes(again, combined, cases)
+    commands = plugin_commands(venv.work, again, malformed, combined, sources)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="probe") as pool:
         runner = VenvRunner(venv, pool, once, "plugin", probes, commands)
         runner.start_all()
