@@ -2,19 +2,23 @@
 
 ``make_farm(directory, count)`` writes, for each ``i`` in ``range(count)``, a
 distribution ``losses-synth-<i>`` 1.0 in the static form of losses-core 0.3
-(discovery from package metadata):
+(discovery from package metadata), as ``losses manifest losses_synth_<i>
+--write`` declares it:
 
-- ``losses_synth_<i>/__init__.py``: an empty package module (nothing to
-  import until a loss is used);
+- ``losses_synth_<i>/__init__.py``: a package module with a docstring only
+  (nothing to import until the loss is used);
 - ``losses_synth_<i>/loss.py``: the loss ``synth_<i>``, a protocol function
   ``synth_<i>(model_output, targets, *, scale=1.0)`` registered with
   ``@register_loss``; it imports nothing but ``losses_core``;
-- ``losses_synth_<i>/losses.json``: its manifest (object
-  ``losses_synth_<i>.loss:synth_<i>``, summary the docstring's first
-  sentence), exactly what ``losses manifest losses_synth_<i>`` prints;
-- ``losses_synth_<i>-1.0.dist-info/`` with ``METADATA``, ``entry_points.txt``
-  (``[losses.plugins] losses-synth-<i> = losses_synth_<i>:losses.json``) and
-  ``RECORD``.
+- ``losses_synth_<i>/losses.json``: its manifest, the loss's summary (the
+  docstring's first sentence);
+- ``losses_synth_<i>-1.0.dist-info/`` with ``METADATA``, ``RECORD`` and
+  ``entry_points.txt``: one entry point per loss name, which names its object,
+  and one for the manifest::
+
+      [losses.plugins]
+      synth_<i> = losses_synth_<i>.loss:synth_<i>
+      losses-synth-<i> = losses_synth_<i>:losses.json
 
 ``make_farm(directory, count, dynamic=True)`` writes the dynamic form (the
 0.2 form, still supported) instead: the package module's ``losses_register``
@@ -79,15 +83,22 @@ def loss_name(i: int) -> str:
 
 
 def manifest(i: int) -> str:
-    """The text of ``losses_synth_<i>/losses.json`` (the format of
-    ``Manifest.to_json``: two-space indented, newline-terminated)."""
-    data = {
-        "losses-manifest": 1,
-        "losses": {
-            loss_name(i): {"object": f"{module_name(i)}.loss:{loss_name(i)}", "summary": SUMMARY.format(i=i)}
-        },
-    }
+    """The text of ``losses_synth_<i>/losses.json`` (as ``Manifest.to_json``
+    writes it: two-space indented, newline-terminated)."""
+    data = {"losses-manifest": 1, "losses": {loss_name(i): {"summary": SUMMARY.format(i=i)}}}
     return json.dumps(data, indent=2) + "\n"
+
+
+def entry_points(i: int, *, dynamic: bool = False) -> str:
+    """The text of the distribution's ``entry_points.txt``."""
+    if dynamic:
+        lines = [f"{distribution_name(i)} = {module_name(i)}"]
+    else:
+        lines = [
+            f"{loss_name(i)} = {module_name(i)}.loss:{loss_name(i)}",
+            f"{distribution_name(i)} = {module_name(i)}:losses.json",
+        ]
+    return "[losses.plugins]\n" + "".join(f"{line}\n" for line in lines)
 
 
 def make_farm(directory: Path, count: int = 200, *, dynamic: bool = False) -> list[str]:
@@ -103,14 +114,12 @@ def make_farm(directory: Path, count: int = 200, *, dynamic: bool = False) -> li
         package.mkdir(exist_ok=True)
         if dynamic:
             files = {"__init__.py": DYNAMIC_INIT.format(i=i)}
-            entry_point = module
         else:
             files = {
                 "__init__.py": STATIC_INIT.format(i=i),
                 "loss.py": STATIC_LOSS.format(i=i),
                 "losses.json": manifest(i),
             }
-            entry_point = f"{module}:losses.json"
         for filename, text in files.items():
             (package / filename).write_text(text, encoding="utf-8")
         info = directory / f"{module}-1.0.dist-info"
@@ -119,9 +128,7 @@ def make_farm(directory: Path, count: int = 200, *, dynamic: bool = False) -> li
             f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\nSummary: synthetic losses plugin {i}\n",
             encoding="utf-8",
         )
-        (info / "entry_points.txt").write_text(
-            f"[losses.plugins]\n{dist} = {entry_point}\n", encoding="utf-8"
-        )
+        (info / "entry_points.txt").write_text(entry_points(i, dynamic=dynamic), encoding="utf-8")
         record = [
             *(f"{module}/{filename},," for filename in files),
             f"{info.name}/METADATA,,",

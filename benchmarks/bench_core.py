@@ -2,9 +2,10 @@
 
 The call-overhead budgets are those of issue 2; the budgets of the discovery
 benchmarks (2-4) are those of the "discovery from package metadata" issue
-(losses-core 0.3: the catalogue is read from each distribution's
-``losses.json`` manifest, and a loss's module is imported when the loss is
-first looked up).
+(losses-core 0.3: the catalogue is read from package metadata, one
+``losses.plugins`` entry point per loss name plus each distribution's
+``losses.json`` manifest for the summaries, and a loss's module is imported
+when the loss is first looked up).
 
 1. Call overhead: ``LOSSES["mse"](mo, t)`` and a resolved handle against a
    direct call of ``losses_core.losses.mse`` (64x128 float32, forward only,
@@ -40,12 +41,19 @@ first looked up).
 Every fresh-process case starts with one discarded warm-up process (it also
 writes the bytecode caches; the synthetic plugins are byte-compiled when
 written, as pip does at install); the cases are then interleaved in rotating
-order and the medians reported.
+order and the medians reported. losses-core keeps its scan of each
+``sys.path`` directory in ``$XDG_CACHE_HOME/losses``: each environment gets a
+private cache, which its warm-up process fills, so the budgeted rows are the
+steady state of an installed environment; the rows marked "no scan cache"
+(information) give the cost when the cache cannot be used (the first run
+after an install, an unwritable cache directory).
 
 Run: ``python benchmarks/bench_core.py [--quick] [--profile]``; ``--profile``
-adds where the time goes: a breakdown of the first listing with 200 plugins
-(scan, manifests), a cProfile of it, and ``-X importtime`` of ``losses list``
-and of the first lookup. ``main()`` returns the rows as dicts and prints a
+adds where the time goes: breakdowns of the first listing with 200 plugins
+(scan with and without the cache, catalogue) and of the first lookup (import,
+catalogue, plugin modules, the loss's module), cProfiles of the listing, of
+``losses list`` and of the lookup, and ``-X importtime`` of ``losses list``
+and of the lookups. ``main()`` returns the rows as dicts and prints a
 table with each row's budget and whether it holds.
 """
 
@@ -85,7 +93,20 @@ def _installed_plugin_distributions() -> list[str]:
     """The plugin distributions installed in this environment (package metadata only)."""
     from losses_core._metadata import scan_installed
 
-    return sorted({plugin.distribution for plugin in scan_installed().plugins})
+    found = scan_installed(use_cache=False) if _has_scan_cache() else scan_installed()
+    return sorted({plugin.distribution for plugin in found.plugins})
+
+
+def _has_scan_cache() -> bool:
+    """Whether this losses-core keeps its scan of ``sys.path`` between processes."""
+    from losses_core import _metadata
+
+    return hasattr(_metadata, "ScanCache")
+
+
+def _without_cold(cases: list[tuple]) -> list[tuple]:
+    """The cases, less the "no scan cache" ones when there is no scan cache."""
+    return cases if _has_scan_cache() else [case for case in cases if "no scan cache" not in case[0]]
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -100,14 +121,6 @@ def _clean_env(**extra: str) -> dict[str, str]:
     }
     env.update(extra)
     return env
-
-
-def _farm_env(farm: Path | None) -> dict[str, str]:
-    """The clean environment, with ``farm`` (if any) first on ``PYTHONPATH``."""
-    if farm is None:
-        return _clean_env()
-    path = os.pathsep.join(p for p in (str(farm), os.environ.get("PYTHONPATH", "")) if p)
-    return _clean_env(PYTHONPATH=path)
 
 
 def _run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -161,6 +174,28 @@ class _Farms:
             self.seconds[key] = time.perf_counter() - started
             self.paths[key] = path
         return self.paths[key]
+
+    def env(self, farm: Path | None, *, cache: bool = True) -> dict[str, str]:
+        """The clean environment, with ``farm`` (if any) first on ``PYTHONPATH``.
+
+        losses-core keeps its scan of each ``sys.path`` directory in
+        ``$XDG_CACHE_HOME/losses``; each farm gets a private cache here, warm
+        once the case's warm-up process has written it, so that neither the
+        other cases nor other processes on the machine share it. With
+        ``cache=False`` the cache can be neither read nor written: every
+        process scans every directory."""
+        if cache:
+            home = self.root / "cache" / (farm.name if farm is not None else "installed")
+        else:
+            blocker = self.root / "no-cache"  # a file: nothing can be created under it
+            blocker.touch()
+            home = blocker / "home"
+        extra = {"XDG_CACHE_HOME": str(home)}
+        if farm is not None:
+            extra["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(farm), os.environ.get("PYTHONPATH", "")) if p
+            )
+        return _clean_env(**extra)
 
     def describe(self) -> str:
         return ", ".join(
@@ -340,36 +375,55 @@ def bench_cli(farms: _Farms, processes: int = 21, few: int = 9) -> list[dict]:
     dynamic = farms.get(SYNTH_PLUGINS, dynamic=True)
     losses = [*_losses_command(), "list"]
     installed = _first_party_label()
+    env, cold = farms.env, partial(farms.env, cache=False)
     cases = [
-        # label, argv, farm, synthetic losses expected, budget, processes
-        ("python -c pass (reference)", [sys.executable, "-c", "pass"], static, None, None, processes),
+        # label, argv, environment, synthetic losses expected, budget, processes
+        ("python -c pass (reference)", [sys.executable, "-c", "pass"], env(static), None, None, processes),
         (
             f"losses list, {installed} + {SYNTH_PLUGINS} synthetic",
             losses,
-            static,
+            env(static),
             SYNTH_PLUGINS,
             CLI_BUDGET_S,
             processes,
         ),
-        (f"losses list, {installed} only", losses, None, 0, None, processes),
         (
-            f"python -m losses_core list, + {SYNTH_PLUGINS} synthetic",
-            [sys.executable, "-m", "losses_core", "list"],
-            static,
+            f"losses list, + {SYNTH_PLUGINS} synthetic, no scan cache",
+            losses,
+            cold(static),
             SYNTH_PLUGINS,
             None,
             few,
         ),
-        (f"losses list, + {MANY_SYNTH_PLUGINS} synthetic", losses, many, MANY_SYNTH_PLUGINS, None, few),
+        (f"losses list, {installed} only", losses, env(None), 0, None, processes),
+        (
+            f"python -m losses_core list, + {SYNTH_PLUGINS} synthetic",
+            [sys.executable, "-m", "losses_core", "list"],
+            env(static),
+            SYNTH_PLUGINS,
+            None,
+            few,
+        ),
+        (f"losses list, + {MANY_SYNTH_PLUGINS} synthetic", losses, env(many), MANY_SYNTH_PLUGINS, None, few),
+        (
+            f"losses list, + {MANY_SYNTH_PLUGINS} synthetic, no scan cache",
+            losses,
+            cold(many),
+            MANY_SYNTH_PLUGINS,
+            None,
+            few,
+        ),
         (
             f"losses list, + {SYNTH_PLUGINS} synthetic, dynamic form",
             losses,
-            dynamic,
+            env(dynamic),
             SYNTH_PLUGINS,
             None,
             few,
         ),
     ]
+
+    cases = _without_cold(cases)
 
     def runner(argv: list[str], env: dict[str, str]) -> Callable[[], dict]:
         def run() -> dict:
@@ -386,7 +440,7 @@ def bench_cli(farms: _Farms, processes: int = 21, few: int = 9) -> list[dict]:
 
         return run
 
-    samples = _interleaved([(runner(argv, _farm_env(farm)), count) for _, argv, farm, _, _, count in cases])
+    samples = _interleaved([(runner(argv, environ), count) for _, argv, environ, _, _, count in cases])
     reference = _median([r["s"] for r in samples[0]])
     rows = []
     for (label, _, _, synthetic, budget, _), runs in zip(cases, samples, strict=True):
@@ -464,21 +518,39 @@ def bench_lookup(farms: _Farms, processes: int = 15, few: int = 7) -> list[dict]
     """``import losses_core`` + the first ``LOSSES[name]`` over ``import torch``."""
     static, dynamic = farms.get(SYNTH_PLUGINS), farms.get(SYNTH_PLUGINS, dynamic=True)
     installed = _first_party_label()
+    env, cold = farms.env, partial(farms.env, cache=False)
     cases = [
-        # label, loss, farm, budget, processes
-        (f"LOSSES['mse'], {installed}", "mse", None, LOOKUP_BUDGET_MS, processes),
-        (f"LOSSES['beta_vae'], {installed}", "beta_vae", None, LOOKUP_BUDGET_MS, processes),
-        (f"LOSSES['mse'], + {SYNTH_PLUGINS} synthetic", "mse", static, LOOKUP_BUDGET_MS, processes),
-        (f"LOSSES['beta_vae'], + {SYNTH_PLUGINS} synthetic", "beta_vae", static, LOOKUP_BUDGET_MS, processes),
-        (f"LOSSES['synth_7'], + {SYNTH_PLUGINS} synthetic", "synth_7", static, LOOKUP_BUDGET_MS, processes),
-        (f"LOSSES['synth_7'], + {SYNTH_PLUGINS} synthetic, dynamic form", "synth_7", dynamic, None, few),
+        # label, loss, environment, budget, processes
+        (f"LOSSES['mse'], {installed}", "mse", env(None), LOOKUP_BUDGET_MS, processes),
+        (f"LOSSES['beta_vae'], {installed}", "beta_vae", env(None), LOOKUP_BUDGET_MS, processes),
+        (f"LOSSES['mse'], + {SYNTH_PLUGINS} synthetic", "mse", env(static), LOOKUP_BUDGET_MS, processes),
+        (
+            f"LOSSES['beta_vae'], + {SYNTH_PLUGINS} synthetic",
+            "beta_vae",
+            env(static),
+            LOOKUP_BUDGET_MS,
+            processes,
+        ),
+        (
+            f"LOSSES['synth_7'], + {SYNTH_PLUGINS} synthetic",
+            "synth_7",
+            env(static),
+            LOOKUP_BUDGET_MS,
+            processes,
+        ),
+        (f"LOSSES['mse'], + {SYNTH_PLUGINS} synthetic, no scan cache", "mse", cold(static), None, few),
+        (
+            f"LOSSES['synth_7'], + {SYNTH_PLUGINS} synthetic, no scan cache",
+            "synth_7",
+            cold(static),
+            None,
+            few,
+        ),
+        (f"LOSSES['synth_7'], + {SYNTH_PLUGINS} synthetic, dynamic form", "synth_7", env(dynamic), None, few),
     ]
-
+    cases = _without_cold(cases)
     samples = _interleaved(
-        [
-            (partial(_run_json, _LOOKUP_PROBE, _farm_env(farm), name), count)
-            for _, name, farm, _, count in cases
-        ]
+        [(partial(_run_json, _LOOKUP_PROBE, environ, name), count) for _, name, environ, _, count in cases]
     )
     rows = []
     for (label, _, _, budget, _), runs in zip(cases, samples, strict=True):
@@ -543,26 +615,24 @@ def bench_listing(farms: _Farms, processes: int = 15, few: int = 7) -> list[dict
     static, many = farms.get(SYNTH_PLUGINS), farms.get(MANY_SYNTH_PLUGINS)
     dynamic = farms.get(SYNTH_PLUGINS, dynamic=True)
     installed = _first_party_label()
+    env, cold = farms.env, partial(farms.env, cache=False)
+    listing = "first list_losses(),"
     cases = [
-        # label, farm, synthetic, budget, processes
+        # label, environment, synthetic, budget, processes
         (
-            f"first list_losses(), {installed} + {SYNTH_PLUGINS} synthetic",
-            static,
+            f"{listing} {installed} + {SYNTH_PLUGINS} synthetic",
+            env(static),
             SYNTH_PLUGINS,
             LISTING_BUDGET_MS,
             processes,
         ),
-        (f"first list_losses(), + {MANY_SYNTH_PLUGINS} synthetic", many, MANY_SYNTH_PLUGINS, None, few),
-        (
-            f"first list_losses(), + {SYNTH_PLUGINS} synthetic, dynamic form",
-            dynamic,
-            SYNTH_PLUGINS,
-            None,
-            few,
-        ),
+        (f"{listing} + {SYNTH_PLUGINS} synthetic, no scan cache", cold(static), SYNTH_PLUGINS, None, few),
+        (f"{listing} + {MANY_SYNTH_PLUGINS} synthetic", env(many), MANY_SYNTH_PLUGINS, None, few),
+        (f"{listing} + {SYNTH_PLUGINS} synthetic, dynamic form", env(dynamic), SYNTH_PLUGINS, None, few),
     ]
+    cases = _without_cold(cases)
     samples = _interleaved(
-        [(partial(_run_json, _LISTING_PROBE, _farm_env(farm)), count) for _, farm, _, _, count in cases]
+        [(partial(_run_json, _LISTING_PROBE, environ), count) for _, environ, _, _, count in cases]
     )
     rows = []
     for (label, _, synthetic, budget, _), runs in zip(cases, samples, strict=True):
@@ -608,14 +678,14 @@ mode = sys.argv[1]
 t0 = time.perf_counter()
 import losses_core
 from losses_core._metadata import scan_installed
-from losses_core._manifest import is_manifest_reference, read_manifest
+from losses_core._plugins import LOADER
 t1 = time.perf_counter()
-if mode == "scan":
+if mode == "scan, no cache":
+    scan_installed(use_cache=False)
+elif mode == "scan":
     scan_installed()
-elif mode == "manifests":
-    for plugin in scan_installed().plugins:
-        if is_manifest_reference(plugin.value):
-            read_manifest(plugin.value)
+elif mode == "catalogue":
+    LOADER.catalogue()
 else:
     losses_core.list_losses()
 print(json.dumps({"ms": (time.perf_counter() - t1) * 1e3, "import_ms": (t1 - t0) * 1e3}))
@@ -663,7 +733,7 @@ LOSSES[name]
 t4 = clock()
 print(json.dumps({
     "import losses_core, LOSSES": (t1 - t0) * 1e3,
-    "catalogue (controls, scan, manifests)": (t2 - t1) * 1e3,
+    "catalogue (controls, scan, declarations)": (t2 - t1) * 1e3,
     "start (hook and dynamic plugins)": (t3 - t2) * 1e3,
     "LOSSES[name] (the loss's module, the handle)": (t4 - t3) * 1e3,
     "total": (t4 - t0) * 1e3,
@@ -713,16 +783,22 @@ def _importtime(argv: list[str], env: dict[str, str], after_marker: bool = False
 
 def profile(farms: _Farms, processes: int = 7) -> None:
     """Print where the time of the listing and of the first lookup goes."""
-    env = _farm_env(farms.get(SYNTH_PLUGINS))
+    env = farms.env(farms.get(SYNTH_PLUGINS))
     print(
         f"Breakdown of the first listing with {SYNTH_PLUGINS} synthetic plugins "
         f"(median of {processes} processes):"
     )
     steps = {
-        "scan_installed() (entry points from .dist-info)": "scan",
-        "scan_installed() + read_manifest() of every static plugin": "manifests",
+        "scan_installed(use_cache=False) (every .dist-info folder read)": "scan, no cache",
+        "scan_installed() (the scan cache, warm)": "scan",
+        "LOADER.catalogue() (controls, scan, declarations into the registry)": "catalogue",
         "list_losses() (everything)": "listing",
     }
+    if not _has_scan_cache():
+        steps = {
+            "scan_installed() (every .dist-info folder read)": "scan",
+            **{k: v for k, v in steps.items() if v not in ("scan", "scan, no cache")},
+        }
     samples = _interleaved(
         [(partial(_run_json, _BREAKDOWN_PROBE, env, mode), processes) for mode in steps.values()]
     )
@@ -738,7 +814,7 @@ def profile(farms: _Farms, processes: int = 7) -> None:
     ):
         for name in ("mse", "beta_vae", "synth_7") if farm else ("mse", "beta_vae"):
             runs = _interleaved(
-                [(partial(_run_json, _LOOKUP_BREAKDOWN_PROBE, _farm_env(farm), name), processes)]
+                [(partial(_run_json, _LOOKUP_BREAKDOWN_PROBE, farms.env(farm), name), processes)]
             )[0]
             parts = ", ".join(f"{key} {_median([r[key] for r in runs]):.1f}" for key in runs[0])
             print(f"Breakdown of import losses_core + LOSSES[{name!r}] after torch, {where}: {parts} ms")
