@@ -337,11 +337,6 @@ CASES = (
         "malformed_installs",
         "losses-fixture-nometa",
         "no METADATA file",
-        core_bug=(
-            "LOADER.verify() records a metadata folder without its metadata file as a plugin failure "
-            "(entry point: the distribution's entry points, not '(malformed install)') as well as a "
-            "malformed install, so losses doctor reports it twice: under broken_plugins too"
-        ),
     ),
     Case("no_name", no_name, "malformed_installs", "-1.0.dist-info", "names no distribution"),
     Case("no_name_at_all", no_name_at_all, "malformed_installs", ".dist-info", "names no distribution"),
@@ -351,11 +346,6 @@ CASES = (
         "malformed_installs",
         "losses-fixture-egg",
         "no PKG-INFO file",
-        core_bug=(
-            "LOADER.verify() records a metadata folder without its metadata file as a plugin failure "
-            "(entry point: the distribution's entry points, not '(malformed install)') as well as a "
-            "malformed install, so losses doctor reports it twice: under broken_plugins too"
-        ),
     ),
     Case("egg_info_of_another_tool", egg_info_of_another_tool, None, None),
     Case(
@@ -413,11 +403,6 @@ CASES = (
         "losses-fixture-noattr",
         lookups=(("noattr_fine", 12.0),),
         failing=(("noattr_loss", "AttributeError"),),
-        lookup_bug=(
-            "the failed lookup imports the module (registering noattr_fine), then getattr raises and "
-            "_import_declared's undo removes noattr_fine's registration; the module stays imported, "
-            "so noattr_fine's own lookup re-registers nothing and fails, blaming the manifest"
-        ),
     ),
     Case(
         "entry_point_value_is_not_a_reference",

@@ -437,16 +437,9 @@ def test_first_listing_imports_the_dynamic_plugins_once(plugin_venv):
     assert top_level(listing["plugin_modules"]) <= {
         "losses_fixture_noisy",
         "losses_fixture_broken",
-        "losses_fixture_hooked",  # (see the expected failure below)
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: PluginLoader.listing() calls start() when a dynamic plugin is installed, which "
-    "imports every plugin module, a static plugin's hooks module too; the docs say a listing imports "
-    "only the dynamic plugins and leaves a static plugin's plugin modules for the first lookup",
-)
 def test_first_listing_leaves_a_static_plugins_hooks_module_for_the_first_lookup(plugin_venv):
     listing = plugin_venv.probe("trace").report["listing_first"]
     assert top_level(listing["plugin_modules"]) <= {"losses_fixture_noisy", "losses_fixture_broken"}
@@ -806,13 +799,6 @@ def test_trace_prints_registration_hook_calls_to_stderr(plugin_venv):
     assert any(NOISY in line for line in stderr.splitlines() if "losses_register" in line), stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: the pluggy plugin manager is created by the first add_hook_plugin, here while "
-    "losses-fixture-hooked's hooks module is loaded inside captured_output(); with "
-    "LOSSES_TRACE_PLUGINS its trace writer is bound to that capture's ThreadStream.write, so every "
-    "later '[hook]' trace line of the loading thread goes into a discarded buffer",
-)
 def test_trace_prints_pre_and_post_loss_hook_calls_to_stderr(plugin_venv):
     stderr = plugin_venv.probe("trace").stderr
     # pre/post-loss hooks go through pluggy, whose tracing writes "<hook> [hook]".

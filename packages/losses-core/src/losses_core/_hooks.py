@@ -172,7 +172,8 @@ def manager() -> pluggy.PluginManager:
         created = pluggy.PluginManager(PROJECT_NAME)
         created.add_hookspecs(hookspecs)
         if env_flag(TRACE_PLUGINS):
-            created.trace.root.setwriter(sys.stderr.write)
+            # bound late: the manager may be created while a plugin's output is captured
+            created.trace.root.setwriter(lambda text: sys.stderr.write(text))
             created.enable_tracing()
             HOOKS.traced = True
         _MANAGER = created

@@ -175,6 +175,8 @@ class PluginLoader:
         self._catalogued = False
         self._started = False
         self._starting = False
+        self._listed = False
+        self._loaded_modules: set[tuple[str, str]] = set()
         self.records: list[PluginRecord] = []
         self.failures: list[PluginFailure] = []
         self._hiding: set[int] = set()
@@ -338,24 +340,31 @@ class PluginLoader:
                 return
             self._starting = True
             try:
-                for record in list(self.records):
-                    if record.status == "skipped":
-                        continue
-                    for module in record.modules:
-                        self._load_module(record, module)
+                self._load_modules(dynamic_only=False)
             finally:
                 self._starting = False
                 self._started = True
 
     def listing(self) -> None:
-        """What a full listing needs: the catalogue and the dynamic plugins."""
+        """What a full listing needs: the catalogue and the dynamic plugins
+        (a static plugin's hooks module waits for the first lookup)."""
         self.catalogue()
-        if self._started:
+        if self._started or self._listed:
             return
         with self._lock:
-            if not any(r.form == "dynamic" and r.status != "skipped" for r in self.records):
+            if self._started or self._listed or self._starting:
                 return
-        self.start()
+            self._listed = True
+            self._load_modules(dynamic_only=True)
+
+    def _load_modules(self, *, dynamic_only: bool) -> None:
+        for record in list(self.records):
+            if record.status == "skipped" or (dynamic_only and record.form != "dynamic"):
+                continue
+            for module in record.modules:
+                if (record.distribution, module) not in self._loaded_modules:
+                    self._loaded_modules.add((record.distribution, module))
+                    self._load_module(record, module)
 
     def verify(self) -> None:
         """What ``losses plugins`` and ``losses doctor`` check beyond a
@@ -382,7 +391,13 @@ class PluginLoader:
                 ):
                     problem = f"no {metadata} file: a broken or partial install"
                     self.installed.problems.append(InstallProblem(record.distribution, location, problem))
-                    self._fail(record, f"malformed install at {location}: {problem}", "", hides=False)
+                    self._fail(
+                        record,
+                        f"malformed install at {location}: {problem}",
+                        "",
+                        "(malformed install)",
+                        hides=False,
+                    )
 
     def _load_module(self, record: PluginRecord, reference: str) -> None:
         """Import a plugin module, call its ``losses_register`` and hand it to
@@ -472,12 +487,22 @@ class PluginLoader:
 
         token = LOADING.set((declared.provider, declared.version))
         try:
-            self._contain(record, declared.object, lambda: _load_reference(declared.object), undo)
+            module = self._contain(
+                record, declared.object, lambda: importlib.import_module(declared.module), undo
+            )
         except _Contained:
             declared.error = record.errors[-1] if record.errors else "its import failed"
             return
         finally:
             LOADING.reset(token)
+        try:
+            _follow(module, declared.object.partition(":")[2])
+        except AttributeError as exc:
+            declared.error = (
+                f"{declared.object}: AttributeError: {declared.module} has no attribute {exc.name or exc!s}"
+            )
+            self._fail(record, declared.error, "", declared.object, hides=False)
+            return
         if isinstance(REGISTRY.lookup(_spec(declared)), DeclaredLoss):
             declared.error = (
                 f"{declared.provider_label} declares it as {declared.object}, but importing "
@@ -607,8 +632,12 @@ def _describe(exc: BaseException) -> str:
 def _load_reference(reference: str) -> Any:
     """Import ``module`` and follow ``:attr.attr``."""
     module, _, attr = reference.partition(":")
-    value: Any = importlib.import_module(module.strip())
-    for part in filter(None, attr.strip().split(".")):
+    return _follow(importlib.import_module(module.strip()), attr)
+
+
+def _follow(value: Any, attributes: str) -> Any:
+    """``value.a.b`` for ``attributes`` ``"a.b"``."""
+    for part in filter(None, attributes.strip().split(".")):
         value = getattr(value, part)
     return value
 
