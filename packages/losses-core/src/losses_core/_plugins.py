@@ -228,9 +228,11 @@ class PluginLoader:
         else:
             self._trace("plugin autoloading disabled")
         packages: dict[str, tuple[str, str | None]] = {}
-        for entry in REGISTRY.entries():
-            if isinstance(entry, DeclaredLoss):
-                packages.setdefault(entry.module.partition(".")[0], (entry.provider, entry.version))
+        for record in self.records:
+            for entry in record.declared:
+                packages.setdefault(
+                    entry.object.partition(".")[0].partition(":")[0], (entry.provider, entry.version)
+                )
         REGISTRY.declare_packages(packages)
         claim_declared_losses()
 

@@ -372,14 +372,20 @@ class Registry:
         a problem instead of raising when a name is declared twice."""
         problem = None
         with self._lock:
+            by_key, folded = self._by_key, self._folded
+            own = self._by_provider.setdefault(entries[0].provider, {}) if entries else {}
             keys: set[str] = set()
             for entry in entries:
-                clash = keys.intersection(entry.keys)
-                if clash:
-                    problem = f"{sorted(clash)[0]!r} names two objects: {entry.object} and another"
-                    continue
-                keys.update(entry.keys)
-                self._insert(entry)
+                if len(entries) > 1:
+                    clash = keys.intersection(entry.keys)
+                    if clash:
+                        problem = f"{sorted(clash)[0]!r} names two objects: {entry.object} and another"
+                        continue
+                    keys.update(entry.keys)
+                for key in entry.keys:
+                    by_key.setdefault(key, []).append(entry)
+                    folded.setdefault(key.casefold().replace("-", "_"), set()).add(key)
+                own[id(entry)] = entry
         if entries:
             self._changed()
         return problem

@@ -4,7 +4,7 @@ behind ``elbo``, ``beta_vae`` and ``free_bits``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -57,8 +57,7 @@ ELBO_INPUTS = (*POSTERIOR_INPUTS, RECON_LOGVAR_INPUT)
 """The inputs of ``elbo``, ``beta_vae``, ``free_bits``, ``beta_vae_capacity`` and ``dip_vae``."""
 
 
-@dataclass(frozen=True)
-class ElboTerms:
+class ElboTerms(NamedTuple):
     """``recon`` ``[B]`` (NLL summed over data dims), ``kl_per_dim`` ``[B, Z]``,
     ``mu`` ``[B, Z]`` and the clamped ``logvar`` ``[B, Z]`` (latents flattened)."""
 

@@ -197,14 +197,21 @@ def _parameter_specs(fn: Callable[..., Any]) -> dict[str, tuple[Checker, bool]]:
     return {p.name: (annotation_checker(hints[p.name]), p.default is inspect.Parameter.empty) for p in params}
 
 
-_SPECS: dict[str, dict[str, tuple[Checker, bool]]] = {
-    name: _parameter_specs(fn) for name, fn in SCHEDULES.items()
-}
+_SPECS_CACHE: dict[str, dict[str, tuple[Checker, bool]]] = {}
+
+
+def _specs(schedule: str) -> dict[str, tuple[Checker, bool]]:
+    """A schedule's parameter specs, read from its annotations on first use
+    (resolving them costs ~1 ms, which importing a loss should not pay)."""
+    specs = _SPECS_CACHE.get(schedule)
+    if specs is None:
+        specs = _SPECS_CACHE[schedule] = _parameter_specs(SCHEDULES[schedule])
+    return specs
 
 
 def _check_arguments(schedule: str, arguments: Mapping[str, Any]) -> None:
     """Raise ``TypeError``/``ValueError`` for an argument that does not fit its annotation."""
-    specs = _SPECS[schedule]
+    specs = _specs(schedule)
     for key, value in arguments.items():
         problem = specs[key][0](value)
         if problem is not None:
@@ -213,7 +220,7 @@ def _check_arguments(schedule: str, arguments: Mapping[str, Any]) -> None:
 
 
 def _describe(schedule: str) -> str:
-    specs = _SPECS[schedule]
+    specs = _specs(schedule)
     if not specs:
         return "no other keys"
     return ", ".join(f"{key}{' (required)' if required else ''}" for key, (_, required) in specs.items())
@@ -247,7 +254,7 @@ def check_schedule(spec: Any) -> None:
         close = difflib.get_close_matches(str(kind), list(SCHEDULES), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ValueError(f"unknown schedule {kind!r}{hint}; the schedules are {names}")
-    specs = _SPECS[kind]
+    specs = _specs(kind)
     arguments = {key: value for key, value in spec.items() if key != "schedule"}
     unknown = [key for key in arguments if key not in specs]
     if unknown:
