@@ -168,3 +168,24 @@ def test_manifest_prints_writes_and_checks(tmp_path):
         missing.returncode == 1
         and "cannot import no_such_package_here: ModuleNotFoundError" in missing.stderr
     )
+
+
+def test_the_name_checks_of_losses_check_import_no_plugin_module_and_not_torch(troubled_site):
+    config = troubled_site / "config.yaml"
+    config.write_text("train:\n  loss:\n    class: good_los\nval:\n  loss:\n    class: clash\n", "utf-8")
+    proc = run_python(
+        troubled_site,
+        f"""
+        import sys
+        from losses_core._cli import main
+        code = main(["check", {str(config)!r}, "--json"])
+        imported = sorted(m for m in sys.modules if m == "torch" or m.startswith(("losses_good", "losses_clash")))
+        print(imported, file=sys.stderr)
+        sys.exit(code)
+        """,
+    )
+    assert proc.returncode == 1
+    report = json.loads(proc.stdout)
+    assert "unknown loss 'good_los'. Did you mean: 'good_loss'?" in report["problems"][0]
+    assert "'clash' is ambiguous" in report["problems"][1]
+    assert proc.stderr.strip().splitlines()[-1] == "[]"

@@ -314,6 +314,15 @@ def _validate(
     name_key: str,
     strict: bool,
 ) -> list[str]:
+    if ":" not in name:
+        # the name first, from package metadata: an unknown or ambiguous name
+        # imports no plugin module (and not torch)
+        from losses_core._plugins import find
+
+        try:
+            find(name)
+        except (UnknownLossError, LossConflictError) as exc:
+            return [f"{where}: {path}.{name_key}: {exc}"]
     from losses_core._resolve import entry_for_spec
 
     try:
