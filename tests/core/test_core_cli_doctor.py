@@ -179,7 +179,8 @@ def test_the_name_checks_of_losses_check_import_no_plugin_module_and_not_torch(t
         import sys
         from losses_core._cli import main
         code = main(["check", {str(config)!r}, "--json"])
-        imported = sorted(m for m in sys.modules if m == "torch" or m.startswith(("losses_good", "losses_clash")))
+        prefixes = ("losses_good", "losses_clash")
+        imported = sorted(m for m in sys.modules if m == "torch" or m.startswith(prefixes))
         print(imported, file=sys.stderr)
         sys.exit(code)
         """,
