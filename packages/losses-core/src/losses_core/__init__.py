@@ -17,10 +17,10 @@ costs almost nothing until the registry is used.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from losses_core._version import __version__
+from losses_core.lazy import export_lazily
 
 if TYPE_CHECKING:
     from losses_core._call import LossCall, RegisteredLoss
@@ -137,14 +137,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'losses_core' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"losses_core.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+export_lazily(__name__, _EXPORTS)

@@ -120,50 +120,19 @@ imports none of them.
 
 from __future__ import annotations
 
-import importlib
-import sys
-import types
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from losses_core.lazy import export_lazily
 
 if TYPE_CHECKING:
     from $module.${short}_huber import ${short}_huber
 
 __version__ = "0.1.0"
 
-# exported name -> the module of this package that defines it
-_EXPORTS = {
-    "${short}_huber": "${short}_huber",
-}
-
 __all__ = ["${short}_huber"]
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
-
-
-class _Package(types.ModuleType):
-    """Keeps ``$module.${short}_huber`` the function once the module
-    ``$module.${short}_huber`` is imported: the import system then sets the
-    package attribute of the submodule's name to the submodule, which would
-    hide the export."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == name:
-            value = getattr(value, name)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
+# exported name -> the module of this package that defines it
+export_lazily(__name__, {"${short}_huber": "${short}_huber"})
 ''',
     "src/$module/py.typed": "",
     "src/$module/${short}_huber.py": '''\

@@ -13,11 +13,9 @@ schedules live in :mod:`losses_vae.schedules`.
 
 from __future__ import annotations
 
-import importlib
-import sys
-import types
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from losses_core.lazy import export_lazily
 from losses_vae._version import __version__
 
 if TYPE_CHECKING:
@@ -80,28 +78,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
-
-
-class _Package(types.ModuleType):
-    """Keeps ``losses_vae.beta_vae`` the function once ``losses_vae.beta_vae``
-    the module is imported: the import system then sets the package attribute
-    of the submodule's name to the submodule, which would hide the export."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == name:
-            value = getattr(value, name)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
+export_lazily(__name__, _EXPORTS)

@@ -14,10 +14,9 @@ package (PEP 562); importing the package imports none of them.
 
 from __future__ import annotations
 
-import importlib
-import sys
-import types
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from losses_core.lazy import export_lazily
 
 if TYPE_CHECKING:
     from losses_core.losses.contrastive import contrastive
@@ -37,29 +36,4 @@ _EXPORTS = {
 __all__ = ["contrastive", "focal", "margin_ranking", "mse", "token_ce"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
-
-
-class _Package(types.ModuleType):
-    """Keeps ``losses_core.losses.mse`` the function once
-    ``losses_core.losses.mse`` the module is imported: the import system then
-    sets the package attribute of the submodule's name to the submodule, which
-    would hide the export."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == name:
-            value = getattr(value, name)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
+export_lazily(__name__, _EXPORTS)
