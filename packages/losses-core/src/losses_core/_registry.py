@@ -52,7 +52,26 @@ ExampleInputs = Callable[..., Any]
 params)`` that builds valid example inputs for a loss."""
 
 
-class LossEntry:
+class _Provided:
+    """What registered and declared losses share: a name from a provider."""
+
+    __slots__ = ()
+    name: str
+    provider: str
+    version: str | None
+
+    @property
+    def qualified_name(self) -> str:
+        """``name@provider``: always unambiguous."""
+        return f"{self.name}{QUALIFIER}{self.provider}"
+
+    @property
+    def provider_label(self) -> str:
+        """The provider with its version, for messages."""
+        return f"{self.provider} {self.version}" if self.version else self.provider
+
+
+class LossEntry(_Provided):
     """One registered loss and where it came from.
 
     Entries compare and hash by identity: the same function registered twice
@@ -115,22 +134,12 @@ class LossEntry:
         return summarize(inspect.getdoc(self.function) or "")
 
     @property
-    def qualified_name(self) -> str:
-        """``name@provider``: always unambiguous."""
-        return f"{self.name}{QUALIFIER}{self.provider}"
-
-    @property
-    def provider_label(self) -> str:
-        """The provider with its version, for messages."""
-        return f"{self.provider} {self.version}" if self.version else self.provider
-
-    @property
     def keys(self) -> tuple[str, ...]:
         """The name followed by the aliases."""
         return (self.name, *self.aliases)
 
 
-class DeclaredLoss:
+class DeclaredLoss(_Provided):
     """A loss an installed distribution declares in its entry points, not imported yet.
 
     ``names`` are the entry-point names of one object: the loss's name and
@@ -170,7 +179,7 @@ class DeclaredLoss:
         return f"DeclaredLoss({self.names!r}, object={self.object!r}, provider={self.provider!r})"
 
     @property
-    def name(self) -> str:
+    def name(self) -> str:  # type: ignore[override]  # read-only here: the manifest decides it
         """The loss's name (the manifest says which of ``names`` it is)."""
         return self._detail()[0]
 
@@ -194,16 +203,6 @@ class DeclaredLoss:
     def module(self) -> str:
         """The module to import."""
         return self.object.partition(":")[0]
-
-    @property
-    def qualified_name(self) -> str:
-        """``name@provider``: always unambiguous."""
-        return f"{self.name}{QUALIFIER}{self.provider}"
-
-    @property
-    def provider_label(self) -> str:
-        """The provider with its version, for messages."""
-        return f"{self.provider} {self.version}" if self.version else self.provider
 
     @property
     def keys(self) -> tuple[str, ...]:
