@@ -56,7 +56,6 @@ from losses_core._names import (
     CORE_PROVIDER,
     ENTRY_POINT_GROUP,
     QUALIFIER,
-    RUNTIME_PROVIDER,
     check_loss_name,
     normalize_distribution,
 )
@@ -671,8 +670,6 @@ def find(name: str) -> LossEntry | DeclaredLoss:
 
 __all__ = [
     "LOADER",
-    "QUALIFIER",
-    "RUNTIME_PROVIDER",
     "PluginFailure",
     "PluginLoader",
     "PluginRecord",
