@@ -205,9 +205,10 @@ class PluginLoader:
                 self._catalogue_all(controls)
             except BaseException:
                 # leave nothing half-done: the next call starts again
+                present = set(REGISTRY.entries())
                 for record in self.records:
                     for entry in record.declared:
-                        if entry in REGISTRY.entries():
+                        if entry in present:
                             REGISTRY.remove_entry(entry)
                 self.records, self.failures, self._hiding = [], [], set()
                 raise
