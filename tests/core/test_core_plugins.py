@@ -398,3 +398,24 @@ def test_an_entry_point_named_after_its_distribution_is_a_plugin_object_as_in_0_
         "status": "loaded",
         "losses": ["legacy_loss"],
     }
+
+
+def test_a_catalogue_that_fails_midway_leaves_nothing_behind_and_can_be_retried(monkeypatch):
+    from losses_core import _plugins
+    from losses_core._registry import REGISTRY
+
+    loader = _plugins.PluginLoader()
+    before = set(REGISTRY.entries())
+    real_scan = _plugins.scan_installed
+
+    def broken_scan(**options):
+        raise RuntimeError("scan failed")
+
+    monkeypatch.setattr(_plugins, "scan_installed", broken_scan)
+    with pytest.raises(RuntimeError, match="scan failed"):
+        loader.catalogue()
+    assert loader.records == [] and loader.failures == []
+    assert set(REGISTRY.entries()) == before  # the built-ins it declared are gone again
+    monkeypatch.setattr(_plugins, "scan_installed", real_scan)
+    loader.catalogue()
+    assert loader.records[0].distribution == "losses-core" and len(loader.records[0].declared) == 5
