@@ -34,7 +34,8 @@ class LossInfo:
     @classmethod
     def from_entry(cls, entry: Listed) -> LossInfo:
         others = [e for e in REGISTRY.candidates(entry.name) if e is not entry]
-        taken = tuple(e.qualified_name for e in others) if entry.override and REGISTRY.winner(entry) else ()
+        wins = REGISTRY.winner(entry)
+        taken = tuple(e.qualified_name for e in others) if entry.override and wins else ()
         return cls(
             name=entry.name,
             qualified_name=entry.qualified_name,
@@ -42,7 +43,7 @@ class LossInfo:
             version=entry.version,
             aliases=entry.aliases,
             summary=entry.summary,
-            ambiguous=bool(others) and not REGISTRY.winner(entry) and not any(e.override for e in others),
+            ambiguous=bool(others) and not wins and not any(e.override for e in others),
             imported=isinstance(entry, LossEntry),
             overrides=taken,
         )

@@ -91,19 +91,19 @@ def entry_kind(value: str) -> str:
 
 
 def check_reference(value: object, where: str, *, attribute: bool = True) -> str:
-    """``value`` if it is a ``module:attr`` reference (or a module, with
-    ``attribute=False``), else raise :class:`ManifestError`."""
-    ok = isinstance(value, str)
-    if ok:
-        assert isinstance(value, str)
-        module, sep, attr = value.partition(":")
-        ok = all(part.isidentifier() for part in module.strip().split("."))
-        if sep or attribute:
-            ok = ok and bool(attr.strip()) and all(p.isidentifier() for p in attr.strip().split("."))
-    if not ok:
-        form = "'package.module:attribute'" if attribute else "'package.module' or 'package.module:attribute'"
-        raise ManifestError(f"{where}: expected an object reference {form}, got {value!r}")
-    return str(value)
+    """``value``, stripped, if it is a ``module:attr`` reference (or a module,
+    with ``attribute=False``), else raise :class:`ManifestError`."""
+    if isinstance(value, str):
+        module, sep, attr = value.strip().partition(":")
+        if _dotted(module) and (_dotted(attr) if sep or attribute else True):
+            return value.strip()
+    form = "'package.module:attribute'" if attribute else "'package.module' or 'package.module:attribute'"
+    raise ManifestError(f"{where}: expected an object reference {form}, got {value!r}")
+
+
+def _dotted(text: str) -> bool:
+    """Whether ``text`` is dotted identifiers (``a.b.c``), spaces around ignored."""
+    return all(part.isidentifier() for part in text.strip().split("."))
 
 
 def declared_losses(entries: Iterable[tuple[str, str]]) -> list[tuple[tuple[str, ...], str]]:

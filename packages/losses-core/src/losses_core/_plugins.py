@@ -245,7 +245,7 @@ class PluginLoader:
         except (OSError, UnicodeDecodeError) as exc:  # a broken losses-core install
             self._fail(record, f"{type(exc).__name__}: {exc}", "")
             return
-        self._declare(record, [(name, value) for name, value in entries])
+        self._declare(record, entries)
 
     def _catalogue_installed(self, plugins: list[InstalledPlugin]) -> None:
         by_distribution: dict[str, list[InstalledPlugin]] = {}
@@ -274,16 +274,12 @@ class PluginLoader:
                 kind = MODULE  # named after the distribution: a plugin object (the 0.2 form), never a loss
             try:
                 if kind == LOSS:
-                    if not _plain_reference(value) or "@" in name or ":" in name or not name:
-                        check_loss_name(name)  # raises with the reason
-                        check_reference(value, f"entry point {name}")
-                    losses.append((name, value.strip()))
+                    check_loss_name(name)
+                    losses.append((name, check_reference(value, f"entry point {name}")))
                 elif kind == MANIFEST:
                     record.manifest_ref = value.strip()
                 else:
-                    record.modules.append(
-                        check_reference(value, f"entry point {name}", attribute=False).strip()
-                    )
+                    record.modules.append(check_reference(value, f"entry point {name}", attribute=False))
             except ValueError as exc:
                 self._fail(record, str(exc), "", f"{name} = {value}")
         if record.form != "builtin" and record.modules and not losses:
@@ -613,16 +609,6 @@ class PluginLoader:
 def _spec(declared: DeclaredLoss) -> str:
     """``name@provider`` with one of the declared names: no manifest read."""
     return f"{declared.names[0]}{QUALIFIER}{declared.provider}"
-
-
-def _plain_reference(value: str) -> bool:
-    """The common case of a loss entry point's value, checked fast: ``a.b:c``."""
-    module, _, attr = value.partition(":")
-    return (
-        module.replace(".", "_").isidentifier()
-        and attr.replace(".", "_").isidentifier()
-        and ".." not in value
-    )
 
 
 def _describe(exc: BaseException) -> str:
