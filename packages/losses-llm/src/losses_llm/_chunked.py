@@ -120,7 +120,9 @@ def linear_chunked_loss(
         ``hidden``, ``weight`` and ``bias``) and the stats.
     """
     stats: dict[str, torch.Tensor] = {}
-    loss = _LinearChunked.apply(hidden, weight, bias, chunk_loss, chunk_rows, stats)
+    loss: torch.Tensor = _LinearChunked.apply(  # type: ignore[no-untyped-call]
+        hidden, weight, bias, chunk_loss, chunk_rows, stats
+    )
     return loss, stats
 
 
@@ -136,7 +138,7 @@ def _merge(collected: dict[str, list[torch.Tensor]]) -> dict[str, torch.Tensor]:
 
 class _LinearChunked(torch.autograd.Function):
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         hidden: torch.Tensor,
         weight: torch.Tensor,
@@ -191,7 +193,7 @@ class _LinearChunked(torch.autograd.Function):
         return total
 
     @staticmethod
-    def backward(ctx: Any, grad_loss: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad_loss: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         saved = ctx.saved_tensors
         scale = None if bool(torch.all(grad_loss == 1)) else grad_loss
         grads: list[torch.Tensor | None] = []
