@@ -120,6 +120,12 @@ def linear_chunked_loss(
         ``hidden``, ``weight`` and ``bias``) and the stats.
     """
     stats: dict[str, torch.Tensor] = {}
+    tracked = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (hidden, weight, bias)
+    )
+    if not tracked:
+        loss, _ = _chunk_loop(hidden, weight, bias, chunk_loss, chunk_rows, (False, False, False), stats)
+        return loss, stats
     loss: torch.Tensor = _LinearChunked.apply(  # type: ignore[no-untyped-call]
         hidden, weight, bias, chunk_loss, chunk_rows, stats
     )
@@ -136,6 +142,59 @@ def _merge(collected: dict[str, list[torch.Tensor]]) -> dict[str, torch.Tensor]:
     return merged
 
 
+Gradients = tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]
+
+
+def _chunk_loop(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    chunk_loss: ChunkLoss,
+    chunk_rows: int,
+    needs: tuple[bool, bool, bool],
+    stats_out: dict[str, torch.Tensor],
+) -> tuple[torch.Tensor, Gradients]:
+    """The loss over all chunks and the gradients ``needs`` asks for (hidden,
+    weight, bias; the weight's and bias's accumulated in float32/float64)."""
+    need_hidden, need_weight = needs[0], needs[1]
+    need_bias = bias is not None and needs[2]
+    need_grad = need_hidden or need_weight or need_bias
+    size = hidden.shape[-1]
+    vocab = weight.shape[0]
+    acc = torch.float64 if weight.dtype == torch.float64 else torch.float32
+    grad_hidden = torch.empty_like(hidden) if need_hidden else None
+    grad_weight = torch.zeros(weight.shape, dtype=acc, device=weight.device) if need_weight else None
+    grad_bias = torch.zeros(vocab, dtype=acc, device=weight.device) if need_bias else None
+    total = torch.zeros((), dtype=acc, device=hidden.device)
+    collected: dict[str, list[torch.Tensor]] = {}
+    for start in range(0, hidden.shape[0], chunk_rows):
+        rows = slice(start, min(start + chunk_rows, hidden.shape[0]))
+        h = hidden[rows].reshape(-1, size)
+        logits = h @ weight.t() if bias is None else torch.addmm(bias, h, weight.t())
+        out_shape = (*hidden[rows].shape[:-1], vocab)
+        output = chunk_loss(logits.to(acc).view(out_shape), rows, need_grad)
+        del logits
+        total += output.loss.to(acc)
+        for key, value in output.stats.items():
+            collected.setdefault(key, []).append(value)
+        if not need_grad or output.grad_logits is None:
+            continue
+        g = output.grad_logits.reshape(-1, vocab)
+        g_low = g if g.dtype == weight.dtype else g.to(weight.dtype)
+        if grad_hidden is not None:
+            grad_hidden[rows] = (g_low @ weight).view(hidden[rows].shape)
+        if grad_weight is not None:
+            if weight.dtype == acc:
+                grad_weight.addmm_(g.t(), h)
+            else:
+                grad_weight += (g_low.t() @ h).to(acc)
+        if grad_bias is not None:
+            grad_bias += g.sum(0)
+        del g, g_low
+    stats_out.update(_merge(collected))
+    return total, (grad_hidden, grad_weight, grad_bias)
+
+
 class _LinearChunked(torch.autograd.Function):
     @staticmethod
     def forward(
@@ -148,46 +207,17 @@ class _LinearChunked(torch.autograd.Function):
         stats_out: dict[str, torch.Tensor],
     ) -> torch.Tensor:
         needs = ctx.needs_input_grad
-        need_hidden, need_weight = bool(needs[0]), bool(needs[1])
-        need_bias = bias is not None and bool(needs[2])
-        need_grad = need_hidden or need_weight or need_bias
-        size = hidden.shape[-1]
-        vocab = weight.shape[0]
-        acc = torch.float64 if weight.dtype == torch.float64 else torch.float32
-        grad_hidden = torch.empty_like(hidden) if need_hidden else None
-        grad_weight = torch.zeros(weight.shape, dtype=acc, device=weight.device) if need_weight else None
-        grad_bias = torch.zeros(vocab, dtype=acc, device=weight.device) if need_bias else None
-        total = torch.zeros((), dtype=acc, device=hidden.device)
-        collected: dict[str, list[torch.Tensor]] = {}
-        for start in range(0, hidden.shape[0], chunk_rows):
-            rows = slice(start, min(start + chunk_rows, hidden.shape[0]))
-            h = hidden[rows].reshape(-1, size)
-            logits = h @ weight.t() if bias is None else torch.addmm(bias, h, weight.t())
-            out_shape = (*hidden[rows].shape[:-1], vocab)
-            output = chunk_loss(logits.to(acc).view(out_shape), rows, need_grad)
-            del logits
-            total += output.loss.to(acc)
-            for key, value in output.stats.items():
-                collected.setdefault(key, []).append(value)
-            if not need_grad or output.grad_logits is None:
-                continue
-            g = output.grad_logits.reshape(-1, vocab)
-            g_low = g if g.dtype == weight.dtype else g.to(weight.dtype)
-            if grad_hidden is not None:
-                grad_hidden[rows] = (g_low @ weight).view(hidden[rows].shape)
-            if grad_weight is not None:
-                if weight.dtype == acc:
-                    grad_weight.addmm_(g.t(), h)
-                else:
-                    grad_weight += (g_low.t() @ h).to(acc)
-            if grad_bias is not None:
-                grad_bias += g.sum(0)
-            del g, g_low
-        stats_out.update(_merge(collected))
-        ctx.save_for_backward(
-            *(t if t is not None else torch.empty(0) for t in (grad_hidden, grad_weight, grad_bias))
+        total, grads = _chunk_loop(
+            hidden,
+            weight,
+            bias,
+            chunk_loss,
+            chunk_rows,
+            (bool(needs[0]), bool(needs[1]), bool(needs[2])),
+            stats_out,
         )
-        ctx.present = (grad_hidden is not None, grad_weight is not None, grad_bias is not None)
+        ctx.save_for_backward(*(t if t is not None else torch.empty(0) for t in grads))
+        ctx.present = tuple(t is not None for t in grads)
         ctx.weight_dtype = weight.dtype
         ctx.bias_dtype = None if bias is None else bias.dtype
         return total
