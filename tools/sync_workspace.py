@@ -29,9 +29,12 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ROOT / "packages"
 
 
-def _load_toml(path: Path) -> dict[str, Any]:
-    import tomllib
-
+def _load_toml(path: Path) -> dict[str, Any] | None:
+    """The parsed file, or None on Python 3.10, which has no ``tomllib``."""
+    try:
+        import tomllib
+    except ImportError:
+        return None
     with path.open("rb") as handle:
         return tomllib.load(handle)
 
@@ -62,7 +65,10 @@ def _installed_location(dist: importlib.metadata.Distribution) -> Path | None:
 
 def stale_reason(package: Path) -> str | None:
     """Why the installed metadata of the distribution in ``package`` is stale, or None."""
-    project = _load_toml(package / "pyproject.toml")["project"]
+    pyproject = _load_toml(package / "pyproject.toml")
+    if pyproject is None:
+        return "cannot read pyproject.toml without tomllib (Python 3.10): reinstalling to be sure"
+    project = pyproject["project"]
     name = project["name"]
     try:
         dist = importlib.metadata.distribution(name)

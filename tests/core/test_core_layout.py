@@ -14,7 +14,7 @@ import losses_core
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "packages" / "losses-core" / "src" / "losses_core"
-PLUGINS = [ROOT / "packages" / name / "src" for name in ("losses-vae", "losses-sae", "losses-ranking")]
+PLUGINS = [ROOT / "packages" / name / "src" for name in ("losses-vae", "losses-sae", "losses-ranking", "losses-llm")]
 
 PUBLIC_NAMES = {
     "ENTRY_POINT_GROUP",
