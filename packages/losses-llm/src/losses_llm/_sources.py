@@ -13,7 +13,7 @@ from typing import Literal
 
 import torch
 
-from losses_core import Input, LossInputError
+from losses_core import Input, LossInputError, MissingInputError
 
 __all__ = [
     "BIAS",
@@ -98,7 +98,7 @@ def policy_source(
             f"give {accepted}"
         )
     if not given:
-        raise LossInputError(f"{loss}: model_output has none of {accepted}")
+        raise MissingInputError(f"{loss}: model_output has none of {accepted}")
     if len(given) > 1:
         raise LossInputError(
             f"{loss}: model_output has {' and '.join(repr(g) for g in given)}; give exactly one of {accepted}"
