@@ -190,7 +190,7 @@ def _chunk_loop(
                 grad_weight += (g_low.t() @ h).to(acc)
         if grad_bias is not None:
             grad_bias += g.sum(0)
-        del g, g_low
+        del g, g_low, output  # the chunk's gradient buffer goes before the next chunk's logits
     stats_out.update(_merge(collected))
     return total, (grad_hidden, grad_weight, grad_bias)
 
