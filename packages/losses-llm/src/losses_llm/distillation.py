@@ -177,8 +177,7 @@ def distillation(
     )
     targets = (shift_labels(labels, ignore_index) if shift else labels).reshape(-1)
     mask = targets != ignore_index
-    with torch.no_grad():
-        count = mask.sum()
+    count = mask.sum()
     denominator = _denominator(count, num_items_in_batch, reduction)
     terms = _terms(
         teacher,
