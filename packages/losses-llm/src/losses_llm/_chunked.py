@@ -124,8 +124,8 @@ def linear_chunked_loss(
         t is not None and t.requires_grad for t in (hidden, weight, bias)
     )
     if not tracked:
-        loss, _ = _chunk_loop(hidden, weight, bias, chunk_loss, chunk_rows, (False, False, False), stats)
-        return loss, stats
+        value, _ = _chunk_loop(hidden, weight, bias, chunk_loss, chunk_rows, (False, False, False), stats)
+        return value, stats
     loss: torch.Tensor = _LinearChunked.apply(  # type: ignore[no-untyped-call]
         hidden, weight, bias, chunk_loss, chunk_rows, stats
     )
