@@ -83,8 +83,8 @@ def main() -> None:
 
 
 def _format(collector: MetricsCollector) -> str:
-    (values,) = collector.summary().values()
-    return "  ".join(f"{key} {value:.4f}" for key, value in values.items())
+    # flat keys such as "beta_vae/loss": the loss's name, then the metric
+    return "  ".join(f"{key.partition('/')[2]} {value:.4f}" for key, value in collector.summary().items())
 
 
 if __name__ == "__main__":

@@ -59,14 +59,17 @@ _RESULT_KEYS = frozenset({"loss", "metrics", "auxiliary"})
 class LossCall:
     """One loss call, as seen by the pre- and post-loss hooks.
 
-    ``name`` and ``provider`` identify the loss; ``model_output``, ``targets``
-    and ``params`` are what the loss will be (or was) called with and may be
+    ``name`` and ``provider`` identify the loss; ``label`` is the label of
+    the composite term the call computes (``"recon_b"``: the prefix of the
+    term's keys in the composite's ``metrics``), or ``None`` for a call that
+    is not a term of a composite loss; ``model_output``, ``targets`` and
+    ``params`` are what the loss will be (or was) called with and may be
     replaced by pre-loss hooks; ``result`` is the normalised
     :class:`~losses_core.LossReturn`, set before the post-loss hooks run and
     replaceable by them.
     """
 
-    __slots__ = ("model_output", "name", "params", "provider", "result", "targets")
+    __slots__ = ("label", "model_output", "name", "params", "provider", "result", "targets")
 
     def __init__(
         self,
@@ -75,16 +78,19 @@ class LossCall:
         model_output: Mapping[str, Any],
         targets: Mapping[str, Any],
         params: dict[str, Any],
+        label: str | None = None,
     ) -> None:
         self.name = name
         self.provider = provider
         self.model_output = model_output
         self.targets = targets
         self.params = params
+        self.label = label
         self.result: LossReturn | None = None
 
     def __repr__(self) -> str:
-        return f"LossCall(name={self.name!r}, provider={self.provider!r}, params={self.params!r})"
+        label = "" if self.label is None else f", label={self.label!r}"
+        return f"LossCall(name={self.name!r}, provider={self.provider!r}{label}, params={self.params!r})"
 
 
 # -- results -------------------------------------------------------------------------
@@ -182,14 +188,16 @@ def call_with_hooks(
     targets: Mapping[str, Any],
     params: dict[str, Any],
     check_names: bool = True,
+    label: str | None = None,
 ) -> LossReturn:
     """Run the pre-loss hooks, check the parameters, run the loss and the
     post-loss hooks; return the normalised result.
 
+    ``label`` is the composite term's label the hooks see as ``call.label``.
     A post-loss hook that leaves an invalid result is named in the error.
     """
     name = entry.name
-    call = LossCall(name, entry.provider, model_output, targets, params)
+    call = LossCall(name, entry.provider, model_output, targets, params, label)
     if HOOKS.has_pre:
         run_hook("losses_pre_loss", HOOKS.pre, call)
     if not entry.declared and (call.params or entry.signature.required):
@@ -220,13 +228,15 @@ def call_resolved(
     targets: Mapping[str, Any],
     params: dict[str, Any],
     check_names: bool = True,
+    label: str | None = None,
 ) -> LossReturn:
     """A resolved loss's call: the normalised result, with or without hooks.
 
     ``check_names=False`` (a config loaded with ``strict=False``) lets names
-    the loss does not declare through to its ``**kwargs``."""
+    the loss does not declare through to its ``**kwargs``; ``label`` names
+    the composite term the call computes, for the hooks."""
     if HOOKS.active:
-        return call_with_hooks(entry, model_output, targets, params, check_names)
+        return call_with_hooks(entry, model_output, targets, params, check_names, label)
     if not entry.declared and (params or entry.signature.required):
         entry.signature.check(entry.name, params, check_names=check_names)
     return normalize_result(f"loss {entry.name!r}", entry.function(model_output, targets, **params))

@@ -100,6 +100,17 @@ class ResolvedLoss:
         params = {**self.defaults, **overrides} if overrides else dict(self.defaults)
         return call_resolved(self._entry, model_output, targets, params, self._check_names)
 
+    def _call_as_term(
+        self,
+        label: str,
+        model_output: Mapping[str, Any],
+        targets: Mapping[str, Any],
+        overrides: dict[str, Any],
+    ) -> LossReturn:
+        """The call of a composite's term: hooks see ``label`` as ``call.label``."""
+        params = {**self.defaults, **overrides} if overrides else dict(self.defaults)
+        return call_resolved(self._entry, model_output, targets, params, self._check_names, label)
+
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.defaults.items())
         return f"ResolvedLoss({self._entry.qualified_name}{', ' if params else ''}{params})"
@@ -144,7 +155,8 @@ class CompositeLoss:
     ``"<label>/loss"`` and its metrics as ``"<label>/<metric>"``; its
     ``auxiliary`` maps each label to the term's auxiliary dict. Per-call
     keyword arguments go to every term that accepts them; one that no term
-    accepts raises.
+    accepts raises. The pre- and post-loss hooks run around each term's call
+    and see its label as ``call.label``.
     """
 
     def __init__(self, terms: Sequence[tuple[str, float, ResolvedLoss]]) -> None:
@@ -162,7 +174,7 @@ class CompositeLoss:
         auxiliary: dict[str, Any] = {}
         for label, weight, term in self.terms:
             accepted = {k: v for k, v in overrides.items() if _accepts(term.entry.signature, k)}
-            result = term(model_output, targets, **accepted)
+            result = term._call_as_term(label, model_output, targets, accepted)
             weighted = weight * result["loss"]
             total = weighted if total is None else total + weighted
             metrics[f"{label}/loss"] = result["loss"].detach()
