@@ -32,7 +32,7 @@ import torch
 
 from losses_core import LossParameterError, MissingInputError
 from losses_core.tensors import at_least_float32
-from losses_llm._chunked import ChunkOutput, default_chunk_rows, linear_chunked_loss
+from losses_llm._chunked import ChunkLoss, ChunkOutput, default_chunk_rows, linear_chunked_loss
 from losses_llm._policy_gradient import PolicyObjective
 from losses_llm._sources import Source, policy_source
 from losses_llm._tokens import label_log_probs
@@ -127,11 +127,11 @@ def policy_loss(
     vocab = weight.shape[0]
     if objective.sequence_level:
         rows = chunk_size or max(1, default_chunk_rows(vocab, hidden.shape[1]) // 2)
-        chunk = _PolicyChunk(objective, ids, temperature)
+        chunk = _policy_chunk(objective, ids, temperature)
     else:
         rows = chunk_size or max(1, default_chunk_rows(vocab) // 2)
         hidden = hidden.reshape(-1, hidden.shape[-1])
-        chunk = _PolicyChunk(objective.flat(), ids.reshape(-1), temperature)
+        chunk = _policy_chunk(objective.flat(), ids.reshape(-1), temperature)
     return linear_chunked_loss(hidden, weight, inputs.lm_head_bias, chunk, chunk_rows=rows)
 
 
@@ -149,25 +149,20 @@ def _logits_loss(
     return loss, {**stats, "entropy": summed}
 
 
-@dataclass(frozen=True)
-class _PolicyChunk:
+def _policy_chunk(objective: PolicyObjective, ids: torch.Tensor, temperature: float) -> ChunkLoss:
     """The :data:`~losses_llm._chunked.ChunkLoss` of a policy objective: one
     chunk's log-probabilities, entropy and logits gradient. The chunk's logits
     buffer is scratch (the engine drops it after the call) and is scaled in
     place by the temperature."""
 
-    objective: PolicyObjective
-    ids: torch.Tensor
-    temperature: float
-
-    def __call__(self, logits: torch.Tensor, rows: slice, need_grad: bool) -> ChunkOutput:
+    def chunk_loss(logits: torch.Tensor, rows: slice, need_grad: bool) -> ChunkOutput:
         shape = logits.shape[:-1]
         z = logits.reshape(-1, logits.shape[-1])
-        if self.temperature != 1.0:
-            z.div_(self.temperature)
-        batch = self.objective.batch.rows(rows)
+        if temperature != 1.0:
+            z.div_(temperature)
+        batch = objective.batch.rows(rows)
         on = batch.on.reshape(-1)
-        labels = torch.where(on, self.ids[rows].reshape(-1), torch.zeros_like(on, dtype=self.ids.dtype))
+        labels = torch.where(on, ids[rows].reshape(-1), torch.zeros_like(on, dtype=ids.dtype))
         labels = labels.long().unsqueeze(-1)
         with torch.no_grad():
             top = z.amax(dim=-1, keepdim=True)
@@ -182,16 +177,18 @@ class _PolicyChunk:
             entropy = (torch.where(on, lse - expected, zero) * batch.mask.reshape(-1)).sum()
         if not need_grad:
             with torch.no_grad():
-                loss, stats = self.objective(log_probs, rows)
+                loss, stats = objective(log_probs, rows)
             return ChunkOutput(loss, None, {**stats, "entropy": entropy})
         with torch.enable_grad():
             leaf = log_probs.requires_grad_(True)
-            loss, stats = self.objective(leaf, rows)
+            loss, stats = objective(leaf, rows)
             (grad,) = torch.autograd.grad(loss, leaf) if loss.requires_grad else (torch.zeros_like(leaf),)
         with torch.no_grad():
             g = torch.where(on, grad.reshape(-1), zero)
-            if self.temperature != 1.0:
-                g = g / self.temperature
+            if temperature != 1.0:
+                g = g / temperature
             grad_logits = probs.mul_(-g.unsqueeze(-1))
             grad_logits.scatter_add_(-1, labels, g.unsqueeze(-1))
         return ChunkOutput(loss.detach(), grad_logits.view(logits.shape), {**stats, "entropy": entropy})
+
+    return chunk_loss
