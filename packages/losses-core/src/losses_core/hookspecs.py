@@ -24,10 +24,11 @@ Hooks
     Called before every loss call made through ``LOSSES`` or a resolved loss
     (not for a loss function called directly).
     ``call`` is a :class:`losses_core.LossCall`: it carries ``name``,
-    ``provider``, ``model_output``, ``targets`` and ``params``. An
-    implementation may replace any of ``call.model_output``, ``call.targets``
-    or ``call.params`` (or mutate them); later implementations and the loss
-    itself see the change.
+    ``provider``, ``label`` (the label of the composite term the call
+    computes, ``None`` outside a composite loss), ``model_output``,
+    ``targets`` and ``params``. An implementation may replace any of
+    ``call.model_output``, ``call.targets`` or ``call.params`` (or mutate
+    them); later implementations and the loss itself see the change.
 
 ``losses_post_loss(call)``
     Called after every loss call made through ``LOSSES`` or a resolved loss.
@@ -95,7 +96,8 @@ def losses_register(register: LossRegistrar) -> None:
 def losses_pre_loss(call: LossCall) -> None:
     """Inspect or change a loss call before the loss runs.
 
-    :param call: the call about to happen. Replace or mutate
+    :param call: the call about to happen (``call.label`` names the
+        composite term it computes, if any). Replace or mutate
         ``call.model_output``, ``call.targets`` or ``call.params`` to change
         what the loss receives. The return value is ignored.
     """
