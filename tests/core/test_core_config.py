@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -135,7 +136,11 @@ def test_composite_passes_call_kwargs_to_terms_that_accept_them():
         ("loss: {class: mse, params: [1]}\n", None, r"loss.params: expected a mapping"),
         ("loss: {class: mse, weigth: 2}\n", None, r"unexpected key\(s\) \['weigth'\]"),
         ("loss: {terms: []}\n", None, "non-empty list"),
-        ("loss: {terms: [{type: mse, weight: heavy}]}\n", None, r"loss.terms\[0\].weight: expected a number"),
+        (
+            "loss: {terms: [{type: mse, weight: heavy}]}\n",
+            None,
+            r"loss.terms\[0\].weight: expected a finite number, got .heavy.",
+        ),
         ("loss: [\n", None, "invalid YAML"),
         ("- 1\n", None, "expected a mapping at the top level"),
     ],
@@ -266,3 +271,217 @@ def test_keys_given_twice_is_a_problem():
 
     node = {"loss": {"type": "mse", "kwargs": {"keys": {"target": "y"}}, "keys": {"target": "x"}}}
     assert any("given both beside and inside 'kwargs'" in p for p in validate_config(node))
+
+
+# -- files that cannot hurt ------------------------------------------------------
+def laughs(levels: int) -> str:
+    """A YAML "billion laughs": level 0 is a list of ten strings and each
+    level a list of ten aliases of the one below, so the last level stands
+    for 10 ** (levels + 1) strings."""
+    lines = ['l0: &l0 ["ha","ha","ha","ha","ha","ha","ha","ha","ha","ha"]']
+    lines += [f"l{i}: &l{i} [{','.join([f'*l{i - 1}'] * 10)}]" for i in range(1, levels + 1)]
+    return "\n".join(lines) + f"\nloss: {{type: mse, keys: *l{levels}}}\n"
+
+
+def test_an_alias_bomb_is_refused_before_anything_walks_it(tmp_path):
+    path = write(tmp_path, laughs(8))  # 10^9 strings
+    assert path.stat().st_size < 600
+    # level k (line k + 1) holds 10^(k + 1) strings: level 5 is the first
+    # beyond MAX_NODES = 10^6, and the walk stops there
+    with pytest.raises(ConfigError, match=r"line 6: with its aliases expanded, this value holds more than "):
+        load_config(path)
+
+
+def test_the_expanded_size_counts_every_alias(tmp_path, monkeypatch):
+    import losses_core._yaml as bounded
+
+    # the top mapping, 'a', the list and its 2 items, 'b', the alias expanded
+    # (3), 'loss', 'mse': 1 + 1 + 3 + 1 + 3 + 1 + 1 = 11 values
+    path = write(tmp_path, "a: &a [1, 2]\nb: *a\nloss: mse\n")
+    monkeypatch.setattr(bounded, "MAX_NODES", 11)
+    assert load_config(path).terms[0].loss == "mse"
+    monkeypatch.setattr(bounded, "MAX_NODES", 10)
+    with pytest.raises(ConfigError, match="more than 10 values"):
+        load_config(path)
+
+
+def test_deep_nesting_is_refused_without_recursion_error(tmp_path):
+    path = write(tmp_path, "loss: {type: mse, params: {reduction: " + "[" * 5000 + "]" * 5000 + "}}\n")
+    with pytest.raises(ConfigError, match="line 1: nesting deeper than 100 levels"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(("depth", "ok"), [(5, True), (6, False)])
+def test_the_depth_limit_is_exact(tmp_path, monkeypatch, depth, ok):
+    import losses_core._yaml as bounded
+
+    monkeypatch.setattr(bounded, "MAX_DEPTH", 5)
+    # the top mapping is level 1, each list one more
+    path = write(tmp_path, "loss: mse\nx: " + "[" * (depth - 1) + "]" * (depth - 1) + "\n")
+    if ok:
+        load_config(path)
+    else:
+        with pytest.raises(ConfigError, match="nesting deeper than 5 levels"):
+            load_config(path)
+
+
+def test_depth_through_aliases_and_recursive_aliases(tmp_path):
+    chain = "a0: &a0 [1]\n" + "".join(f"a{i}: &a{i} [*a{i - 1}]\n" for i in range(1, 150)) + "loss: mse\n"
+    with pytest.raises(ConfigError, match="with its aliases expanded, this value nests deeper than 100"):
+        load_config(write(tmp_path, chain))
+    with pytest.raises(ConfigError, match="an alias refers to a value that contains it"):
+        load_config(write(tmp_path, "a: &a [1, *a]\nloss: mse\n"))
+
+
+def test_a_large_file_is_refused_unread(tmp_path, monkeypatch):
+    import losses_core._yaml as bounded
+
+    monkeypatch.setattr(bounded, "MAX_BYTES", 64)
+    text = "loss: mse\n# " + "x" * 51 + "\n"
+    assert len(text.encode()) == 64
+    assert load_config(write(tmp_path, text)).terms[0].loss == "mse"
+    with pytest.raises(ConfigError, match="larger than 64 bytes"):
+        load_config(write(tmp_path, text + "\n"))
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("loss: mse\nloss: token_ce\n", r"line 2: duplicate key 'loss' \(first given at line 1\)"),
+        (
+            "loss:\n  type: mse\n  kwargs: {reduction: sum, reduction: mean}\n",
+            r"line 3: duplicate key 'reduction' \(first given at line 3\)",
+        ),
+        ("train: {loss: mse}\nval: {loss: mse}\ntrain: {loss: token_ce}\n", "duplicate key 'train'"),
+        ("loss: {terms: [{type: mse, weight: 1, weight: 2}]}\n", "duplicate key 'weight'"),
+        ("1: a\n1.0: b\nloss: mse\n", r"duplicate key 1\.0 \(first given at line 1\)"),
+    ],
+)
+def test_a_key_given_twice_is_an_error(tmp_path, text, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config(write(tmp_path, text))
+
+
+def test_a_merged_key_may_be_overridden(tmp_path):
+    path = write(
+        tmp_path, "base: &base {type: mse, kwargs: {reduction: sum}}\nloss:\n  <<: *base\n  kwargs: {}\n"
+    )
+    assert load_config(path).terms[0].params == {}
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        ("loss: mse # caf\xe9\n".encode("latin-1"), r"line 1: not UTF-8 text \(byte 0xe9 at offset 15\)"),
+        (b"loss: mse\n\xff\xfe", r"line 2: not UTF-8 text \(byte 0xff at offset 10\)"),
+        (
+            b"loss: {type: mse, params: {reduction: " + b"9" * 5000 + b"}}\n",
+            "invalid YAML value: Exceeds the",
+        ),
+        (b"loss: mse\nwhen: 2024-13-45\n", "invalid YAML value: month must be in 1..12"),
+        (b"loss: !!python/name:os.system mse\n", "invalid YAML at line 1, column 7: .*python/name:os.system"),
+        (b"loss: mse\n---\nloss: mse\n", "invalid YAML at line 2, column 1: expected a single document"),
+    ],
+)
+def test_unusable_files_are_config_errors(tmp_path, data, match):
+    path = tmp_path / "config.yaml"
+    path.write_bytes(data)
+    with pytest.raises(ConfigError, match=match):
+        load_config(path)
+    from losses_core.config import validate_config
+
+    (problem,) = validate_config(path)
+    assert problem.startswith(f"{path}: ") and "\n" not in problem
+
+
+def test_the_command_line_reports_an_unusable_file_without_a_traceback(tmp_path, capsys, monkeypatch):
+    from losses_core._cli import main
+    from losses_core._plugins import LOADER
+
+    monkeypatch.setattr(LOADER, "replay_output", LOADER.replay_output)
+    path = tmp_path / "latin.yaml"
+    path.write_bytes("loss: mse # caf\xe9\n".encode("latin-1"))
+    assert main(["check", str(path)]) == 1
+    assert capsys.readouterr().err == ""
+    assert main(["check", str(path), "--json"]) == 1
+    out = capsys.readouterr()
+    (problem,) = json.loads(out.out)["problems"]
+    assert problem.startswith(f"{path}: line 1: not UTF-8 text") and out.err == ""
+
+
+@pytest.mark.parametrize("weight", [".nan", ".inf", "-.inf", "1e999", "1" + "0" * 400])
+def test_a_weight_must_be_finite(weight):
+    text = f"loss: {{terms: [{{type: mse, weight: {weight}}}, {{type: mse}}]}}\n"
+    import yaml
+
+    with pytest.raises(ConfigError, match=r"loss.terms\[0\].weight: expected a finite number, got "):
+        load_config(yaml.safe_load(text))
+
+
+def test_finite_weights_of_any_sign_are_kept():
+    config = load_config({"loss": {"terms": [{"type": "mse", "weight": -0.5}, {"type": "mse", "weight": 0}]}})
+    assert [t.weight for t in config.terms] == [-0.5, 0.0]
+
+
+def nested_billion() -> list[Any]:
+    """A list standing for 10^9 items, as an alias bomb gives it (shared)."""
+    value: list[Any] = ["ha"] * 10
+    for _ in range(8):
+        value = [value] * 10
+    return value
+
+
+def test_messages_never_expand_a_huge_value():
+    # a mapping source is not bounded by the file limits; its messages still are
+    huge, long = nested_billion(), "z" * 100_000
+    node = {
+        "loss": {
+            "terms": [
+                {"type": "mse", "kwargs": {"reduction": long}, "keys": huge, "weight": huge, "name": huge},
+                {"type": "token_ce", "kwargs": {"label_smoothing": 10**4000, "reduction": huge}},
+                {"type": long, "unknown": 1},
+            ]
+        }
+    }
+    from losses_core.config import validate_config
+
+    problems = validate_config(node)
+    # term 0: reduction, keys, weight, name; term 1: label_smoothing,
+    # reduction; term 2: the unexpected key, the unknown name
+    assert len(problems) == 8, problems
+    for problem in problems:
+        assert len(problem) < 400, problem[:400]
+    text = "\n".join(problems)
+    assert "expected a mapping of input names to keys, got [[[" in text
+    assert "parameter 'reduction' must be one of 'mean', 'sum', 'none', got str 'zzz" in text
+    assert "parameter 'label_smoothing' must be <= 1, got 1000" in text
+
+
+def test_losses_check_parses_the_file_once(tmp_path, capsys, monkeypatch):
+    import losses_core._yaml as bounded
+    from losses_core._cli import main
+    from losses_core._plugins import LOADER
+
+    monkeypatch.setattr(LOADER, "replay_output", LOADER.replay_output)
+    parse = bounded._parse
+    calls: list[str] = []
+
+    def counted(text: str, where: str) -> Any:
+        calls.append(where)
+        return parse(text, where)
+
+    monkeypatch.setattr(bounded, "_parse", counted)
+    path = write(tmp_path, "train:\n  loss: {type: mse}\nval:\n  loss: {type: token_ce}\n")
+    for args in (
+        ["check", str(path)],
+        ["check", str(path), "--json"],
+        ["check", str(path), "--section", "val"],
+    ):
+        calls.clear()
+        assert main(args) == 0
+        assert calls == [str(path)], args
+    out = capsys.readouterr().out
+    assert "train: ResolvedLoss(mse" in out and "val: ResolvedLoss(token_ce" in out
+    calls.clear()
+    load_config(path, section="train")
+    assert calls == [str(path)]

@@ -186,6 +186,7 @@ def test_private_modules_are_few_and_named_for_their_job() -> None:
         "_signature",
         "_types",
         "_version",
+        "_yaml",
     ]
 
 

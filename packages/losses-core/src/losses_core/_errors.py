@@ -7,6 +7,24 @@ alone.
 
 from __future__ import annotations
 
+import reprlib
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = 60
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxset = _REPR.maxfrozenset = _REPR.maxdict = 6
+_REPR.maxlevel = 2
+REPR_LIMIT = 100
+"""The longest value :func:`capped_repr` shows, in characters."""
+
+
+def capped_repr(value: object) -> str:
+    """``repr(value)`` for an error message, at most :data:`REPR_LIMIT`
+    characters (``'aaa...aaa'``, ``[1, 2, 3, 4, 5, 6, ...]``): a huge value
+    never floods a message, and a container is not walked beyond the few
+    items shown (a nested-alias config stands for 10^9 items)."""
+    text = _REPR.repr(value)
+    return text if len(text) <= REPR_LIMIT else text[: REPR_LIMIT - 3] + "..."
+
 
 class LossError(Exception):
     """Base class of every error raised by losses-core."""

@@ -30,14 +30,20 @@ misspelt key inside a schedule), an input name in ``keys`` the loss does not
 declare, a missing section or a malformed node raises :class:`ConfigError`
 naming the file and key path.
 
-A dotted path imports and runs code from the named module. It is allowed by
-default; pass ``allow_import=False`` or set ``LOSSES_CONFIG_ALLOW_IMPORT=0`` to
-forbid it (for configs from untrusted sources). Files are read with
-``yaml.safe_load`` only, and PyYAML is imported only when a file is loaded.
+A composite term's ``weight`` must be a finite number.
+
+A dotted path imports the named module, which runs its code with your
+privileges. It is allowed by default; pass ``allow_import=False`` or set
+``LOSSES_CONFIG_ALLOW_IMPORT=0`` to forbid it (for configs from untrusted
+sources). Files are parsed once, with YAML's safe tags only, within bounds
+on size, nesting and alias expansion, and a key given twice in a mapping is
+an error (see ``losses_core._yaml``); PyYAML is imported only when a file is
+loaded.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from losses_core._environment import CONFIG_ALLOW_IMPORT, env_flag
-from losses_core._errors import ConfigError, LossConflictError, UnknownLossError
+from losses_core._errors import ConfigError, LossConflictError, UnknownLossError, capped_repr
 
 __all__ = ["LossConfig", "LossSpec", "load_config", "loss_from_config", "validate_config"]
 
@@ -134,16 +140,42 @@ def validate_config(
     With ``section=None`` and no top-level ``loss``, every section that holds
     a ``loss`` is checked.
     """
+    return check_sections(source, section=section, strict=strict, allow_import=allow_import)[1]
+
+
+def check_sections(
+    source: str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    section: str | None = None,
+    strict: bool = True,
+    allow_import: bool | None = None,
+) -> tuple[dict[str | None, LossConfig], list[str]]:
+    """The configuration of each section that holds a loss, and every
+    problem, from one read of ``source`` (for ``losses check``; not part of
+    the public API).
+
+    ``section=None`` with a top-level ``loss`` gives ``{None: config}``;
+    without one, every section holding a ``loss`` is checked. A section with
+    a problem has no configuration.
+    """
     try:
         data, where = _read(source)
     except ConfigError as exc:
-        return [str(exc)]
+        return {}, [str(exc)]
     allowed = _allow_import(allow_import)
+    names: list[str | None] = [section]
     if section is None and isinstance(data, Mapping) and "loss" not in data:
-        sections = [k for k, v in data.items() if isinstance(v, Mapping) and "loss" in v]
-        if sections:
-            return [p for name in sections for p in _parse(data, where, name, strict, allowed)[1]]
-    return _parse(data, where, section, strict, allowed)[1]
+        found = [k for k, v in data.items() if isinstance(v, Mapping) and "loss" in v]
+        if found:
+            names = list(found)
+    configs: dict[str | None, LossConfig] = {}
+    problems: list[str] = []
+    for name in names:
+        config, found_problems = _parse(data, where, name, strict, allowed)
+        problems += found_problems
+        if config is not None:
+            configs[name] = config
+    return configs, problems
 
 
 def _allow_import(allow_import: bool | None) -> bool:
@@ -195,19 +227,10 @@ def loss_from_config(
 def _read(source: str | os.PathLike[str] | Mapping[str, Any]) -> tuple[Any, str]:
     if isinstance(source, Mapping):
         return source, "<config>"
-    path = Path(source)
-    where = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{where}: cannot read loss config: {exc.strerror or exc}") from exc
-    import yaml
+    from losses_core._yaml import read_yaml_file
 
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{where}: invalid YAML: {exc}") from exc
-    return data, where
+    path = Path(source)
+    return read_yaml_file(path), str(path)
 
 
 def _loss_node(data: Any, where: str, section: str | None) -> tuple[Any, str]:
@@ -253,7 +276,7 @@ def _parse_term(
     extra = set(node) - allowed
     if extra:
         problems.append(
-            f"{where}: {path}: unexpected key(s) {sorted(map(str, extra))}; expected "
+            f"{where}: {path}: unexpected key(s) {capped_repr(sorted(map(str, extra)))}; expected "
             f"class/params (or type/kwargs), keys{', weight, name' if composite else ''}"
         )
     name_keys = [k for k in _NAME_KEYS if k in node]
@@ -269,31 +292,35 @@ def _parse_term(
         params = {}
     keys = node.get("keys")
     if keys is not None and not isinstance(keys, Mapping):
-        problems.append(f"{where}: {path}.keys: expected a mapping of input names to keys, got {keys!r}")
+        problems.append(
+            f"{where}: {path}.keys: expected a mapping of input names to keys, got {capped_repr(keys)}"
+        )
         keys = None
     if keys is not None and "keys" in params:
         problems.append(
             f"{where}: {path}: 'keys' is given both beside and inside {param_key!r}; give it once"
         )
-    weight = node.get("weight", 1.0)
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
-        problems.append(f"{where}: {path}.weight: expected a number, got {weight!r}")
+    weight = _finite(node.get("weight", 1.0))
+    if weight is None:
+        problems.append(
+            f"{where}: {path}.weight: expected a finite number, got {capped_repr(node.get('weight'))}"
+        )
         weight = 1.0
     label = node.get("name")
     if label is not None and not isinstance(label, str):
-        problems.append(f"{where}: {path}.name: expected a string, got {label!r}")
+        problems.append(f"{where}: {path}.name: expected a string, got {capped_repr(label)}")
     if len(name_keys) != 1:
         problems.append(f"{where}: {path}: expected exactly one of 'class' or 'type'")
         return None
     name_key = name_keys[0]
     name = node[name_key]
     if not isinstance(name, str) or not name:
-        problems.append(f"{where}: {path}.{name_key}: expected a loss name, got {name!r}")
+        problems.append(f"{where}: {path}.{name_key}: expected a loss name, got {capped_repr(name)}")
         return None
     if ":" in name and not allow_import:
         problems.append(
-            f"{where}: {path}.{name_key}: {name!r} is a dotted path, which imports code, and imports "
-            f"are disabled (allow_import=False or {CONFIG_ALLOW_IMPORT}=0)"
+            f"{where}: {path}.{name_key}: {capped_repr(name)} is a dotted path, which imports code, "
+            f"and imports are disabled (allow_import=False or {CONFIG_ALLOW_IMPORT}=0)"
         )
         return None
     problems += _validate(name, dict(params), keys, where, path, param_key, name_key, strict)
@@ -302,6 +329,18 @@ def _parse_term(
     if keys is not None:
         params = {**params, "keys": dict(keys)}
     return LossSpec(loss=name, params=dict(params), weight=float(weight), label=label)
+
+
+def _finite(weight: Any) -> float | None:
+    """``weight`` as a float, or ``None`` unless it is a finite number (a
+    NaN or infinite weight makes the whole sum NaN or infinite)."""
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+        return None
+    try:
+        value = float(weight)
+    except OverflowError:  # an int beyond a float's range
+        return None
+    return value if math.isfinite(value) else None
 
 
 def _validate(

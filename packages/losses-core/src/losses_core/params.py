@@ -38,6 +38,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from losses_core._errors import capped_repr
+
 __all__ = ["Checker", "Range", "annotation_checker", "describe_annotation"]
 
 Checker = Callable[[Any], "str | None"]
@@ -62,13 +64,13 @@ class Range:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             return None
         if self.ge is not None and not value >= self.ge:
-            return f"must be >= {self.ge}, got {value!r}"
+            return f"must be >= {self.ge}, got {capped_repr(value)}"
         if self.gt is not None and not value > self.gt:
-            return f"must be > {self.gt}, got {value!r}"
+            return f"must be > {self.gt}, got {capped_repr(value)}"
         if self.le is not None and not value <= self.le:
-            return f"must be <= {self.le}, got {value!r}"
+            return f"must be <= {self.le}, got {capped_repr(value)}"
         if self.lt is not None and not value < self.lt:
-            return f"must be < {self.lt}, got {value!r}"
+            return f"must be < {self.lt}, got {capped_repr(value)}"
         return None
 
     def __str__(self) -> str:
@@ -112,12 +114,13 @@ _SHOWN = (str, int, float, bool, type(None))
 
 
 def _shown(value: Any) -> str:
-    """``float 0.5``: the type, and the value when it is a plain scalar (a
-    tensor's repr would read its data, which also breaks a compiled graph)."""
+    """``float 0.5``: the type, and the value (its :func:`capped_repr`) when
+    it is a plain scalar or a short list of them (a tensor's repr would read
+    its data, which also breaks a compiled graph)."""
     if isinstance(value, _SHOWN):
-        return f"{_type_name(value)} {value!r}"
+        return f"{_type_name(value)} {capped_repr(value)}"
     if isinstance(value, (list, tuple)) and len(value) <= 8 and all(isinstance(v, _SHOWN) for v in value):
-        return f"{_type_name(value)} {value!r}"
+        return f"{_type_name(value)} {capped_repr(value)}"
     return _type_name(value)
 
 
@@ -241,7 +244,7 @@ def _generic(annotation: Any, origin: Any, args: tuple[Any, ...]) -> Checker:
             for k, v in value.items():
                 problem = key_check(k) or value_check(v)
                 if problem:
-                    return f"entry {k!r}: {problem}"
+                    return f"entry {capped_repr(k)}: {problem}"
             return None
 
         return check_mapping
