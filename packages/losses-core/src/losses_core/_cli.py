@@ -172,15 +172,10 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 
 # -- check ---------------------------------------------------------------------
 def _cmd_check(args: argparse.Namespace) -> int:
-    from losses_core.config import load_config, validate_config
+    from losses_core.config import check_sections
 
-    problems = validate_config(args.config, section=args.section, strict=not args.no_strict)
-    resolved: list[str] = []
-    if not problems:
-        data_sections = [args.section] if args.section else _sections(args.config)
-        for section in data_sections:
-            config = load_config(args.config, section=section, strict=not args.no_strict)
-            resolved.append(f"{section or 'loss'}: {config.build()!r}")
+    configs, problems = check_sections(args.config, section=args.section, strict=not args.no_strict)
+    resolved = [] if problems else [f"{name or 'loss'}: {c.build()!r}" for name, c in configs.items()]
     if args.json:
         _print_json(
             {"config": str(args.config), "valid": not problems, "problems": problems, "resolved": resolved}
@@ -194,15 +189,6 @@ def _cmd_check(args: argparse.Namespace) -> int:
         for line in resolved:
             print(f"  {line}")
     return 1 if problems else 0
-
-
-def _sections(path: Path) -> list[str | None]:
-    import yaml
-
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    if "loss" in data:
-        return [None]
-    return [k for k, v in data.items() if isinstance(v, dict) and "loss" in v]
 
 
 # -- doctor --------------------------------------------------------------------
@@ -465,13 +451,15 @@ def _replace_table(text: str | None, lines: list[str]) -> str:
 
 # -- new-plugin ----------------------------------------------------------------
 def _cmd_new_plugin(args: argparse.Namespace) -> int:
-    from losses_core._scaffold import write_plugin
+    from losses_core._scaffold import ScaffoldError, name_warnings, write_plugin
 
     try:
         root = write_plugin(args.name, Path(args.directory))
-    except (ValueError, FileExistsError) as exc:
+    except ScaffoldError as exc:
         print(f"losses new-plugin: {exc}", file=sys.stderr)
         return 1
+    for warning in name_warnings(args.name):
+        print(f"losses new-plugin: warning: {warning}", file=sys.stderr)
     print(f"wrote {root}")
     print(f"next: cd {root} && pip install -e '.[test]' && pytest")
     return 0

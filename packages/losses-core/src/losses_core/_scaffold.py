@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import pkgutil
 import re
+import shutil
+import tempfile
+from importlib import resources
 from pathlib import Path
 from string import Template
 
@@ -25,18 +28,25 @@ build-backend = "hatchling.build"
 
 [project]
 name = "$dist"
-version = "0.1.0"
+dynamic = ["version"]  # __version__ in src/$module/__init__.py, the one place to change it
 description = "Loss functions for the losses ecosystem."
 readme = "README.md"
 license = "Apache-2.0"
+license-files = ["LICENSE"]
 requires-python = ">=3.10"
 dependencies = [
   "losses-core>=$core_min,<$core_next",
   "torch>=2.2",
 ]
 classifiers = [
-  "Framework :: Pytest",
+  "Development Status :: 3 - Alpha",
+  "Intended Audience :: Science/Research",
   "Programming Language :: Python :: 3",
+  "Programming Language :: Python :: 3 :: Only",
+  "Programming Language :: Python :: 3.10",
+  "Programming Language :: Python :: 3.11",
+  "Programming Language :: Python :: 3.12",
+  "Programming Language :: Python :: 3.13",
   "Topic :: Scientific/Engineering :: Artificial Intelligence",
   "Typing :: Typed",
 ]
@@ -55,8 +65,17 @@ test = ["pytest", "ruff"]
 ${short}_huber = "$module.${short}_huber:${short}_huber"
 $dist = "$module:losses.json"
 
+[tool.hatch.version]
+path = "src/$module/__init__.py"
+
 [tool.hatch.build.targets.wheel]
 packages = ["src/$module"]
+
+[tool.hatch.build.targets.sdist]
+include = ["src/$module", "tests", "README.md", "LICENSE"]
+
+[tool.pytest.ini_options]
+testpaths = ["tests"]
 
 [tool.ruff]
 line-length = 110
@@ -94,9 +113,13 @@ result = resolve_loss("${short}_huber", delta=1.0)({"predictions": pred}, {"targ
 print(result["loss"], result["metrics"]["mae"])
 ```
 
-Develop with `pip install -e '.[test]'`, then run `pytest` (value tests, the
-losses conformance checks and the manifest check) and `ruff check .` (which
-also rejects imports of losses-core's private modules).
+## Development
+
+```bash
+pip install -e '.[test]'
+pytest            # value tests, the losses conformance checks and the manifest check
+ruff check .      # also rejects imports of losses-core's private modules
+```
 
 The `losses.plugins` entry points in `pyproject.toml` (one per loss name) and
 `src/$module/losses.json` (each loss's summary) declare the losses, so that
@@ -105,6 +128,119 @@ or removing a loss, or changing its aliases or the first sentence of its
 docstring, regenerate both with `losses manifest $module --write`, reinstall,
 and commit them (`losses manifest $module --check` tells whether they are
 current).
+
+## Releasing
+
+The version is `__version__` in `src/$module/__init__.py`, the only place it
+is written. `.github/workflows/test.yml` runs the tests on every push and
+pull request; `.github/workflows/release.yml` publishes to PyPI when a tag
+`v<version>` is pushed, with trusted publishing (no token is stored):
+
+1. Once: on PyPI, add a pending trusted publisher for the project `$dist`
+   naming this repository, the workflow `release.yml` and the environment
+   `pypi`; on GitHub, create the environment `pypi` (Settings, Environments).
+2. Each release: set `__version__`, commit, and push a tag made of `v` and
+   that version (`git tag v0.2.0 && git push origin v0.2.0` for 0.2.0). The
+   workflow runs the tests, checks that the tag matches the version, builds
+   the wheel and the sdist and uploads them.
+
+Licensed under the Apache License 2.0 (see `LICENSE`).
+""",
+    ".gitignore": """\
+__pycache__/
+*.py[cod]
+*.egg-info/
+build/
+dist/
+.venv/
+.pytest_cache/
+.ruff_cache/
+""",
+    ".github/workflows/test.yml": """\
+name: Test
+
+on:
+  push:
+    branches: [main]
+  pull_request:
+  workflow_call:  # run by release.yml before anything is published
+
+permissions:
+  contents: read
+
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        python-version: ["3.10", "3.13"]
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with:
+          python-version: $${{ matrix.python-version }}
+      - name: Install, with the CPU build of torch (testing needs no GPU)
+        run: |
+          python -m pip install torch --index-url https://download.pytorch.org/whl/cpu
+          python -m pip install -e '.[test]'
+      - run: ruff check .
+      - run: losses manifest $module --check
+      - run: pytest
+""",
+    ".github/workflows/release.yml": """\
+name: Release
+
+# Publishes $dist to PyPI when a tag v<version> is pushed, with PyPI trusted
+# publishing: no token is stored. Before the first release, add a pending
+# publisher on PyPI (project $dist, this repository, workflow release.yml,
+# environment pypi) and create the GitHub environment pypi.
+
+on:
+  push:
+    tags: ["v*"]
+
+permissions:
+  contents: read
+
+jobs:
+  test:
+    uses: ./.github/workflows/test.yml
+
+  build:
+    needs: test
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with:
+          python-version: "3.12"
+      - run: python -m pip install "hatch>=1.16"
+      - name: Check that the tag matches the package version
+        run: |
+          version="$$(hatch version)"
+          if [ "$${GITHUB_REF_NAME}" != "v$${version}" ]; then
+            echo "tag $${GITHUB_REF_NAME} does not match $dist version $${version}" >&2
+            exit 1
+          fi
+      - name: Build wheel and sdist
+        run: hatch build -t wheel -t sdist dist
+      - uses: actions/upload-artifact@v4
+        with:
+          name: dist
+          path: dist/
+
+  publish:
+    needs: build
+    runs-on: ubuntu-latest
+    environment: pypi
+    permissions:
+      id-token: write
+    steps:
+      - uses: actions/download-artifact@v4
+        with:
+          name: dist
+          path: dist/
+      - uses: pypa/gh-action-pypi-publish@release/v1
 """,
     "src/$module/__init__.py": '''\
 """$dist: losses for the losses ecosystem.
@@ -127,7 +263,7 @@ from losses_core.lazy import export_lazily
 if TYPE_CHECKING:
     from $module.${short}_huber import ${short}_huber
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the package's version (pyproject.toml reads it from here)
 
 __all__ = ["${short}_huber"]
 
@@ -254,6 +390,9 @@ SUMMARY = "Huber loss: quadratic for small errors, linear for large ones."
 """The first sentence of the example loss's docstring, which is also its
 summary in the manifest (``$summary`` in the templates)."""
 
+LICENSE_TEMPLATE = "LICENSE-Apache-2.0"
+"""The file of ``losses_core/_templates`` holding the license text."""
+
 BANNED_MESSAGE = "private to losses-core: import the public losses_core API"
 
 
@@ -303,19 +442,74 @@ def plugin_manifest(values: dict[str, str]) -> str:
     return Manifest({f"{values['short']}_huber": summarize(values["summary"])}).to_json()
 
 
+def name_warnings(name: str) -> list[str]:
+    """What is unusual about the distribution name ``name`` (it is still
+    accepted): a name without the ``losses-`` prefix is hard to find among
+    the plugins on PyPI, and its module, not ``losses_*``, may clash with
+    other packages."""
+    dist = normalize_distribution(name)
+    if dist.startswith("losses-") and dist != "losses-":
+        return []
+    return [
+        f"the distribution name {dist!r} does not start with 'losses-': plugins are named "
+        f"losses-<name> (losses-{dist.removeprefix('losses')}) so that users find them on PyPI and "
+        f"their modules (losses_<name>) do not clash with other packages"
+    ]
+
+
+class ScaffoldError(ValueError):
+    """The plugin package cannot be written; the message says where and why."""
+
+
 def write_plugin(name: str, directory: Path) -> Path:
     """Write the plugin package ``name`` into ``directory/<dist>``; return its root.
 
-    :raises FileExistsError: the target folder exists and is not empty.
+    The files are written into a temporary folder inside ``directory`` that
+    is then renamed, so a failure leaves no half-written package behind.
+    ``directory`` is created when missing.
+
+    :raises ScaffoldError: the name is invalid, ``directory`` is not a
+        writable folder, or the target folder exists and is not empty.
     """
-    values = plugin_names(name)
+    try:
+        values = plugin_names(name)
+    except ValueError as exc:
+        raise ScaffoldError(str(exc)) from None
     root = directory / values["dist"]
-    if root.exists() and any(root.iterdir()):
-        raise FileExistsError(f"{root} already exists and is not empty")
+    if directory.exists() and not directory.is_dir():
+        raise ScaffoldError(
+            f"{directory} is not a folder: give --directory a folder to create the package in"
+        )
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise ScaffoldError(f"{root} already exists and is not an empty folder")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{values['dist']}-", dir=directory))
+    except OSError as exc:
+        raise ScaffoldError(f"cannot write in {directory}: {exc.strerror or exc}") from None
+    try:
+        _write_files(staging, values)
+        if root.exists():
+            root.rmdir()  # empty (checked above): a rename cannot replace it everywhere
+        staging.rename(root)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        where = exc.filename or directory
+        raise ScaffoldError(f"cannot write {where}: {exc.strerror or exc}") from None
+    return root
+
+
+def _write_files(root: Path, values: dict[str, str]) -> None:
     for relative, text in _FILES.items():
         path = root / Template(relative).substitute(values)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(Template(text).substitute(values), encoding="utf-8")
+    (root / "LICENSE").write_text(license_text(), encoding="utf-8")
     manifest = root / "src" / values["module"] / MANIFEST_FILE
     manifest.write_text(plugin_manifest(values), encoding="utf-8")
-    return root
+
+
+def license_text() -> str:
+    """The text of the Apache License 2.0, the license the scaffold declares
+    (``license = "Apache-2.0"``), written as the package's ``LICENSE``."""
+    return (resources.files("losses_core") / "_templates" / LICENSE_TEMPLATE).read_text(encoding="utf-8")
