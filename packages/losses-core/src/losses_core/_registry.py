@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
-from losses_core._errors import LossConflictError, LossRegistrationError, UnknownLossError
+from losses_core._errors import LossConflictError, LossRegistrationError, UnknownLossError, capped_repr
 from losses_core._names import (
     CORE_PROVIDER,
     QUALIFIER,
@@ -555,7 +555,8 @@ class Registry:
         providers = sorted({e.provider_label for e in self.candidates(bare)})
         if providers:
             raise UnknownLossError(
-                f"unknown loss {spec!r}: {bare!r} is provided by {', '.join(providers)}, not by {provider!r}"
+                f"unknown loss {capped_repr(spec)}: {bare!r} is provided by {', '.join(providers)}, "
+                f"not by {capped_repr(provider)}"
             )
         raise UnknownLossError(self._unknown_message(spec, unknown_hint))
 
@@ -566,7 +567,7 @@ class Registry:
         close = close_matches(bare, keys, n=5, cutoff=0.6)
         folded = fold_loss_name(bare)
         close += [k for k in keys if folded in fold_loss_name(k) and k not in close][:3]
-        parts = [f"unknown loss {name!r}."]
+        parts = [f"unknown loss {capped_repr(name)}."]
         if close:
             parts.append("Did you mean: " + ", ".join(repr(c) for c in close) + "?")
         parts.append("List installed losses with `losses list` or losses_core.list_losses().")
