@@ -79,10 +79,13 @@ def cpo(
     - ``"simpo"`` (SimPO's margin :math:`\gamma` = ``simpo_gamma``): the
       sigmoid loss of :math:`\beta u - \gamma`
 
-    and the loss is their mean over the pairs whose two sequences have a
-    completion token (others are left out; none gives 0 connected to the
-    graph) plus ``cpo_alpha`` times the mean of :math:`-\log\pi(y_t)` over
-    the chosen completions' tokens (the paper's :math:`\mathcal{L}_\mathrm{NLL}`).
+    and the loss adds ``cpo_alpha`` (:math:`\alpha`) times the paper's
+    :math:`\mathcal{L}_\mathrm{NLL}`, the mean of :math:`-\log\pi(y_t)` over
+    the tokens of the chosen completions (0 if there are none), to their mean
+    over the :math:`P'` pairs whose two sequences have a completion token
+    (others are left out; none gives 0 connected to the graph):
+
+    .. math:: \mathcal{L} = \frac{1}{P'}\sum_{i=1}^{P'} \ell_i + \alpha\,\mathcal{L}_\mathrm{NLL}
 
     :param beta: :math:`\beta`, default 0.1.
     :param loss_type: default ``"sigmoid"``.

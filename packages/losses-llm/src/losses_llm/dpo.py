@@ -112,7 +112,12 @@ def dpo(
     ``reference_free``), :math:`\bar c = c/|y_w|`, :math:`\bar r = r/|y_l|`
     (per completion token), :math:`d = \beta(c - r)`, :math:`\sigma` the
     logistic function and :math:`\varepsilon` = ``label_smoothing``, the loss
-    of a pair is, by ``loss_type``:
+    is the mean over the :math:`P'` scored pairs (see *Reduction*)
+
+    .. math:: \mathcal{L} = \frac{1}{P'} \sum_{i=1}^{P'} \ell_i, \qquad
+              \ell^\mathrm{sigmoid}_i = -(1-\varepsilon)\log\sigma(d_i) - \varepsilon\log\sigma(-d_i)
+
+    where the loss :math:`\ell` of a pair is, by ``loss_type``:
 
     - ``"sigmoid"`` (DPO, Rafailov et al. 2023, arXiv:2305.18290; with
       :math:`\varepsilon > 0` the conservative cDPO of the original DPO
@@ -141,7 +146,7 @@ def dpo(
       :math:`\log\pi(y_w) - \log\pi(y_l)` of the batch and
       :math:`s^\mathrm{ref}_{(j)}` the :math:`j`-th smallest reference one;
       ``"aot_unpaired"`` sorts :math:`c` and :math:`r` instead (called
-      ``aot_pair`` in TRL before 1.0). Both couple the pairs of a batch.
+      ``aot_pair`` in earlier TRL releases). Both couple the pairs of a batch.
     - ``"apo_zero"`` and ``"apo_down"`` (D'Oosterlinck et al. 2024,
       arXiv:2408.06266): :math:`1 - \sigma(\beta c) + \sigma(\beta r)` and
       :math:`\sigma(\beta c) + 1 - \sigma(\beta(c - r))`

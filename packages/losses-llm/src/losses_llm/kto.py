@@ -142,9 +142,15 @@ def kto(
       arXiv:2408.06266): :math:`\lambda_D(1 - \sigma(\beta r))` and
       :math:`\lambda_U\sigma(\beta r)`;
 
-    averaged over the completions that have a completion token (others are
-    left out; none gives 0 connected to the graph), as TRL's mean over the
-    batch.
+    averaged over the :math:`B'` sequences that have a completion token
+    (others are left out; none gives 0 connected to the graph), as TRL's mean
+    over the batch:
+
+    .. math:: \mathcal{L} = \frac{1}{B'}\sum_{i=1}^{B'} \lambda_{y_i}
+              \big(1 - \sigma(\beta\,s_i (r_i - z_\mathrm{ref}))\big)
+
+    for ``"kto"``, with :math:`s_i = +1` for a desirable completion and
+    :math:`-1` otherwise.
 
     :param beta: :math:`\beta`, default 0.1.
     :param desirable_weight: :math:`\lambda_D`, default 1.0.
