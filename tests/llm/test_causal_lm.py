@@ -298,6 +298,22 @@ def test_reduction_none_has_per_token_gradients():
     _close(summed, expected.sum(), torch.float64)
 
 
+def test_int32_labels_and_a_python_int_count_keep_float64_precision():
+    hidden, weight, bias, labels = _batch(torch.float64, seed=16)
+    targets = _shifted(labels)
+    expected = (
+        F.cross_entropy(
+            F.linear(hidden, weight, bias)[targets != -100], targets[targets != -100], reduction="sum"
+        )
+        / 7
+    )
+    for ours in (
+        causal_lm.compute(labels.int(), logits=F.linear(hidden, weight, bias), num_items_in_batch=7)["loss"],
+        _chunked(hidden, weight, bias, labels.int(), num_items_in_batch=7, chunk_size=4)["loss"],
+    ):
+        torch.testing.assert_close(ours, expected, rtol=1e-14, atol=1e-14)
+
+
 def test_without_a_process_group_vocab_parallel_is_the_whole_vocabulary():
     hidden, weight, bias, labels = _batch(torch.float64, seed=11)
     base = _chunked(hidden, weight, bias, labels, **ALL_OPTIONS)["loss"]

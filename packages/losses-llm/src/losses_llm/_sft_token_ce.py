@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 import torch
 from torch.autograd.function import once_differentiable
 
+from losses_core.tensors import as_float
 from losses_llm._chunked import ChunkLoss, ChunkOutput
 from losses_llm._vocab_parallel import VocabShard, all_reduce_max_, all_reduce_sum_
 
@@ -100,7 +101,7 @@ def token_ce_rows(
     else:
         local = labels - shard.offset
         owned = valid & (local >= 0) & (local < width)
-    index = local.masked_fill(~owned, 0).unsqueeze(-1)
+    index = local.masked_fill(~owned, 0).long().unsqueeze(-1)
 
     tanh: torch.Tensor | None = None
     z = buffer
@@ -125,7 +126,7 @@ def token_ce_rows(
         logit_sum = None if logit_sum is None else sums[2]
     lse = row_max + exp_sum.log()
 
-    weight = torch.where(valid, scale, 0).to(z.dtype)
+    weight = as_float(valid, z.dtype) * scale
     per_row = lse - target
     if logit_sum is not None:
         per_row = (1 - eps) * per_row + eps * (lse - logit_sum / vocab)
