@@ -172,9 +172,9 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 
 # -- check ---------------------------------------------------------------------
 def _cmd_check(args: argparse.Namespace) -> int:
-    from losses_core.config import check_sections
+    from losses_core.config import _check_sections
 
-    configs, problems = check_sections(args.config, section=args.section, strict=not args.no_strict)
+    configs, problems = _check_sections(args.config, section=args.section, strict=not args.no_strict)
     resolved = [] if problems else [f"{name or 'loss'}: {c.build()!r}" for name, c in configs.items()]
     if args.json:
         _print_json(

@@ -140,10 +140,10 @@ def validate_config(
     With ``section=None`` and no top-level ``loss``, every section that holds
     a ``loss`` is checked.
     """
-    return check_sections(source, section=section, strict=strict, allow_import=allow_import)[1]
+    return _check_sections(source, section=section, strict=strict, allow_import=allow_import)[1]
 
 
-def check_sections(
+def _check_sections(
     source: str | os.PathLike[str] | Mapping[str, Any],
     *,
     section: str | None = None,
@@ -151,8 +151,7 @@ def check_sections(
     allow_import: bool | None = None,
 ) -> tuple[dict[str | None, LossConfig], list[str]]:
     """The configuration of each section that holds a loss, and every
-    problem, from one read of ``source`` (for ``losses check``; not part of
-    the public API).
+    problem, from one read of ``source`` (what ``losses check`` reports).
 
     ``section=None`` with a top-level ``loss`` gives ``{None: config}``;
     without one, every section holding a ``loss`` is checked. A section with
