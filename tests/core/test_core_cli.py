@@ -93,9 +93,10 @@ def test_check_valid_and_invalid_config(tmp_path):
     )
     out = run("check", str(bad), "--section", "train")
     assert out.returncode == 1
-    assert "3 problem(s)" in out.stdout
-    assert "train.loss.terms[0].kwargs" in out.stdout and "label_smoothing" in out.stdout
-    assert "train.loss.terms[1].type" in out.stdout and "train.loss.terms[2].weight" in out.stdout
+    text = " ".join(out.stdout.split())  # lines wrapped to the terminal joined again
+    assert "3 problem(s)" in text
+    assert "train.loss.terms[0].kwargs" in text and "label_smoothing" in text
+    assert "train.loss.terms[1].type" in text and "train.loss.terms[2].weight" in text
     report = json.loads(run("check", str(bad), "--json").stdout)
     assert report["valid"] is False and len(report["problems"]) == 3
 

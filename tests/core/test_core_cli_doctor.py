@@ -72,7 +72,7 @@ def test_doctor_reports_every_kind_of_problem_under_its_distribution(troubled_si
 
 
 def test_doctor_import_compares_each_manifest_with_the_code(troubled_site):
-    proc = cli(troubled_site, "doctor", "--import")
+    proc = cli(troubled_site, "doctor", "--import", COLUMNS="1000")  # a wide terminal: one line each
     assert proc.returncode == 1 and TRACEBACK not in proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     assert (
@@ -85,6 +85,19 @@ def test_doctor_import_compares_each_manifest_with_the_code(troubled_site):
     )
     assert any(line.startswith("malformed install: losses-nometa at ") for line in lines)
     assert lines[-1] == "problems found"
+
+
+def test_doctor_report_lines_fit_the_terminal(troubled_site, columns="60"):
+    wide = cli(troubled_site, "doctor", "--import", COLUMNS="1000").stdout.splitlines()
+    proc = cli(troubled_site, "doctor", "--import", COLUMNS=columns)
+    lines = proc.stdout.splitlines()
+    assert max(len(line) for line in lines) <= int(columns) < max(len(line) for line in wide)
+    # each report line wrapped in place (a path longer than a line broken): nothing lost or
+    # reordered, its continuation lines indented by 4
+    assert "".join(proc.stdout.split()) == "".join("".join(wide).split())
+    starts = [line for line in lines if not line.startswith(" ")]
+    assert [line.split(":")[0] for line in starts] == [line.split(":")[0] for line in wide]
+    assert all(line.startswith("    ") for line in lines if line not in starts)
 
 
 def test_list_and_plugins_json_stay_valid_json_with_noisy_and_exiting_plugins(troubled_site):

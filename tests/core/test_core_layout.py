@@ -184,6 +184,8 @@ def test_private_modules_are_few_and_named_for_their_job() -> None:
         "_resolve",
         "_scaffold",
         "_signature",
+        "_table",
+        "_text",
         "_types",
         "_version",
         "_yaml",

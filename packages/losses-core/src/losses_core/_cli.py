@@ -31,12 +31,11 @@ from pathlib import Path
 from typing import Any
 
 
-def _table(rows: list[list[str]], headers: list[str]) -> str:
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    return "\n".join(lines)
+def _say(line: str, hang: int = 4) -> None:
+    """Print one line of a report, wrapped to the terminal's width."""
+    from losses_core._table import terminal_width, wrap_line
+
+    print(wrap_line(line, terminal_width(), hang))
 
 
 def _print_json(payload: Any) -> None:
@@ -54,16 +53,24 @@ def _cmd_list(args: argparse.Namespace) -> int:
     if not infos:
         print(f"no loss matches {args.pattern!r}")
         return 0
+    from losses_core._table import Column, format_table, terminal_width
+
     rows = [
         [
             i.qualified_name if i.ambiguous else i.name,
             f"{i.provider} {i.version or ''}".strip(),
             ", ".join(i.aliases),
-            i.summary if len(i.summary) <= 80 else i.summary[:77] + "...",
+            i.summary,
         ]
         for i in infos
     ]
-    print(_table(rows, ["NAME", "PROVIDER", "ALIASES", "SUMMARY"]))
+    columns = [
+        Column("NAME"),
+        Column("PROVIDER"),
+        Column("ALIASES", "wrap"),
+        Column("SUMMARY", "cut", label=False),
+    ]
+    print(format_table(columns, rows, terminal_width()))
     return 0
 
 
@@ -128,29 +135,32 @@ def _cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(info)
         return 0
+    from losses_core._table import terminal_width
+    from losses_core._text import docstring_text, inline_text
+
     version = f" {info['version']}" if info["version"] else ""
-    print(f"{info['name']}  ({info['provider']}{version})")
+    _say(f"{info['name']}  ({info['provider']}{version})")
     if info["aliases"]:
-        print(f"aliases:   {', '.join(info['aliases'])}")
-    print(f"object:    {info['object']}")
-    print(f"signature: {info['signature']}")
+        _say(f"aliases:   {', '.join(info['aliases'])}", hang=11)
+    _say(f"object:    {info['object']}", hang=11)
+    _say(f"signature: {info['signature']}", hang=11)
     if info["inputs"]:
-        print("inputs (map other keys with keys={name: your_key}):")
+        _say("inputs (map other keys with keys={name: your_key}):")
         for i in info["inputs"]:
             layout = f" [{i['shape']}]" if i["shape"] else ""
             dtype = f" {i['dtype']}" if i["dtype"] != "any" else ""
             optional = " (optional)" if i["optional"] else ""
-            doc = f": {i['doc']}" if i["doc"] else ""
-            print(f"  {i['name']}: {i['source']}[{i['key']!r}]{dtype}{layout}{optional}{doc}")
+            doc = f": {inline_text(i['doc'])}" if i["doc"] else ""
+            _say(f"  {i['name']}: {i['source']}[{i['key']!r}]{dtype}{layout}{optional}{doc}")
     if info["parameters"]:
-        print("parameters:")
+        _say("parameters:")
         for p in info["parameters"]:
             default = "required" if p["required"] else f"default {p['default']!r}"
             kind = f" ({p['annotation']})" if p["annotation"] else ""
-            print(f"  {p['name']}{kind}: {default}")
+            _say(f"  {p['name']}{kind}: {default}")
     if info["doc"]:
         print()
-        print(info["doc"])
+        print(docstring_text(info["doc"], terminal_width()))
     return 0
 
 
@@ -162,11 +172,15 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     if args.json:
         _print_json([asdict(i) for i in infos])
         return 0
+    from losses_core._table import Column, format_table, terminal_width
+
     rows = [
         [i.name, i.version or "", i.status, ", ".join(i.losses), ", ".join(i.hooks), i.error or ""]
         for i in infos
     ]
-    print(_table(rows, ["DISTRIBUTION", "VERSION", "STATUS", "LOSSES", "HOOKS", "ERROR"]))
+    columns = [Column("DISTRIBUTION"), Column("VERSION"), Column("STATUS")]
+    columns += [Column("LOSSES", "wrap"), Column("HOOKS", "wrap"), Column("ERROR", "wrap")]
+    print(format_table(columns, rows, terminal_width()))
     return 0
 
 
@@ -181,13 +195,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
             {"config": str(args.config), "valid": not problems, "problems": problems, "resolved": resolved}
         )
     elif problems:
-        print(f"{args.config}: {len(problems)} problem(s)")
+        _say(f"{args.config}: {len(problems)} problem(s)")
         for problem in problems:
-            print(f"  - {problem}")
+            _say(f"  - {problem}", hang=2)
     else:
-        print(f"{args.config}: OK")
+        _say(f"{args.config}: OK")
         for line in resolved:
-            print(f"  {line}")
+            _say(f"  {line}")
     return 1 if problems else 0
 
 
@@ -286,31 +300,31 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
         _print_json({**report, "healthy": not problems})
         return 1 if problems else 0
     for name, qualified in sorted(report["conflicts"].items()):
-        print(f"conflict: {name!r} is provided by several plugins; use one of {', '.join(qualified)}")
+        _say(f"conflict: {name!r} is provided by several plugins; use one of {', '.join(qualified)}")
     for item in report["takeovers"]:
         aliases = f" (with its aliases {', '.join(item['aliases'])})" if item["aliases"] else ""
-        print(
+        _say(
             f"takeover: {item['by']} overrides {', '.join(item['from'])}: the bare name {item['name']!r}"
             f"{aliases} gives its loss; the others stay reachable by their qualified names"
         )
     for failure in report["broken_plugins"]:
-        print(f"broken plugin: {failure['distribution']} ({failure['entry_point']}): {failure['error']}")
+        _say(f"broken plugin: {failure['distribution']} ({failure['entry_point']}): {failure['error']}")
     for item in report["malformed_installs"]:
-        print(f"malformed install: {item['distribution']} at {item['location']}: {item['problem']}")
+        _say(f"malformed install: {item['distribution']} at {item['location']}: {item['problem']}")
     for name, where in sorted(report["duplicate_installs"].items()):
         places = "; ".join(where)
-        print(f"duplicate install: {name} is installed {len(where)} times: {places} (the first is used)")
+        _say(f"duplicate install: {name} is installed {len(where)} times: {places} (the first is used)")
     for name, lines in sorted(report["noisy_plugins"].items()):
         for line in lines:
-            print(f"noisy plugin: {name}: {line}")
+            _say(f"noisy plugin: {name}: {line}")
     for found in report["manifest_mismatches"].values():
         for line in found:
-            print(f"manifest mismatch: {line}")
+            _say(f"manifest mismatch: {line}")
     for item in report["disabled_plugins"]:
-        print(f"disabled plugin: {item['distribution']} ({item['reason']})")
+        _say(f"disabled plugin: {item['distribution']} ({item['reason']})")
     for variable, close in report["unknown_variables"].items():
         hint = f"; did you mean {close}?" if close else ""
-        print(f"unknown variable: {variable} is not read by losses-core{hint}")
+        _say(f"unknown variable: {variable} is not read by losses-core{hint}")
     print("problems found" if problems else "no problems found")
     return 1 if problems else 0
 

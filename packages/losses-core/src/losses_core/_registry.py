@@ -131,6 +131,8 @@ class LossEntry(_Provided):
         """The first sentence of the loss's docstring."""
         import inspect
 
+        from losses_core._text import summarize
+
         return summarize(inspect.getdoc(self.function) or "")
 
     @property
@@ -212,16 +214,6 @@ class DeclaredLoss(_Provided):
 
 Listed = LossEntry | DeclaredLoss
 """What the registry holds: registered losses and declared ones."""
-
-
-def summarize(doc: str) -> str:
-    """The first sentence of a docstring's first paragraph, without reST markup."""
-    import re
-
-    paragraph = " ".join(doc.strip().split("\n\n", 1)[0].split())
-    text = re.sub(r":\w+:`([^`]*)`", r"\1", paragraph).replace("``", "")
-    sentence = re.split(r"(?<!\bal\.)(?<!\be\.g\.)(?<!\bi\.e\.)(?<=[.!?])\s", text, maxsplit=1)[0]
-    return sentence.rstrip(":,;")
 
 
 class LossRegistrar(Protocol):

@@ -17,7 +17,8 @@ from pathlib import Path
 from string import Template
 
 from losses_core._manifest import MANIFEST_FILE, Manifest
-from losses_core._registry import normalize_distribution, summarize
+from losses_core._registry import normalize_distribution
+from losses_core._text import summarize
 from losses_core._version import __version__
 
 _FILES: dict[str, str] = {
