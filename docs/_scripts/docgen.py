@@ -224,12 +224,9 @@ def _provider_order(provider: str) -> tuple[int, str]:
 
 
 def _summary(doc: str) -> str:
-    paragraph = " ".join(doc.strip().split("\n\n", 1)[0].split()) if doc.strip() else ""
-    paragraph = re.sub(r",?\s*registered as ``[^`]+``", "", paragraph)
-    match = re.search(r"(?<=[a-z0-9)])\.\s+(?=[A-Z])", paragraph)
-    if match and match.start() > 20:
-        paragraph = paragraph[: match.start() + 1]
-    paragraph = paragraph.rstrip(" :,;")
+    from losses_core._text import first_sentence  # the sentence `losses list` shows, in Markdown
+
+    paragraph = re.sub(r",?\s*registered as ``[^`]+``", "", first_sentence(doc)).rstrip(" :,;")
     return rst_to_markdown(paragraph).replace("|", r"\|").replace("\n", " ")
 
 
