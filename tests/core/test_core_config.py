@@ -381,6 +381,8 @@ def test_a_merged_key_may_be_overridden(tmp_path):
         (b"loss: mse\nwhen: 2024-13-45\n", "invalid YAML value: month must be in 1..12"),
         (b"loss: !!python/name:os.system mse\n", "invalid YAML at line 1, column 7: .*python/name:os.system"),
         (b"loss: mse\n---\nloss: mse\n", "invalid YAML at line 2, column 1: expected a single document"),
+        # a control character: "loss: mse\n" and 'x: "' come before it
+        (b'loss: mse\nx: "\x01"\n', r"line 2: invalid YAML: character U\+0001 \(offset 14\) cannot appear"),
     ],
 )
 def test_unusable_files_are_config_errors(tmp_path, data, match):

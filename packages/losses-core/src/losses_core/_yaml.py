@@ -79,7 +79,15 @@ def read_yaml_file(path: Path) -> Any:
 def _parse(text: str, where: str) -> Any:
     import yaml
 
-    loader = _loader_class()(text, where)
+    try:
+        loader = _loader_class()(text, where)
+    except yaml.reader.ReaderError as exc:  # a control character, found before parsing
+        line = text.count("\n", 0, exc.position) + 1
+        code = ord(exc.character) if isinstance(exc.character, str) else exc.character
+        raise ConfigError(
+            f"{where}: line {line}: invalid YAML: character U+{code:04X} (offset {exc.position}) "
+            "cannot appear in a YAML file"
+        ) from None
     try:
         node = loader.get_single_node()
         if node is None:
