@@ -42,13 +42,13 @@ def rollout(
     dtype: torch.dtype = torch.float32,
     temperature: float = 1.0,
     spread: float = 0.3,
-    seed: int = 0,
+    stream: int = 0,
 ) -> Rollout:
     """A rollout whose old and reference log-probs differ from the current
     policy's by ``spread`` (standard deviation), so that ratios are clipped
     on both sides; row 0 is the longest, row 1 has two padded tokens, the
     last row three."""
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(stream)
     hidden = torch.randn(batch, steps, hidden_size, generator=g, dtype=dtype).requires_grad_(True)
     weight = (0.5 * torch.randn(vocab, hidden_size, generator=g, dtype=dtype)).requires_grad_(True)
     bias = (0.1 * torch.randn(vocab, generator=g, dtype=dtype)).requires_grad_(True)

@@ -15,8 +15,8 @@ from losses_core import LossInputError, LossParameterError
 from losses_llm import group_advantages
 
 
-def _rewards(n: int = 12, seed: int = 0, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
+def _rewards(n: int = 12, stream: int = 0, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    g = torch.Generator().manual_seed(stream)
     return torch.randn(n, generator=g, dtype=dtype)
 
 

@@ -19,8 +19,8 @@ from losses_core.testing import assert_conforms
 from losses_llm import ppo
 
 
-def _values(data: Rollout, seed: int = 1) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
+def _values(data: Rollout, stream: int = 1) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(stream)
     shape, dtype = data.mask.shape, data.hidden.dtype
     values = torch.randn(*shape, generator=g, dtype=dtype).requires_grad_(True)
     return {
@@ -30,8 +30,8 @@ def _values(data: Rollout, seed: int = 1) -> dict[str, torch.Tensor]:
     }
 
 
-def _token_advantages(data: Rollout, seed: int = 2) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
+def _token_advantages(data: Rollout, stream: int = 2) -> torch.Tensor:
+    g = torch.Generator().manual_seed(stream)
     return torch.randn(*data.mask.shape, generator=g, dtype=data.hidden.dtype)
 
 
