@@ -25,10 +25,11 @@ import functools
 import importlib
 import inspect
 import json
+import math
 import os
 import re
 import sysconfig
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ __all__ = [
     "LossDoc",
     "cli_page",
     "collect_losses",
+    "config_snippet",
     "loss_anchor",
     "loss_pages",
     "object_path",
@@ -81,6 +83,8 @@ class LossDoc:
     accepts_any_keyword: bool
     example: tuple[str, ...]
     inputs: tuple[Any, ...] = ()
+    example_params: tuple[tuple[str, Any], ...] = ()
+    """The parameters of the loss's registered example inputs, if any."""
 
 
 # -- collecting ------------------------------------------------------------------
@@ -125,24 +129,25 @@ def object_path(function: Callable[..., Any]) -> str | None:
     return f"{module}.{qualname}" if obj is target else None
 
 
-def _example(entry: Any) -> tuple[str, ...]:
-    """Keys, dtypes and shapes of the loss's registered example inputs."""
+def _example(entry: Any) -> tuple[tuple[str, ...], tuple[tuple[str, Any], ...]]:
+    """Keys, dtypes and shapes of the loss's registered example inputs, and
+    the example's parameters."""
     factory = getattr(entry, "example_inputs", None)
     if factory is None:
-        return ()
+        return (), ()
     try:
         import torch
 
         model_output, targets, params = factory(batch_size=4, dtype=torch.float32)
     except Exception:
-        return ()
+        return (), ()
     lines = []
     for source, mapping in (("model_output", model_output), ("targets", targets)):
         for key, value in mapping.items():
             lines.append(f"`{source}[{key!r}]`: {_describe_value(value)}")
     if params:
         lines.append("parameters: " + ", ".join(f"`{k}`: {_describe_value(v)}" for k, v in params.items()))
-    return tuple(lines)
+    return tuple(lines), tuple(params.items())
 
 
 def _describe_value(value: Any) -> str:
@@ -168,6 +173,7 @@ def collect_losses(infos: Iterable[Any] | None = None) -> list[LossDoc]:
         function = entry.function
         target = _documented_target(function)
         signature = entry.signature
+        example, example_params = _example(entry)
         parameters = tuple(
             (name, None if p.default is inspect.Parameter.empty else p.default)
             for name, p in signature.parameters.items()
@@ -186,8 +192,9 @@ def collect_losses(infos: Iterable[Any] | None = None) -> list[LossDoc]:
                 parameters=parameters,
                 required=tuple(sorted(signature.required)),
                 accepts_any_keyword=bool(signature.var_keyword and not signature.checks_names),
-                example=_example(entry),
+                example=example,
                 inputs=tuple(entry.inputs),
+                example_params=example_params,
             )
         )
     return docs
@@ -233,25 +240,50 @@ def _summary(doc: str) -> str:
 _YAML_WORDS = {"true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"}
 
 
+def _yaml_float(value: float) -> str:
+    """``value`` as a float that ``yaml.safe_load`` reads back as that float:
+    PyYAML follows YAML 1.1, where ``1e-10`` (no dot) is a string and infinity
+    is ``.inf``."""
+    if math.isnan(value):
+        return ".nan"
+    if math.isinf(value):
+        return ".inf" if value > 0 else "-.inf"
+    mantissa, exponent, power = repr(value).partition("e")
+    if exponent and "." not in mantissa:
+        mantissa += ".0"
+    return mantissa + exponent + power
+
+
 def _yaml_scalar(value: Any) -> str | None:
     """``value`` as a YAML scalar or flow sequence, or ``None`` if it has no
     plain YAML form (a tensor, a callable)."""
     if isinstance(value, str):
         plain = re.fullmatch(r"[A-Za-z_][\w-]*", value) and value.lower() not in _YAML_WORDS
         return value if plain else json.dumps(value)
-    if isinstance(value, (bool, int, float)) or value is None:
+    if isinstance(value, float):
+        return _yaml_float(value)
+    if isinstance(value, (bool, int)) or value is None:
         return json.dumps(value)
     if isinstance(value, (list, tuple)) and all(isinstance(v, (bool, int, float, str)) for v in value):
         return "[" + ", ".join(str(_yaml_scalar(v)) for v in value) + "]"
     return None
 
 
-def _config_snippet(doc: LossDoc) -> str:
+def config_snippet(doc: LossDoc) -> str:
+    """The YAML config of the loss's section: its class and every parameter
+    with a YAML form, at its default. A required parameter shows the value of
+    the loss's example inputs (so that the snippet runs as shown), or, when
+    the example gives none, ``null`` with a comment asking for a value."""
     lines = ["loss:", f"  class: {_yaml_scalar(doc.qualified_name if doc.ambiguous else doc.name)}"]
+    example = dict(doc.example_params)
     params = []
     for name, default in doc.parameters:
         if name in doc.required:
-            params.append(f"    {name}: null  # required")
+            value = _yaml_scalar(example[name]) if name in example else None
+            if value is None:
+                params.append(f"    {name}: null  # required: no example value, set one")
+            else:
+                params.append(f"    {name}: {value}  # required; the example's value")
             continue
         if name == "keys":  # mapped in its own section, see the inputs table
             continue
@@ -354,10 +386,13 @@ def _common_package(modules: list[str]) -> str | None:
     return ".".join(common) or None
 
 
-def _loss_section(doc: LossDoc, anchor: str, rendered: dict[str, tuple[str, str]]) -> list[str]:
-    """The section of one loss; ``rendered`` maps the objects already rendered
-    on the page to (loss name, anchor), so that a function registered under
-    two names is rendered once (an HTML id may appear only once per page)."""
+def _loss_section(
+    doc: LossDoc, anchor: str, rendered: dict[str, tuple[str, str]], figures: Sequence[str] = ()
+) -> list[str]:
+    """The section of one loss, ending with ``figures`` (Markdown blocks);
+    ``rendered`` maps the objects already rendered on the page to (loss name,
+    anchor), so that a function registered under two names is rendered once
+    (an HTML id may appear only once per page)."""
     lines = [f"## `{doc.name}` {{ #{anchor} }}", ""]
     facts = [f"**Registered name** `{doc.name}`"]
     facts.append(f"**qualified** `{doc.qualified_name}`")
@@ -391,7 +426,7 @@ def _loss_section(doc: LossDoc, anchor: str, rendered: dict[str, tuple[str, str]
         lines += ["Example inputs (from the factory registered with the loss, batch size 4):", ""]
         lines += [f"- {line}" for line in doc.example]
         lines.append("")
-    lines += ["```yaml", _config_snippet(doc), "```", ""]
+    lines += ["```yaml", config_snippet(doc), "```", ""]
     if doc.accepts_any_keyword:
         lines += ["This loss reads its parameters from `**kwargs`, so config names are not checked.", ""]
     if doc.object_path and doc.object_path in rendered:
@@ -410,6 +445,8 @@ def _loss_section(doc: LossDoc, anchor: str, rendered: dict[str, tuple[str, str]
         ]
     elif doc.doc:
         lines += [rst_to_markdown(doc.doc), ""]
+    for figure in figures:
+        lines += [figure, ""]
     return lines
 
 
@@ -417,14 +454,26 @@ def _page_name(provider: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", provider) + ".md"
 
 
-def loss_pages(docs: list[LossDoc]) -> dict[str, str]:
+def loss_pages(docs: list[LossDoc], figures: Mapping[str, Sequence[str]] | None = None) -> dict[str, str]:
     """The ``losses/`` pages: ``index.md``, one page per provider and ``SUMMARY.md``
     (the navigation read by mkdocs-literate-nav). Keys are paths relative to
-    the docs folder."""
+    the docs folder.
+
+    :param figures: Markdown blocks to embed, by section: a loss's qualified
+        name (at the end of its section) or a provider (after its page's header).
+    :raises ValueError: ``figures`` names a section that is on no page.
+    """
+    figures = figures or {}
     by_provider: dict[str, list[LossDoc]] = {}
     for doc in docs:
         by_provider.setdefault(doc.provider, []).append(doc)
     providers = sorted(by_provider, key=_provider_order)
+    unplaced = set(figures) - set(by_provider) - {d.qualified_name for d in docs}
+    if unplaced:
+        raise ValueError(
+            f"figures for {sorted(unplaced)!r}, which are neither a registered loss nor a distribution "
+            "with losses (expected a qualified loss name such as 'focal@losses-core', or a distribution)"
+        )
     pages: dict[str, str] = {}
     index = [
         "# Losses by package",
@@ -451,9 +500,13 @@ def loss_pages(docs: list[LossDoc]) -> dict[str, str]:
             used.add(anchor)
             anchors[doc.qualified_name] = anchor
         text = _distribution_header(provider, members)
+        for figure in figures.get(provider, ()):
+            text += [figure, ""]
         rendered: dict[str, tuple[str, str]] = {}
         for doc in members:
-            text += _loss_section(doc, anchors[doc.qualified_name], rendered)
+            text += _loss_section(
+                doc, anchors[doc.qualified_name], rendered, figures.get(doc.qualified_name, ())
+            )
         text += _package_api(provider, members)
         pages[f"losses/{page}"] = "\n".join(text).rstrip() + "\n"
         index += [f"## [{provider}]({page})", "", "| loss | aliases | summary |", "|---|---|---|"]

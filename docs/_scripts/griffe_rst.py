@@ -74,6 +74,28 @@ def _take_block(lines: list[str], start: int, base_indent: int) -> tuple[list[st
     return textwrap.dedent("\n".join(block)).split("\n"), index
 
 
+def _equations(body: list[str]) -> list[list[str]]:
+    """The equations of a ``.. math::`` body: its groups of lines separated by
+    blank lines (Sphinx typesets each as its own display)."""
+    equations: list[list[str]] = [[]]
+    for line in body:
+        if line:
+            equations[-1].append(line)
+        elif equations[-1]:
+            equations.append([])
+    return [e for e in equations if e]
+
+
+def _aligned(equation: list[str]) -> list[str]:
+    """``equation`` wrapped in ``aligned`` when it has line breaks (``\\\\``) or
+    alignment points (``&``) outside an environment, as Sphinx wraps it (in
+    ``split``): a bare ``&`` is an error in KaTeX and MathJax."""
+    text = "\n".join(equation)
+    if "\\begin{" in text or not re.search(r"\\\\|(?<!\\)&", text):
+        return equation
+    return ["\\begin{aligned}", *equation, "\\end{aligned}"]
+
+
 def _code_language(block: list[str]) -> str:
     if all(re.match(r"^\s*(#.*|- .*|[\w.-]+:(\s.*)?)?$", line) for line in block):
         return "yaml"
@@ -129,10 +151,13 @@ def _convert_blocks(lines: list[str]) -> list[str]:
             pad = math["pad"]
             block, index = _take_block(lines, index + 1, len(pad))
             body = [b.strip() for b in ([math["first"]] if math["first"].strip() else []) + block]
-            body = [b for b in body if b and not _DIRECTIVE_OPTION.match(b)]
+            nowrap = any(b.startswith(":nowrap:") for b in body)
+            body = [b for b in body if not _DIRECTIVE_OPTION.match(b)]
             if out and out[-1].strip():
                 out.append("")
-            out += [f"{pad}$$", *(f"{pad}{b}" for b in body), f"{pad}$$", ""]
+            for equation in _equations(body):
+                lines_of = equation if nowrap else _aligned(equation)
+                out += [f"{pad}$$", *(f"{pad}{b}" for b in lines_of), f"{pad}$$", ""]
             continue
         if stripped.endswith("::") and not stripped.startswith(".."):
             block, after = _take_block(lines, index + 1, _indent(line))

@@ -1,10 +1,11 @@
 """The documentation site stays complete: every hook, registered loss, CLI
 subcommand and environment variable is documented, the generators of the
-build-time pages cover the live registry, and the code on the guide pages runs.
+build-time pages cover the live registry, and each loss's config snippet runs
+(the examples of the pages run in ``test_examples.py``).
 
 These tests read the Markdown sources and call the page generators in
 ``docs/_scripts`` directly; they do not run mkdocs (``hatch run docs:build``
-does, strictly).
+does, strictly; ``hatch run docs:check`` also checks the built site).
 """
 
 from __future__ import annotations
@@ -211,6 +212,77 @@ def test_a_function_registered_twice_is_rendered_once_per_page(loss_docs):
     assert f"documented under [`{first.name}`](#{docgen.loss_anchor(first.name)})" in page
 
 
+def _snippet_config(doc) -> dict:
+    """The loss's generated YAML snippet, parsed, with the example's other
+    parameters over the snippet's defaults (so that the config fits the
+    example inputs: a codebook size, group sizes); required parameters are
+    left as the snippet shows them."""
+    import yaml
+
+    config = yaml.safe_load(docgen.config_snippet(doc))
+    params = config["loss"].setdefault("params", {})
+    params.update({k: v for k, v in doc.example_params if k not in doc.required})
+    return config
+
+
+def test_every_config_snippet_runs_on_the_losses_example_inputs(loss_docs):
+    import torch
+
+    from losses_core import LOSSES, loss_from_config
+
+    failures = []
+    checked = 0
+    for doc in loss_docs:
+        factory = LOSSES[doc.qualified_name].entry.example_inputs
+        if factory is None:
+            continue
+        snippet = docgen.config_snippet(doc)
+        model_output, targets, _ = factory(batch_size=4, dtype=torch.float32)
+        try:
+            result = loss_from_config(_snippet_config(doc))(model_output, targets)
+            assert result["loss"].dim() == 0 and torch.isfinite(result["loss"]), result["loss"]
+        except Exception as error:  # every failing loss is listed, not only the first
+            failures.append(f"{doc.qualified_name}: {type(error).__name__}: {error}\n{snippet}")
+        checked += 1
+    assert checked >= 50 and all(d.provider.startswith("losses-") for d in loss_docs)
+    assert failures == []
+
+
+def test_a_required_parameter_gets_the_examples_value_or_asks_for_one(loss_docs):
+    import dataclasses
+
+    import yaml
+
+    tcvae = next(d for d in loss_docs if d.qualified_name == "beta_tcvae@losses-vae")
+    snippet = docgen.config_snippet(tcvae)
+    assert "    dataset_size: 1000  # required; the example's value" in snippet
+    assert yaml.safe_load(snippet)["loss"]["params"]["dataset_size"] == 1000
+    without = dataclasses.replace(tcvae, example_params=())
+    assert "    dataset_size: null  # required: no example value, set one" in docgen.config_snippet(without)
+    # no first-party snippet is left with a null placeholder
+    placeholders = [
+        d.qualified_name for d in loss_docs if "# required: no example" in docgen.config_snippet(d)
+    ]
+    assert placeholders == []
+
+
+def test_snippet_values_read_back_as_the_defaults():
+    import math
+
+    import yaml
+
+    defaults = (("eps", 1e-10), ("big", 1e20), ("half", 0.5), ("cap", math.inf), ("floor", -math.inf))
+    defaults += (("n", 3), ("flag", False), ("name", "yes"), ("none", None), ("sizes", (2, 4)))
+    doc = docgen.LossDoc(
+        name="x", qualified_name="x@runtime", provider="runtime", version=None, aliases=(), ambiguous=False,
+        module=None, object_path=None, doc="", parameters=(*defaults, ("nan", math.nan)), required=(),
+        accepts_any_keyword=False, example=(),
+    )  # fmt: skip
+    params = yaml.safe_load(docgen.config_snippet(doc))["loss"]["params"]
+    assert params.pop("sizes") == [2, 4] and math.isnan(params.pop("nan"))
+    assert params == {k: v for k, v in defaults if k != "sizes"}
+
+
 # -- command line ----------------------------------------------------------------
 def _parser_subcommands(parser: argparse.ArgumentParser) -> list[str]:
     actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
@@ -266,6 +338,17 @@ def test_rst_conversion_of_math_roles_and_directives():
     assert out.rstrip().endswith("After.")
 
 
+def test_rst_math_directives_are_one_display_per_equation_and_aligned_as_in_sphinx():
+    text = ".. math::\n    a &= b \\\\\n    c &= d\n\n    e = f\n\nAfter."
+    out = griffe_rst.rst_to_markdown(text)
+    assert "$$\n\\begin{aligned}\na &= b \\\\\nc &= d\n\\end{aligned}\n$$\n\n$$\ne = f\n$$" in out
+    # an environment of its own, an escaped ampersand and :nowrap: are left alone
+    for body in ("\\begin{cases} 1 & x \\\\ 0 & y \\end{cases}", "a \\& b"):
+        assert griffe_rst.rst_to_markdown(f".. math:: {body}") == f"$$\n{body}\n$$"
+    nowrap = griffe_rst.rst_to_markdown(".. math::\n    :nowrap:\n\n    a & b")
+    assert nowrap == "$$\na & b\n$$"
+
+
 def test_rst_conversion_of_literal_blocks_definitions_and_references():
     text = (
         "Use it::\n\n    import torch\n    x = 1\n\nTitle\n=====\n\n"
@@ -287,40 +370,7 @@ def test_rst_conversion_leaves_sphinx_fields_and_lists_alone():
     assert "Intro:\n\n- one\n- two" in out
 
 
-# -- the code on the guide pages runs ---------------------------------------------
-_BLOCK = re.compile(
-    r"^(?P<skip><!-- no-test -->\n)?```(?P<lang>\w+)(?P<attrs>[^\n]*)\n(?P<code>.*?)^```$", re.M | re.S
-)
-GUIDES = ["quickstart.md", "protocol.md", "config.md", "hooks.md", "faq-reductions.md"]
-
-
-@pytest.fixture
-def clean_registry():
-    """Undo the runtime registrations and hook plugins a page's code makes."""
-    from losses_core.testing import isolated_registry
-
-    with isolated_registry():
-        yield
-
-
-@pytest.mark.parametrize("page", GUIDES)
-def test_code_on_the_guide_pages_runs(page, tmp_path, monkeypatch, clean_registry, capsys):
-    monkeypatch.chdir(tmp_path)
-    namespace: dict[str, object] = {"__name__": f"docs_{Path(page).stem.replace('-', '_')}"}
-    ran = 0
-    for match in _BLOCK.finditer(_page(page)):
-        title = re.search(r'title="([^"]+)"', match["attrs"])
-        if title:
-            (tmp_path / title.group(1)).write_text(match["code"], encoding="utf-8")
-        if match["lang"] != "python" or match["skip"]:
-            continue
-        line = _page(page)[: match.start()].count("\n") + 2
-        code = compile(match["code"], f"docs/{page}:{line}", "exec")
-        exec(code, namespace)
-        ran += 1
-    assert ran, f"docs/{page} has no Python block to run"
-
-
+# -- the plugin guide and the API page --------------------------------------------
 def test_every_conformance_check_is_described_in_the_plugin_guide():
     from losses_core.testing import CHECKS
 
