@@ -89,9 +89,13 @@ def causal_lm(
 
     The first two terms are exactly ``torch.nn.functional.cross_entropy``
     with ``label_smoothing`` (the cross-entropy against
-    :math:`(1-\varepsilon)\,\mathrm{onehot}(y) + \varepsilon/V`); the last is
-    the z-loss of PaLM (Chowdhery et al. 2022, arXiv:2204.02311, weight
-    :math:`10^{-4}`).
+    :math:`(1-\varepsilon)\,\mathrm{onehot}(y) + \varepsilon/V`: Szegedy et
+    al. 2016, "Rethinking the Inception Architecture for Computer Vision",
+    arXiv:1512.00567); the last is the z-loss of PaLM (Chowdhery et al. 2022,
+    "PaLM: Scaling Language Modeling with Pathways", arXiv:2204.02311, weight
+    :math:`10^{-4}`). Soft-capping is Gemma 2's (Gemma Team 2024,
+    arXiv:2408.00118); the vocabulary-parallel statistics are Megatron-LM's
+    (Shoeybi et al. 2019, arXiv:1909.08053).
 
     Parameters:
 
@@ -144,8 +148,10 @@ def causal_lm(
     gradients (hidden states, head weight, bias) in the forward pass and drops
     the logits; the gradient is written out (:math:`p(1 + 2\lambda\,
     \mathrm{lse}) - (1-\varepsilon)\,\mathrm{onehot} - \varepsilon/V`, times
-    :math:`1 - \tanh^2` with a cap), one formula for both paths. It is
-    differentiable once, and ``torch.compile`` graph-breaks around it.
+    :math:`1 - \tanh^2` with a cap), one formula and one gradient for both
+    paths; both are differentiable once (no double backward).
+    ``torch.compile`` traces the logits path whole and graph-breaks around
+    the chunked one.
 
     :returns: ``{"loss", "metrics"}`` with the metrics ``num_tokens`` (local
         target tokens), ``accuracy`` (the fraction of target tokens whose

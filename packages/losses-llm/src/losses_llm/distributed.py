@@ -47,14 +47,18 @@ def global_num_items(
         vocabulary parallelism, pass the data-parallel group only: the ranks of
         a tensor-parallel group hold the same tokens and must not be counted
         twice.
-    :returns: a 0-dim ``int64`` tensor on the labels' device.
+    :returns: a 0-dim ``int64`` tensor on the (first) labels' device, where
+        the all-reduce runs (NCCL needs the labels on the GPU).
 
     DDP averages gradients over its ``W`` ranks, so the loss divided by the
     global count must be multiplied by ``W`` for the averaged gradient to be
-    the gradient of the global mean. Hugging Face's ``Trainer`` does exactly
-    this: with ``average_tokens_across_devices=True`` (the default) it gathers
-    and sums the micro-batches' counts over the processes and multiplies the
-    loss by the number of processes (divided by the tensor-parallel size).
+    the gradient of the global mean. Hugging Face's ``Trainer`` (transformers
+    5) does exactly this: it counts ``labels[..., 1:] != -100`` over the
+    micro-batches of the accumulation step and, with
+    ``average_tokens_across_devices=True`` (the default), gathers and sums the
+    count over the processes and multiplies each micro-batch's loss by the
+    number of processes (divided by the tensor-parallel size) in
+    ``compute_loss``.
     Gradient accumulation over two micro-batches on each data-parallel rank::
 
         import contextlib
