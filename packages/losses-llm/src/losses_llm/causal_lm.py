@@ -70,8 +70,10 @@ def causal_lm(
     vocab_parallel: bool = False,
     process_group: ProcessGroup | None = None,
 ) -> LossReturn:
-    r"""Causal-LM (SFT) token cross-entropy, without materialising the logits
-    when given the hidden states and the LM head.
+    r"""Causal-LM (SFT) token cross-entropy, chunked from hidden states without all logits.
+
+    Without materialising the logits when given the hidden states and the LM
+    head.
 
     Inputs (``model_output``): ``logits`` ``[B, T, V]``, or ``hidden_states``
     ``[B, T, H]`` with ``lm_head_weight`` ``[V, H]`` (and ``lm_head_bias``

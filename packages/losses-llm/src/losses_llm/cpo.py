@@ -55,10 +55,11 @@ def cpo(
     shift: bool | None = None,
     chunk_size: Annotated[int, Range(ge=1)] | None = None,
 ) -> LossReturn:
-    r"""CPO: a reference-free preference term plus the NLL of the chosen
-    completions (Xu et al. 2024, "Contrastive Preference Optimization: Pushing
+    r"""CPO: a reference-free preference term plus the NLL of the chosen completions.
+
+    Xu et al. 2024, "Contrastive Preference Optimization: Pushing
     the Boundaries of LLM Performance in Machine Translation",
-    arXiv:2401.08417), with the loss types of TRL's ``CPOTrainer``.
+    arXiv:2401.08417, with the loss types of TRL's ``CPOTrainer``.
 
     **Batch.** :math:`P` pairs as :math:`2P` sequences, the :math:`P` chosen
     first, then the :math:`P` rejected; the policy as ``logits``,

@@ -73,7 +73,7 @@ def distillation(
     num_items_in_batch: torch.Tensor | Annotated[int, Range(ge=1)] | None = None,
     reduction: Literal["mean", "sum"] = "mean",
 ) -> LossReturn:
-    r"""Knowledge distillation: a divergence between the teacher's and the student's next-token distributions.
+    r"""Knowledge distillation: a divergence between teacher and student next-token distributions.
 
     For every target token :math:`i` (label not ``ignore_index``, after the
     shift), with student and teacher logits :math:`z^S_i, z^T_i` and

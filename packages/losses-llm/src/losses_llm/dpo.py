@@ -89,8 +89,9 @@ def dpo(
     shift: bool | None = None,
     chunk_size: Annotated[int, Range(ge=1)] | None = None,
 ) -> LossReturn:
-    r"""Direct Preference Optimization and its variants, as TRL's ``DPOTrainer``
-    computes them.
+    r"""Direct Preference Optimization with the loss types of TRL's DPOTrainer.
+
+    The DPO loss and its variants, as TRL's ``DPOTrainer`` computes them.
 
     **Batch.** :math:`P` pairs as :math:`2P` sequences, the :math:`P` chosen
     first, then the :math:`P` rejected (pair :math:`i` is rows :math:`i` and

@@ -107,9 +107,10 @@ def kto(
     shift: bool | None = None,
     chunk_size: Annotated[int, Range(ge=1)] | None = None,
 ) -> LossReturn:
-    r"""KTO: a prospect-theoretic loss on unpaired desirable and undesirable
-    completions (Ethayarajh et al. 2024, "KTO: Model Alignment as Prospect
-    Theoretic Optimization", arXiv:2402.01306), as TRL's ``KTOTrainer``
+    r"""KTO: a prospect-theoretic loss on unpaired desirable and undesirable completions.
+
+    Ethayarajh et al. 2024, "KTO: Model Alignment as Prospect
+    Theoretic Optimization", arXiv:2402.01306, as TRL's ``KTOTrainer``
     computes it.
 
     **Batch.** :math:`B` completions, each desirable or not (``desirable``

@@ -32,7 +32,7 @@ def moe_load_balancing(
     num_experts: Annotated[int, Range(ge=1)] | None = None,
     weight: Annotated[float, Range(ge=0)] = 1.0,
 ) -> LossReturn:
-    r"""Load-balancing loss of a mixture-of-experts router: experts' token share times their mean probability.
+    r"""Mixture-of-experts load balancing: each expert's token share times its mean router probability.
 
     The router logits of every MoE layer are pooled into :math:`N` tokens
     (with an attention mask, the padding positions are left out of every

@@ -66,8 +66,9 @@ def orpo(
     shift: bool | None = None,
     chunk_size: Annotated[int, Range(ge=1)] | None = None,
 ) -> LossReturn:
-    r"""ORPO: supervised fine-tuning on the chosen completions plus an
-    odds-ratio preference term, without a reference model (Hong et al. 2024,
+    r"""ORPO: NLL of the chosen completions plus an odds-ratio preference term.
+
+    No reference model (Hong et al. 2024,
     "ORPO: Monolithic Preference Optimization without Reference Model",
     arXiv:2403.07691), as TRL's ``ORPOTrainer`` computes it.
 

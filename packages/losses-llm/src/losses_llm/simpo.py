@@ -52,9 +52,10 @@ def simpo(
     shift: bool | None = None,
     chunk_size: Annotated[int, Range(ge=1)] | None = None,
 ) -> LossReturn:
-    r"""SimPO: a reference-free margin loss on length-normalised
-    log-probabilities (Meng, Xia and Chen 2024, "SimPO: Simple Preference
-    Optimization with a Reference-Free Reward", arXiv:2405.14734), as the
+    r"""SimPO: a reference-free margin loss on length-normalised log-probabilities.
+
+    Meng, Xia and Chen 2024, "SimPO: Simple Preference
+    Optimization with a Reference-Free Reward", arXiv:2405.14734, as the
     authors' ``SimPOTrainer`` computes it.
 
     **Batch.** :math:`P` pairs as :math:`2P` sequences, the :math:`P` chosen
