@@ -1,8 +1,9 @@
 """Supervised fine-tuning, then DPO, of a tiny causal LM in a plain PyTorch loop,
-with the losses chosen in YAML (``examples/llm.yaml``). Runs on a CPU in seconds.
+with the losses chosen in YAML (``examples/llm.yaml``). Runs on a CPU in
+seconds; needs transformers (for the model).
 
-    hatch run python examples/llm_loop.py
-    hatch run python examples/llm_loop.py -- --sft-steps 60 --dpo-steps 30
+    python examples/llm_loop.py
+    python examples/llm_loop.py --sft-steps 60 --dpo-steps 30
 
 Both losses take the model's final hidden states and its LM head's weight
 instead of the logits: they compute the logits chunk by chunk and never hold

@@ -123,7 +123,6 @@ def test_trainer_hidden_states_and_logits_agree_on_the_first_step(trainer_runs):
 
 
 def test_the_config_loads_both_losses():
-    pytest.importorskip("transformers")
     from losses_core import load_config
 
     sft = load_config(EXAMPLES / "llm.yaml", section="sft")
