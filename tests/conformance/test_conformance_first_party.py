@@ -6,7 +6,7 @@ import pytest
 
 from losses_core.testing import assert_conforms, loss_names
 
-FIRST_PARTY = ("losses-core", "losses-vae", "losses-sae", "losses-ranking")
+FIRST_PARTY = ("losses-core", "losses-vae", "losses-sae", "losses-ranking", "losses-llm")
 
 # Checks a loss may skip, with the reason. Keep this empty unless a check
 # genuinely does not apply; every entry needs a reason.

@@ -30,6 +30,11 @@ PACKAGES = {
         ("approx_ndcg", "clip", "lambda_loss", "listmle", "listnet", "multi_similarity", "neural_ndcg",
          "ntxent", "ranknet", "siglip", "supcon", "triplet"),
     ),
+    "losses_llm": (
+        "dpo",
+        ("causal_lm", "cpo", "dft", "distillation", "dpo", "entropy_regularized_ce", "grpo", "kto",
+         "moe_load_balancing", "orpo", "ppo", "router_z_loss", "simpo", "z_loss"),
+    ),
 }  # fmt: skip
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from losses_core import LOSSES
 from losses_core.testing import loss_names
 
-FIRST_PARTY = ("losses-core", "losses-vae", "losses-sae", "losses-ranking")
+FIRST_PARTY = ("losses-core", "losses-vae", "losses-sae", "losses-ranking", "losses-llm")
 
 
 def _parameters() -> dict[str, list[str]]:
