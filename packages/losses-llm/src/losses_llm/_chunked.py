@@ -58,7 +58,10 @@ class ChunkOutput(NamedTuple):
 ChunkLoss = Callable[[torch.Tensor, slice, bool], ChunkOutput]
 """``chunk_loss(logits, rows, need_grad)``: the float32 (float64) logits of the rows
 ``rows`` of ``hidden`` (shape ``hidden.shape[:-1] + (V,)`` for those rows), and
-whether the gradient with respect to them is needed."""
+whether the gradient with respect to them is needed. The logits buffer belongs
+to the chunk function: it may overwrite it (for instance with the gradient, to
+hold one ``chunk x V`` buffer instead of two); the engine drops it after the
+call."""
 
 ChunkTerms = Callable[[torch.Tensor, slice], tuple[torch.Tensor, Mapping[str, torch.Tensor]]]
 """``terms(logits, rows) -> (loss_share, stats)``, written with differentiable
