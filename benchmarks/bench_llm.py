@@ -36,18 +36,20 @@ the kernel's RSS high-water mark reset, one forward + backward, the mark
 read); the figure is peak - baseline in MiB (the weight's gradient, V x H
 float32, is part of both sides). Time: one process per case, both variants
 on the same inputs, a warm-up of each at a tiny shape, then ``--rounds``
-rounds of one forward + backward of each in rotating order; the median wall
-time (``--clock wall``, the default) or CPU time of the process
-(``--clock cpu``, all threads) is budgeted, the other clock's ratio is
-printed beside it. All processes use the same ``--threads`` (default: 2, or
-the CPU count if lower). A shared, loaded machine slows every run: the
-rounds interleave the variants so that both see the same load, but compare
-the two clocks, and the load averages printed at the start and the end,
-before trusting a ratio near its budget.
+rounds of one forward + backward of each in rotating order; the median is
+budgeted, by default of the process's CPU time with one thread
+(``--clock cpu --threads 1``: exact with one thread, and what a loaded,
+shared machine disturbs least), and the other clock's ratio is printed
+beside it. ``--threads N --clock wall`` times elapsed time with N threads;
+on a machine whose cores other work also uses, threads wait for each other
+at every parallel region, which slows the variants with many small
+operations most (the chunked loops, Liger's per-sequence chunks), so such
+ratios say more about the load than about the losses: compare the load
+averages printed at the start and the end.
 
-Run: ``python benchmarks/bench_llm.py [--quick] [--threads N] [--rounds R]
-[CASE ...]`` (``hatch run bench:python benchmarks/bench_llm.py``); the
-whole module takes a few minutes on 2 cores. ``main()`` prints the table and
+Run: ``python benchmarks/bench_llm.py [--quick] [--threads N] [--clock
+cpu|wall] [--rounds R] [CASE ...]`` (``hatch run bench:python benchmarks/bench_llm.py``); the
+whole module takes about 4 minutes on 2 cores. ``main()`` prints the table and
 returns the rows (dicts with ``within_budget``).
 """
 
@@ -182,7 +184,11 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     for name in dict.fromkeys(row["benchmark"] for row in rows):
         row = next(r for r in rows if r["benchmark"] == name)
         notes = "".join(f"; {note}" for note in row["notes"])
-        print(f"- {name}: {row['shape']}, float32, {row['threads']} threads{notes}")
+        print(f"- {name}: {row['shape']}, float32, {_threads(row['threads'])}{notes}")
+
+
+def _threads(n: int) -> str:
+    return f"{n} thread{'' if n == 1 else 's'}"
 
 
 def _load() -> str:
@@ -195,14 +201,14 @@ def _load() -> str:
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cases", nargs="*", help=f"default: all of {', '.join(BUDGETS)}")
-    parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds (default 3, --quick 2)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument(
         "--clock",
         choices=("wall", "cpu"),
-        default="wall",
-        help="the budgeted time: elapsed (default) or the process's CPU time, all threads",
+        default="cpu",
+        help="the budgeted time: the process's CPU time, all threads (default), or elapsed time",
     )
     # benchmarks/run.py passes every --option to every module: ignore the others' options
     args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
@@ -218,7 +224,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     cases = cpu_cases()
     names = [n for n in (args.cases or BUDGETS) if n in cases]
     print(
-        f"start: {os.cpu_count()} CPUs, {_load()}, torch {torch.__version__}, {args.threads} threads, "
+        f"start: {os.cpu_count()} CPUs, {_load()}, torch {torch.__version__}, {_threads(args.threads)}, "
         f"{rounds} timed rounds; malloc mmap threshold {MMAP_THRESHOLD} B in the memory processes",
         flush=True,
     )
