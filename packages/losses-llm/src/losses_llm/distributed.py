@@ -74,7 +74,7 @@ def global_num_items(
                 out = model(input_ids=mb["input_ids"])
                 loss = causal_lm(
                     {"logits": out.logits}, {"labels": mb["labels"]}, num_items_in_batch=num_items
-                )
+                )["loss"]
                 (loss * world).backward()  # DDP averages over the ranks: undo it
         optimizer.step()
         optimizer.zero_grad()
