@@ -240,8 +240,8 @@ def test_per_sequence_advantages_broadcast_over_tokens():
 ERRORS = [
     ({"vf_coef": 0.5}, {}, LossParameterError, "'vf_coef'"),
     ({"clip_range_value": None}, {}, LossParameterError, "'clip_range_value'"),
-    ({}, {"values"}, MissingInputError, "'returns'"),
-    ({}, {"values", "returns"}, MissingInputError, "'old_values'"),
+    ({}, ("values",), MissingInputError, "'returns'"),
+    ({}, ("values", "returns"), MissingInputError, "'old_values'"),
     ({"temperature": 0.5}, {}, LossParameterError, "'temperature'"),
     ({"clip_range": 1.5}, {}, LossParameterError, "clip_range"),
 ]
