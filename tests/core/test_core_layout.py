@@ -30,6 +30,7 @@ PUBLIC_NAMES = {
     "LossFunction",
     "LossInfo",
     "LossInputError",
+    "LossModule",
     "LossOutput",
     "LossParameterError",
     "LossRegistrar",
@@ -70,6 +71,9 @@ PUBLIC_MODULES = {
     "results": {"check_finite", "loss_result"},
     "tensors": {"MIN_SQUARED_DISTANCE", "as_float", "at_least_float32", "euclidean_distances", "label_masks"},
     "lazy": {"export_lazily"},
+    "module": {"LossModule"},
+    "integrations": set(),
+    "integrations.transformers": {"TrainerLoss"},
     "testing": {
         "CHECKS",
         "CheckResult",

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from losses_core.builtin_hooks import MetricsCollector, NonFiniteGuard
     from losses_core.config import load_config, loss_from_config
     from losses_core.inputs import Input
+    from losses_core.module import LossModule
     from losses_core.params import Range
 
 _EXPORTS = {
@@ -65,6 +66,7 @@ _EXPORTS = {
     "LossFunction": "_types",
     "LossInfo": "_listing",
     "LossInputError": "_errors",
+    "LossModule": "module",
     "LossOutput": "_types",
     "LossParameterError": "_errors",
     "LossRegistrar": "_registry",
@@ -107,6 +109,7 @@ __all__ = [
     "LossFunction",
     "LossInfo",
     "LossInputError",
+    "LossModule",
     "LossOutput",
     "LossParameterError",
     "LossRegistrar",

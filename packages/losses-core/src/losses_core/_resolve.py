@@ -16,6 +16,7 @@ from losses_core._plugins import lookup
 from losses_core._registry import REGISTRY, RUNTIME_PROVIDER, LossEntry
 from losses_core._signature import LossSignature
 from losses_core._types import LossReturn
+from losses_core._yaml import plain_data
 
 
 def import_object(spec: str) -> Any:
@@ -126,8 +127,9 @@ def resolve(
     """:func:`resolve_loss`, with the check of parameter names optional (for
     configs loaded with ``strict=False``: unknown names go to ``**kwargs``)."""
     entry = entry_for_spec(spec)
+    defaults = {name: plain_data(value) for name, value in defaults.items()}
     entry.signature.check(entry.name, defaults, check_names=check_names)
-    return ResolvedLoss(spec, entry, dict(defaults), check_names)
+    return ResolvedLoss(spec, entry, defaults, check_names)
 
 
 def resolve_loss(spec: str | Callable[..., Any], /, **defaults: Any) -> ResolvedLoss:
@@ -138,7 +140,9 @@ def resolve_loss(spec: str | Callable[..., Any], /, **defaults: Any) -> Resolved
         (``"my_package.losses:custom_loss"``, imported now), or a callable.
     :param defaults: keyword parameters bound now; per-call keyword arguments
         override them. Names are checked against the loss's named parameters
-        (names, required parameters, annotations and validators).
+        (names, required parameters, annotations and validators). Mappings
+        and sequences in them (OmegaConf's ``DictConfig`` and ``ListConfig``
+        from Hydra's ``instantiate``, say) are bound as dicts and lists.
     :returns: a :class:`ResolvedLoss` whose calls return
         ``{"loss": tensor, "metrics": {...}, "auxiliary": {...}}``.
     :raises UnknownLossError: unknown name or unimportable path.

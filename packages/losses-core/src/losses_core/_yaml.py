@@ -21,11 +21,17 @@ is ever constructed from a file. Every refusal is a
 applies, and the limit. The limits are fixed; data that exceeds them can be
 parsed by the caller and passed to ``load_config`` as a mapping, to which
 they do not apply.
+
+:func:`plain_data` gives config data that does not come from a file
+(OmegaConf's ``DictConfig`` and ``ListConfig``, say) the containers a file
+gives, so the rest of losses-core sees dicts and lists whatever the caller
+used.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +42,7 @@ if TYPE_CHECKING:
 
     import yaml
 
-__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "read_yaml_file"]
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "plain_data", "read_yaml_file"]
 
 MAX_BYTES = 1 << 20
 """The largest config file read, in bytes (1 MiB)."""
@@ -219,3 +225,67 @@ def _check_keys(node: yaml.MappingNode, loader: yaml.SafeLoader, where: str) -> 
                 "each key may appear once in a mapping"
             )
         seen[key] = line
+
+
+_STRINGS = (str, bytes, bytearray, memoryview)
+
+
+def plain_data(value: Any) -> Any:
+    """``value`` with the containers a YAML file gives: at any depth, a
+    mapping that is not a ``dict`` becomes a ``dict`` and a sequence that is
+    not a ``list``, ``tuple`` or string becomes a ``list``.
+
+    For config data that does not come from a file: OmegaConf's
+    ``DictConfig`` and ``ListConfig`` (a ``MutableMapping`` and a
+    ``MutableSequence``, recognised as such, so losses-core never imports
+    OmegaConf), a ``MappingProxyType``, a ``range``. Values are read through
+    the container's own ``items()`` or iteration (OmegaConf resolves
+    interpolations there, and raises for a missing ``???`` value). A dict,
+    list or tuple is rebuilt only when something inside it changed; every
+    other value (numbers, strings, tensors, objects) is returned as it is.
+    Each container is visited once, however often it is shared (a mapping
+    source is not bounded like a file: an alias bomb built in Python stays
+    cheap), and a container that contains itself is left as it is where it
+    recurs.
+    """
+    return _Plain().convert(value)
+
+
+class _Plain:
+    """One walk of :func:`plain_data`: each container converted once."""
+
+    def __init__(self) -> None:
+        self.done: dict[int, tuple[Any, Any]] = {}
+        """``id(container) -> (container, converted)``; holding the container
+        keeps its id from being reused during the walk."""
+        self.open: set[int] = set()
+        """The containers being converted (a recurrence is a cycle)."""
+
+    def convert(self, value: Any) -> Any:
+        if isinstance(value, _STRINGS) or not isinstance(value, (Mapping, Sequence)):
+            return value
+        key = id(value)
+        if key in self.done:
+            return self.done[key][1]
+        if key in self.open:
+            return value
+        self.open.add(key)
+        try:
+            converted = self._container(value)
+        finally:
+            self.open.discard(key)
+        self.done[key] = (value, converted)
+        return converted
+
+    def _container(self, value: Mapping[Any, Any] | Sequence[Any]) -> Any:
+        if isinstance(value, Mapping):
+            mapping = {key: self.convert(item) for key, item in value.items()}
+            if isinstance(value, dict) and all(mapping[key] is item for key, item in value.items()):
+                return value
+            return mapping
+        items = [self.convert(item) for item in value]
+        if isinstance(value, (list, tuple)):
+            if all(new is old for new, old in zip(items, value, strict=True)):
+                return value
+            return tuple(items) if isinstance(value, tuple) else items
+        return items

@@ -22,6 +22,10 @@ such as ``train:``/``val:``)::
 ``keys`` maps the loss's declared input names onto the keys of your
 ``model_output``/``targets`` dicts (see :mod:`losses_core.inputs`).
 
+A mapping given instead of a file may be any ``Mapping`` with ``Sequence``
+lists in it, OmegaConf's ``DictConfig`` and ``ListConfig`` (Hydra's config
+nodes) included: the loss node is read as the dicts and lists of a file.
+
 Validation is strict by default: an unknown loss, a parameter the loss does
 not declare (``betta`` for ``beta``, even when the loss takes ``**kwargs``), a
 missing required parameter, a value that does not fit the parameter's
@@ -52,6 +56,7 @@ from typing import Any
 
 from losses_core._environment import CONFIG_ALLOW_IMPORT, env_flag
 from losses_core._errors import ConfigError, LossConflictError, UnknownLossError, capped_repr
+from losses_core._yaml import plain_data
 
 __all__ = ["LossConfig", "LossSpec", "load_config", "loss_from_config", "validate_config"]
 
@@ -111,7 +116,8 @@ def load_config(
 ) -> LossConfig:
     """Read and validate a loss configuration.
 
-    :param source: a YAML file path, or an already-parsed mapping.
+    :param source: a YAML file path, or an already-parsed mapping (a
+        ``dict``, or a ``DictConfig`` from Hydra or OmegaConf).
     :param section: the section holding ``loss`` (``"train"``, ``"val"``);
         ``None`` reads the top-level ``loss``.
     :param strict: reject parameters the loss does not declare.
@@ -189,12 +195,16 @@ def _parse(
         node, path = _loss_node(data, where, section)
     except ConfigError as exc:
         return None, [str(exc)]
+    try:  # a DictConfig or ListConfig (Hydra) reads as the dicts and lists of a file
+        node = plain_data(node)
+    except Exception as exc:  # what the container raises reading a value (OmegaConf: a missing ???)
+        return None, [f"{where}: {path}: cannot read the config: {type(exc).__name__}: {exc}"]
     if isinstance(node, Mapping) and "terms" in node:
         extra = set(node) - {"terms"}
         if extra:
             problems.append(f"{where}: {path}: unexpected key(s) {sorted(extra)} beside 'terms'")
         raw_terms = node["terms"]
-        if not isinstance(raw_terms, list) or not raw_terms:
+        if not isinstance(raw_terms, (list, tuple)) or not raw_terms:
             return None, [*problems, f"{where}: {path}.terms: expected a non-empty list of loss terms"]
         specs = [
             _parse_term(t, where, f"{path}.terms[{i}]", strict, allow_import, problems, composite=True)
