@@ -36,8 +36,8 @@ for a composite's term) and ``load_state_dict`` restores them. Parameters
 
 A composite loss keeps one child ``LossModule`` per term, under ``terms``
 by label, so ``print`` shows each term's parameters. ``torch.compile``
-traces a model holding a ``LossModule`` (the loss call itself may break the
-graph: hooks and parameter checks run in Python).
+traces a model holding a ``LossModule``: ``token_ce`` with class weights and
+no hook registered compiles to one graph (``fullgraph=True``).
 """
 
 from __future__ import annotations

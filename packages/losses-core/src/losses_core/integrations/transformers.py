@@ -115,15 +115,15 @@ class TrainerLoss:
             labels = self._shifted(labels)
         model_output = _model_output(outputs)
         overrides: dict[str, Any] = dict(self._overrides)
-        if num_items_in_batch is not None and self._takes_count:
-            overrides["num_items_in_batch"] = num_items_in_batch
+        step_count = None if num_items_in_batch is None else _step_count(num_items_in_batch)
+        if step_count is not None and self._takes_count:
+            overrides["num_items_in_batch"] = step_count
         loss: torch.Tensor = self.module(model_output, {"labels": labels}, **overrides)["loss"]
-        if num_items_in_batch is None or self._takes_count:
+        if step_count is None or self._takes_count:
             return loss
-        # a token mean of this micro-batch, as its token sum over the step's count (0 for 0 tokens)
+        # a token mean of this micro-batch, as its token sum over the step's count
         count = (labels != self.ignore_index).sum()
-        total = torch.as_tensor(num_items_in_batch, device=loss.device).reshape(()).clamp(min=1)
-        scaled: torch.Tensor = loss * count / total
+        scaled: torch.Tensor = loss * count / torch.as_tensor(step_count, device=loss.device)
         return scaled
 
     def _shifted(self, labels: torch.Tensor) -> torch.Tensor:
@@ -145,6 +145,17 @@ def _term_parameters(module: LossModule) -> list[frozenset[str]]:
     loss = module.loss_fn
     resolved = [term for _, _, term in loss.terms] if isinstance(loss, CompositeLoss) else [loss]
     return [frozenset(term.entry.signature.parameters) for term in resolved]
+
+
+def _step_count(num_items_in_batch: torch.Tensor | int) -> torch.Tensor | int:
+    """The Trainer's count as a 0-dim tensor or an int, at least 1 (a step
+    without a target token then has the loss 0, not 0/0). Under
+    ``DataParallel`` the Trainer repeats the count once per GPU: the first is
+    read."""
+    if isinstance(num_items_in_batch, torch.Tensor):
+        count = num_items_in_batch.reshape(-1)[0] if num_items_in_batch.ndim else num_items_in_batch
+        return count.clamp(min=1)
+    return max(int(num_items_in_batch), 1)
 
 
 def _model_output(outputs: Any) -> Mapping[str, Any]:
