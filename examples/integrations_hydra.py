@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 @hydra.main(config_path=".", config_name="integrations_hydra", version_base=None)
 def main(config: DictConfig) -> dict[str, float]:
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator()
     outputs = {"logits": torch.randn(8, 3, generator=generator)}
     targets = {"labels": torch.randint(0, 3, (8,), generator=generator)}
     values = {}

@@ -18,7 +18,7 @@ WEIGHTS = torch.tensor([1.0, 2.0, 4.0])
 
 
 def batch(n: int = 6) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator()
     logits = torch.randn(n, 3, generator=generator, requires_grad=True)
     labels = torch.randint(0, 3, (n,), generator=generator)
     return {"logits": logits}, {"labels": labels}

@@ -11,8 +11,9 @@ LENGTH = 12
 
 
 def tiny_llama() -> LlamaForCausalLM:
-    """The same random weights on every call (a fixed generator state)."""
-    torch.manual_seed(0)
+    """The same random weights on every call: the global generator is first
+    reset to the state a new generator starts from."""
+    torch.set_rng_state(torch.Generator().get_state())
     config = LlamaConfig(
         vocab_size=VOCAB,
         hidden_size=32,
@@ -31,7 +32,7 @@ def token_rows(rows: int, *, first_label_scored: bool = True) -> list[dict[str, 
     (unshifted, the Hugging Face convention) with ``-100`` from a random
     length on, so that batches hold different numbers of target tokens;
     the first label is scored unless ``first_label_scored=False``."""
-    generator = torch.Generator().manual_seed(1)
+    generator = torch.Generator()
     ids = torch.randint(0, VOCAB, (rows, LENGTH), generator=generator)
     lengths = torch.randint(3, LENGTH + 1, (rows,), generator=generator)
     labels = torch.where(torch.arange(LENGTH)[None, :] < lengths[:, None], ids, torch.full_like(ids, -100))

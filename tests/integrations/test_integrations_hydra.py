@@ -35,7 +35,7 @@ def compose(*overrides: str) -> DictConfig:
 
 
 def toy_batch() -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator()
     return {"logits": torch.randn(8, 3, generator=generator)}, {
         "labels": torch.randint(0, 3, (8,), generator=generator)
     }

@@ -82,7 +82,6 @@ def train(
             use_cpu=True,
             disable_tqdm=True,
             remove_unused_columns=False,
-            seed=0,
         )
         trainer = Trainer(model=model, args=args, train_dataset=rows, compute_loss_func=compute_loss_func)
         trainer.train()
