@@ -14,7 +14,8 @@ import losses_core
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "packages" / "losses-core" / "src" / "losses_core"
-PLUGINS = [ROOT / "packages" / name / "src" for name in ("losses-vae", "losses-sae", "losses-ranking", "losses-llm")]
+PLUGIN_DISTRIBUTIONS = ("losses-vae", "losses-sae", "losses-ranking", "losses-llm")
+PLUGINS = [ROOT / "packages" / name / "src" for name in PLUGIN_DISTRIBUTIONS]
 
 PUBLIC_NAMES = {
     "ENTRY_POINT_GROUP",
