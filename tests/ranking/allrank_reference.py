@@ -49,4 +49,3 @@ def load() -> tuple[types.ModuleType, types.ModuleType]:
             "(run `python tools/install_references.py`; `hatch test` does)"
         ) from error
     return losses, metrics
-
