@@ -5,11 +5,12 @@ a CPU in seconds; needs transformers and accelerate.
     python examples/llm_trainer.py                    # chunked: hidden states + LM head
     python examples/llm_trainer.py --source logits    # the model's logits
 
-The loss is ``Trainer(compute_loss_func=...)``, which the trainer calls with
-the model's outputs, the batch's labels and ``num_items_in_batch`` (the number
-of target tokens of the whole optimiser step, over its gradient-accumulation
-micro-batches and processes), passed on to the loss so that each micro-batch
-is divided by the step's count.
+The loss is ``Trainer(compute_loss_func=TrainerLoss(...))``, which the trainer
+calls with the model's outputs, the batch's unshifted labels and
+``num_items_in_batch`` (the number of target tokens of the whole optimiser
+step, over its gradient-accumulation micro-batches and processes);
+``TrainerLoss`` shifts the labels and passes the count on to the loss, so that
+each micro-batch is divided by the step's count.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from transformers import PreTrainedModel, Trainer, TrainingArguments
 
 from llm_toy import sft_batch, tiny_causal_lm
 from losses_core import load_config
+from losses_core.integrations.transformers import TrainerLoss
 
 HERE = Path(__file__).parent
 
@@ -57,26 +59,25 @@ class ToyDataset(torch.utils.data.Dataset):
         return {key: value[i] for key, value in self.rows.items()}
 
 
-def make_compute_loss(config: Path, source: str, calls: list[dict[str, float]]) -> Any:
-    """The ``compute_loss_func``: the configured loss on the model's hidden
-    states and head (``source="hidden_states"``) or its logits; records each
-    call's ``num_items_in_batch``, target-token count and loss in ``calls``."""
-    loss_fn = load_config(config, section="sft").build()
+def make_compute_loss(config: Path, calls: list[dict[str, float]]) -> Any:
+    """The ``compute_loss_func``: :class:`~losses_core.integrations.transformers.TrainerLoss`
+    over the configured loss (it shifts the labels and passes
+    ``num_items_in_batch`` on), recording each call's ``num_items_in_batch``,
+    the micro-batch's target-token count and loss in ``calls``."""
+    trainer_loss = TrainerLoss(load_config(config, section="sft").build())
 
     def compute_loss(outputs: Any, labels: torch.Tensor, num_items_in_batch: Any = None) -> torch.Tensor:
-        # HeadInputs returns the loss's model_output as it is; a Hugging Face model returns logits
-        model_output = outputs if source == "hidden_states" else {"logits": outputs.logits}
-        result = loss_fn(model_output, {"labels": labels}, num_items_in_batch=num_items_in_batch)
-        metrics = result["metrics"]
-        count = float("nan") if num_items_in_batch is None else float(num_items_in_batch)
+        loss = trainer_loss(outputs, labels, num_items_in_batch=num_items_in_batch)
         calls.append(
             {
-                "num_items_in_batch": count,
-                "num_tokens": float(metrics["num_tokens"]),
-                "loss": result["loss"].item(),
+                "num_items_in_batch": float("nan")
+                if num_items_in_batch is None
+                else float(num_items_in_batch),
+                "num_tokens": float((labels[:, 1:] != -100).sum()),
+                "loss": loss.item(),
             }
         )
-        return result["loss"]
+        return loss
 
     return compute_loss
 
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             model=model,
             args=training_args,
             train_dataset=ToyDataset(size=args.steps * args.accumulation * 8),
-            compute_loss_func=make_compute_loss(args.config, args.source, calls),
+            compute_loss_func=make_compute_loss(args.config, calls),
         )
         trainer.train()
     logged = [entry for entry in trainer.state.log_history if "loss" in entry]

@@ -124,7 +124,10 @@ def test_equals_cross_entropy_with_label_smoothing_and_bias(smoothing, dtype):
             _close(got, want, dtype)
 
 
-def test_equals_cut_cross_entropy_torch_compile():
+def test_equals_cut_cross_entropy_torch_compile(monkeypatch):
+    # inductor imports setuptools, whose distutils shim asserts when another test has
+    # imported the standard library's distutils first: keep the standard one
+    monkeypatch.setenv("SETUPTOOLS_USE_DISTUTILS", "stdlib")
     # CCE's torch_compile implementation: e [.., D] embeddings, c [V, D] classifier, no bias;
     # shift=True scores e[t] against targets[t + 1] (utils._build_flat_valids), as ours does.
     from cut_cross_entropy import linear_cross_entropy

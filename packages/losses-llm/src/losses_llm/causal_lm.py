@@ -3,9 +3,10 @@ logits or chunk by chunk from the hidden states and the LM head."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import torch
+from torch.distributed import ProcessGroup  # at run time: losses-core checks the annotation
 
 from losses_core import Input, LossInputError, LossParameterError, LossReturn, Range, register_loss
 from losses_core.reduction import Reduction, safe_divide
@@ -15,9 +16,6 @@ from losses_llm._sft_token_ce import TokenCESpec, chunk_token_ce, logits_token_c
 from losses_llm._sources import BIAS, HIDDEN_STATES, LM_HEAD_WEIGHT, LOGITS, policy_source
 from losses_llm._tokens import shift_labels
 from losses_llm._vocab_parallel import copy_to_vocab_shards, vocab_shard
-
-if TYPE_CHECKING:
-    from torch.distributed import ProcessGroup
 
 __all__ = ["causal_lm", "causal_lm_example"]
 
