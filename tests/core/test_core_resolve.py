@@ -134,3 +134,13 @@ def test_resolved_loss_works_in_spawned_process():
     logits = torch.arange(12, dtype=torch.float32).reshape(3, 4) / 10
     expected = F.cross_entropy(logits, torch.tensor([0, 1, 2]), label_smoothing=0.1)
     assert value == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_the_repr_caps_each_parameter_value():
+    from losses_core import resolve_loss
+
+    resolved = resolve_loss("token_ce", class_weights=[1.0] * 200_000, ignore_index=-1)
+    text = repr(resolved)
+    assert text.startswith("ResolvedLoss(token_ce@losses-core, class_weights=[1.0, 1.0")
+    assert "ignore_index=-1" in text
+    assert len(text) < 250

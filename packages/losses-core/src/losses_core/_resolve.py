@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from losses_core._call import call_resolved
-from losses_core._errors import LossParameterError, UnknownLossError
+from losses_core._errors import LossParameterError, UnknownLossError, capped_repr
 from losses_core._plugins import lookup
 from losses_core._registry import REGISTRY, RUNTIME_PROVIDER, LossEntry
 from losses_core._signature import LossSignature
@@ -113,7 +113,7 @@ class ResolvedLoss:
         return call_resolved(self._entry, model_output, targets, params, self._check_names, label)
 
     def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self.defaults.items())
+        params = ", ".join(f"{k}={capped_repr(v)}" for k, v in self.defaults.items())
         return f"ResolvedLoss({self._entry.qualified_name}{', ' if params else ''}{params})"
 
     def __reduce__(self) -> tuple[Any, ...]:
