@@ -42,7 +42,7 @@ groups gives 0 connected to the graph).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 
@@ -65,6 +65,7 @@ __all__ = [
     "chosen_nll",
     "mean_over",
     "num_pairs",
+    "pair_logits_example",
     "reference_logps",
     "resolve_shift",
     "score_sequences",
@@ -150,6 +151,19 @@ class Scored(NamedTuple):
     loss: torch.Tensor
     sums: torch.Tensor
     nll: torch.Tensor | None
+
+
+def pair_logits_example(
+    batch_size: int = 4, dtype: torch.dtype = torch.float32
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Example inputs for the conformance checker of a reference-free pair
+    loss: ``batch_size`` pairs of ``[5, 7]`` logits (``2 * batch_size``
+    sequences, chosen first) and labels whose first two positions are the
+    prompt."""
+    logits = torch.randn(2 * batch_size, 5, 7, dtype=dtype, requires_grad=True)
+    labels = torch.randint(0, 7, (2 * batch_size, 5))
+    labels[:, :2] = -100
+    return {"logits": logits}, {"labels": labels}, {}
 
 
 def work_dtype(source: Source, *tensors: torch.Tensor | None) -> torch.dtype:

@@ -3,7 +3,7 @@ TRL's ``CPOTrainer``."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +16,7 @@ from losses_llm._preference import (
     check_chunk_size,
     chosen_nll,
     mean_over,
+    pair_logits_example,
     score_sequences,
     targets_for,
     work_dtype,
@@ -27,17 +28,7 @@ __all__ = ["cpo"]
 _SIMPO_GAMMA = 0.5
 
 
-def cpo_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) -> tuple[dict[str, Any], ...]:
-    """Example inputs for the conformance checker: ``batch_size`` pairs of
-    ``[5, 7]`` logits (chosen first) and labels whose first two positions are
-    the prompt."""
-    logits = torch.randn(2 * batch_size, 5, 7, dtype=dtype, requires_grad=True)
-    labels = torch.randint(0, 7, (2 * batch_size, 5))
-    labels[:, :2] = -100
-    return {"logits": logits}, {"labels": labels}, {}
-
-
-@register_loss(inputs=[PAIRED_LABELS, *POLICY_INPUTS], example_inputs=cpo_example)
+@register_loss(inputs=[PAIRED_LABELS, *POLICY_INPUTS], example_inputs=pair_logits_example)
 def cpo(
     labels: torch.Tensor,
     logits: torch.Tensor | None = None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +16,7 @@ from losses_llm._preference import (
     check_log_probs_labels,
     chosen_nll,
     mean_over,
+    pair_logits_example,
     resolve_shift,
     score_sequences,
     targets_for,
@@ -35,23 +36,13 @@ NLL_LABELS = Input(
 )
 
 
-def orpo_example(batch_size: int = 4, dtype: torch.dtype = torch.float32) -> tuple[dict[str, Any], ...]:
-    """Example inputs for the conformance checker: ``batch_size`` pairs of
-    ``[5, 7]`` logits (chosen first) and labels whose first two positions are
-    the prompt."""
-    logits = torch.randn(2 * batch_size, 5, 7, dtype=dtype, requires_grad=True)
-    labels = torch.randint(0, 7, (2 * batch_size, 5))
-    labels[:, :2] = -100
-    return {"logits": logits}, {"labels": labels}, {}
-
-
 def log1mexp(x: torch.Tensor) -> torch.Tensor:
     r""":math:`\log(1 - e^x)` for :math:`x < 0`, accurate on both sides of
     :math:`-\log 2` (Mächler 2012)."""
     return torch.where(x < -0.6931471805599453, torch.log1p(-torch.exp(x)), torch.log(-torch.expm1(x)))
 
 
-@register_loss(inputs=[PAIRED_LABELS, *POLICY_INPUTS, NLL_LABELS], example_inputs=orpo_example)
+@register_loss(inputs=[PAIRED_LABELS, *POLICY_INPUTS, NLL_LABELS], example_inputs=pair_logits_example)
 def orpo(
     labels: torch.Tensor,
     logits: torch.Tensor | None = None,
